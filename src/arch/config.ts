@@ -1,0 +1,127 @@
+/**
+ * Model configuration, read from a Hugging Face config.json. lowbit runs the Llama family of
+ * decoders; the members differ only in details captured here:
+ *   - Llama 2/3 (LlamaForCausalLM): optional attention/MLP bias, Llama-3 `rope_scaling`.
+ *   - Mistral (MistralForCausalLM): `sliding_window` attention.
+ *   - Qwen2 (Qwen2ForCausalLM): bias on q/k/v (not o), usually tied embeddings in small sizes.
+ * RoPE settings are read from top-level `rope_theta`/`rope_scaling` (transformers <= 4) or from
+ * `rope_parameters` (transformers 5).
+ */
+import path from 'node:path';
+import { LowbitError } from '../util/errors.js';
+import { readJson } from '../io/checkpoint.js';
+
+export type RopeScaling =
+  | { type: 'default' }
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+export interface ModelConfig {
+  family: 'llama' | 'mistral' | 'qwen2';
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling;
+  maxPositions: number;
+  tieWordEmbeddings: boolean;
+  /** Which projections carry a bias vector. */
+  bias: { qkv: boolean; o: boolean; mlp: boolean };
+  /** Sliding attention window in tokens, or 0 for full causal attention. */
+  slidingWindow: number;
+}
+
+const FAMILIES: Record<string, ModelConfig['family']> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+};
+
+export function loadConfig(modelDir: string): ModelConfig {
+  const file = path.join(modelDir, 'config.json');
+  return parseConfig(readJson(file) as Record<string, unknown>, file);
+}
+
+export function parseConfig(raw: Record<string, unknown>, file = 'config.json'): ModelConfig {
+  const archs = raw.architectures;
+  const arch = Array.isArray(archs) ? String(archs[0]) : undefined;
+  const family = arch ? FAMILIES[arch] : undefined;
+  if (!family)
+    throw new LowbitError(`unsupported architecture ${arch ?? '(none given)'}; lowbit supports ${Object.keys(FAMILIES).join(', ')}`, file);
+
+  const int = (key: string, fallback?: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new LowbitError(`${key} must be a positive integer, got ${JSON.stringify(v)}`, file);
+    return v;
+  };
+  const num = (v: unknown, key: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new LowbitError(`${key} must be a positive number, got ${JSON.stringify(v)}`, file);
+    return v;
+  };
+
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads');
+  const numKvHeads = int('num_key_value_heads', numHeads);
+  const headDim = raw.head_dim == null ? hiddenSize / numHeads : int('head_dim');
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new LowbitError(`head dimension ${headDim} must be an even integer`, file);
+  if (numHeads % numKvHeads !== 0) throw new LowbitError(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`, file);
+  const act = raw.hidden_act ?? 'silu';
+  if (act !== 'silu') throw new LowbitError(`unsupported hidden_act ${JSON.stringify(act)} (only silu)`, file);
+
+  // RoPE: transformers 5 nests everything under rope_parameters; older configs keep rope_theta
+  // at top level and an optional rope_scaling object.
+  const params = (raw.rope_parameters ?? null) as Record<string, unknown> | null;
+  const scalingRaw = (params ?? (raw.rope_scaling as Record<string, unknown> | null) ?? null) as Record<string, unknown> | null;
+  const ropeTheta = num(params?.rope_theta ?? raw.rope_theta ?? 10000, 'rope_theta');
+  const ropeScaling = parseRopeScaling(scalingRaw, file, num);
+
+  let slidingWindow = 0;
+  if (family === 'mistral' && raw.sliding_window != null) slidingWindow = int('sliding_window');
+  if (family === 'qwen2' && raw.use_sliding_window === true)
+    throw new LowbitError('use_sliding_window=true is not supported for Qwen2', file);
+
+  return {
+    family,
+    hiddenSize,
+    intermediateSize: int('intermediate_size'),
+    numLayers: int('num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize: int('vocab_size'),
+    rmsNormEps: num(raw.rms_norm_eps ?? 1e-6, 'rms_norm_eps'),
+    ropeTheta,
+    ropeScaling,
+    maxPositions: int('max_position_embeddings', 2048),
+    tieWordEmbeddings: raw.tie_word_embeddings === true,
+    bias: family === 'qwen2'
+      ? { qkv: true, o: false, mlp: false }
+      : { qkv: raw.attention_bias === true, o: raw.attention_bias === true, mlp: raw.mlp_bias === true },
+    slidingWindow,
+  };
+}
+
+function parseRopeScaling(s: Record<string, unknown> | null, file: string, num: (v: unknown, k: string) => number): RopeScaling {
+  const type = String(s?.rope_type ?? s?.type ?? 'default');
+  switch (type) {
+    case 'default':
+      return { type: 'default' };
+    case 'linear':
+      return { type: 'linear', factor: num(s?.factor, 'rope_scaling.factor') };
+    case 'llama3':
+      return {
+        type: 'llama3',
+        factor: num(s?.factor, 'rope_scaling.factor'),
+        lowFreqFactor: num(s?.low_freq_factor, 'rope_scaling.low_freq_factor'),
+        highFreqFactor: num(s?.high_freq_factor, 'rope_scaling.high_freq_factor'),
+        originalMaxPositions: num(s?.original_max_position_embeddings, 'rope_scaling.original_max_position_embeddings'),
+      };
+    default:
+      throw new LowbitError(`unsupported RoPE scaling type ${type} (supported: default, linear, llama3)`, file);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The Llama-family decoder (Llama 2/3, Mistral, Qwen2), as Hugging Face's modeling_llama.py
+ * computes it, in f32:
+ *
+ *   x = embed(ids)
+ *   for each block:  h = rmsnorm(x) ; x += o_proj(attn(rope(q_proj h), rope(k_proj h), v_proj h))
+ *                    h = rmsnorm(x) ; x += down_proj(silu(gate_proj h) * up_proj h)
+ *   logits = lm_head(rmsnorm(x))
+ *
+ * A forward call processes `batch` independent windows of `seqLen` tokens (positions restart at 0
+ * in each window). Blocks are exposed one at a time so calibration can run the model block by
+ * block and observe every linear layer's input.
+ */
+import type { Backend, Tensor } from '../backend/index.js';
+import type { TensorSource } from '../io/tensor-source.js';
+import { LowbitError } from '../util/errors.js';
+import type { ModelConfig } from './config.js';
+import { ropeTables } from './rope.js';
+
+/** The seven linear layers of a decoder block, by their Hugging Face names. */
+export const LINEAR_NAMES = [
+  'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj',
+  'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj',
+] as const;
+export type LinearName = (typeof LINEAR_NAMES)[number];
+
+/** A linear layer y = f(x); dense by default, replaceable by quantized variants. */
+export interface Linear {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  forward(be: Backend, x: Tensor): Tensor;
+}
+
+export class DenseLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(readonly weight: Tensor, readonly bias?: Tensor) {
+    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    return be.linear(x, this.weight, this.bias);
+  }
+}
+
+export interface Block {
+  inputNorm: Tensor;
+  postNorm: Tensor;
+  linears: Record<LinearName, Linear>;
+}
+
+export interface Model {
+  config: ModelConfig;
+  embed: Tensor;
+  blocks: Block[];
+  finalNorm: Tensor;
+  lmHead: Linear;
+}
+
+export interface WindowShape {
+  batch: number;
+  seqLen: number;
+}
+
+/** Receives each linear layer's input during a block's forward pass (calibration hooks). */
+export type LinearObserver = (name: LinearName, input: Tensor) => void;
+
+const LINEAR_WEIGHT = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.weight$/;
+
+/** Layer index and linear name of a block linear's weight tensor name, or null for any other tensor. */
+export function parseLinearWeightName(name: string): { layer: number; linear: LinearName } | null {
+  const m = LINEAR_WEIGHT.exec(name);
+  return m ? { layer: Number(m[1]), linear: m[2] as LinearName } : null;
+}
+
+/** Hugging Face tensor name of a block's parameter. */
+export function blockTensorName(layer: number, what: string): string {
+  return `model.layers.${layer}.${what}`;
+}
+
+/** Every tensor a config implies, with its shape: used to validate checkpoints. */
+export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
+  const { hiddenSize: h, intermediateSize: m, headDim: hd, numHeads: nh, numKvHeads: nkv, vocabSize: v } = cfg;
+  const t = new Map<string, number[]>();
+  t.set('model.embed_tokens.weight', [v, h]);
+  t.set('model.norm.weight', [h]);
+  if (!cfg.tieWordEmbeddings) t.set('lm_head.weight', [v, h]);
+  const linearShapes: Record<LinearName, [number, number]> = {
+    'self_attn.q_proj': [nh * hd, h], 'self_attn.k_proj': [nkv * hd, h], 'self_attn.v_proj': [nkv * hd, h],
+    'self_attn.o_proj': [h, nh * hd], 'mlp.gate_proj': [m, h], 'mlp.up_proj': [m, h], 'mlp.down_proj': [h, m],
+  };
+  for (let l = 0; l < cfg.numLayers; l++) {
+    t.set(blockTensorName(l, 'input_layernorm.weight'), [h]);
+    t.set(blockTensorName(l, 'post_attention_layernorm.weight'), [h]);
+    for (const name of LINEAR_NAMES) {
+      const [o, i] = linearShapes[name];
+      t.set(blockTensorName(l, `${name}.weight`), [o, i]);
+      if (hasBias(cfg, name)) t.set(blockTensorName(l, `${name}.bias`), [o]);
+    }
+  }
+  return t;
+}
+
+export function hasBias(cfg: ModelConfig, name: LinearName): boolean {
+  if (name === 'self_attn.o_proj') return cfg.bias.o;
+  if (name.startsWith('self_attn.')) return cfg.bias.qkv;
+  return cfg.bias.mlp;
+}
+
+/** Checks that the source holds every tensor the config implies, with the implied shape. */
+export function validateTensors(cfg: ModelConfig, src: TensorSource): void {
+  for (const [name, shape] of expectedTensors(cfg)) {
+    if (!src.has(name)) throw new LowbitError(`checkpoint has no tensor ${name}, which config.json implies`, src.dir);
+    const got = src.shape(name);
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i]))
+      throw new LowbitError(`tensor ${name} has shape [${got.join(', ')}] but config.json implies [${shape.join(', ')}]`, src.fileOf(name));
+  }
+}
+
+/** Reads a tensor as f32 and rejects NaN/Inf, which would silently poison every result. */
+export function readFinite(src: TensorSource, name: string): Float32Array {
+  const data = src.readF32(name);
+  for (let i = 0; i < data.length; i++)
+    if (!Number.isFinite(data[i])) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, src.fileOf(name));
+  return data;
+}
+
+export interface LoadOptions {
+  /** Called after each tensor is loaded (progress). */
+  onTensor?: (name: string, done: number, total: number) => void;
+}
+
+/** Loads all weights of a validated source onto the backend. */
+export function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions = {}): Model {
+  validateTensors(cfg, src);
+  const total = expectedTensors(cfg).size;
+  let done = 0;
+  const load = (name: string): Tensor => {
+    const t = be.upload(readFinite(src, name), src.shape(name));
+    opts.onTensor?.(name, ++done, total);
+    return t;
+  };
+  const embed = load('model.embed_tokens.weight');
+  const blocks: Block[] = [];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const linears = {} as Record<LinearName, Linear>;
+    for (const name of LINEAR_NAMES) {
+      const w = load(blockTensorName(l, `${name}.weight`));
+      linears[name] = new DenseLinear(w, hasBias(cfg, name) ? load(blockTensorName(l, `${name}.bias`)) : undefined);
+    }
+    blocks.push({
+      inputNorm: load(blockTensorName(l, 'input_layernorm.weight')),
+      postNorm: load(blockTensorName(l, 'post_attention_layernorm.weight')),
+      linears,
+    });
+  }
+  const finalNorm = load('model.norm.weight');
+  const lmHead = new DenseLinear(cfg.tieWordEmbeddings ? embed : load('lm_head.weight'));
+  return { config: cfg, embed, blocks, finalNorm, lmHead };
+}
+
+/** Token embeddings of `ids` ([batch*seqLen]). */
+export function embedTokens(be: Backend, model: Model, ids: Int32Array): Tensor {
+  return be.embedding(model.embed, ids);
+}
+
+const ropeCache = new WeakMap<Model, Map<number, { cos: Tensor; sin: Tensor }>>();
+
+function ropeFor(be: Backend, model: Model, seqLen: number): { cos: Tensor; sin: Tensor } {
+  let perModel = ropeCache.get(model);
+  if (!perModel) ropeCache.set(model, (perModel = new Map()));
+  let t = perModel.get(seqLen);
+  if (!t) {
+    const { cos, sin } = ropeTables(model.config, seqLen);
+    const half = model.config.headDim / 2;
+    t = { cos: be.upload(cos, [seqLen, half]), sin: be.upload(sin, [seqLen, half]) };
+    perModel.set(seqLen, t);
+  }
+  return t;
+}
+
+/** One decoder block on hidden states x [batch*seqLen, hidden]; returns the new hidden states. */
+export function blockForward(be: Backend, model: Model, block: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver): Tensor {
+  const cfg = model.config;
+  const L = block.linears;
+  const run = (name: LinearName, input: Tensor): Tensor => {
+    observe?.(name, input);
+    return L[name].forward(be, input);
+  };
+  const { cos, sin } = ropeFor(be, model, shape.seqLen);
+
+  const h1 = be.rmsNorm(x, block.inputNorm, cfg.rmsNormEps);
+  const q0 = run('self_attn.q_proj', h1), k0 = run('self_attn.k_proj', h1), v = run('self_attn.v_proj', h1);
+  be.free(h1);
+  const q = be.rope(q0, cos, sin, cfg.numHeads, cfg.headDim);
+  const k = be.rope(k0, cos, sin, cfg.numKvHeads, cfg.headDim);
+  be.free(q0);
+  be.free(k0);
+  const attn = be.attention(q, k, v, {
+    batch: shape.batch, seqLen: shape.seqLen, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, window: cfg.slidingWindow,
+  });
+  be.free(q);
+  be.free(k);
+  be.free(v);
+  const o = run('self_attn.o_proj', attn);
+  be.free(attn);
+  const x1 = be.add(x, o);
+  be.free(o);
+
+  const h2 = be.rmsNorm(x1, block.postNorm, cfg.rmsNormEps);
+  const gate = run('mlp.gate_proj', h2), up = run('mlp.up_proj', h2);
+  be.free(h2);
+  const act = be.siluMul(gate, up);
+  be.free(gate);
+  be.free(up);
+  const down = run('mlp.down_proj', act);
+  be.free(act);
+  const x2 = be.add(x1, down);
+  be.free(x1);
+  be.free(down);
+  return x2;
+}
+
+/** Final norm and LM head: logits [rows, vocab]. */
+export function headLogits(be: Backend, model: Model, x: Tensor): Tensor {
+  const h = be.rmsNorm(x, model.finalNorm, model.config.rmsNormEps);
+  const logits = model.lmHead.forward(be, h);
+  be.free(h);
+  return logits;
+}
+
+/** Logits of `ids` laid out as `batch` windows of `seqLen` tokens: [batch*seqLen, vocab]. */
+export function forwardLogits(be: Backend, model: Model, ids: Int32Array, shape: WindowShape): Tensor {
+  if (ids.length !== shape.batch * shape.seqLen) throw new Error(`expected ${shape.batch * shape.seqLen} ids, got ${ids.length}`);
+  let x = embedTokens(be, model, ids);
+  for (const block of model.blocks) {
+    const next = blockForward(be, model, block, x, shape);
+    be.free(x);
+    x = next;
+  }
+  const logits = headLogits(be, model, x);
+  be.free(x);
+  return logits;
+}

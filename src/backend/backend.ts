@@ -1,0 +1,65 @@
+/**
+ * The numerical backend interface: everything the forward pass, evaluation and calibration
+ * statistics need. Tensors are opaque handles that may live on a device; operations are issued
+ * synchronously and may run asynchronously (as WebGPU does); `read` is the only way back to host
+ * memory and is async. All tensors are f32, row-major; a 2-D tensor [n, d] holds n rows (tokens)
+ * of d features.
+ *
+ * Quantizers do not run on the backend: they work on host matrices (src/linalg) layer by layer,
+ * and exchange only weights and statistics with it.
+ */
+
+export interface Tensor {
+  readonly shape: readonly number[];
+}
+
+/** Layout of a batch of attention windows: q is [batch*seqLen, heads*headDim], k/v are [batch*seqLen, kvHeads*headDim]. */
+export interface AttentionShape {
+  batch: number;
+  seqLen: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Sliding-window size (Mistral); undefined or 0 for full causal attention. */
+  window?: number;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /** Copies host data into a new tensor of the given shape. */
+  upload(data: Float32Array, shape: readonly number[]): Tensor;
+  /** Copies a tensor's contents to a new host array. */
+  read(t: Tensor): Promise<Float32Array>;
+  /** Releases a tensor's memory; the handle must not be used afterwards. */
+  free(t: Tensor): void;
+
+  /** op(a) op(b) for 2-D tensors. */
+  matmul(a: Tensor, b: Tensor, opts?: { transA?: boolean; transB?: boolean }): Tensor;
+  /** x W^T + bias for x [n, in], W [out, in] (Hugging Face's nn.Linear layout), bias [out]. */
+  linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
+  /** X^T X for x [n, d]: the [d, d] Gram matrix of the rows (calibration Hessians). */
+  gram(x: Tensor): Tensor;
+
+  add(a: Tensor, b: Tensor): Tensor;
+  mul(a: Tensor, b: Tensor): Tensor;
+  scale(a: Tensor, s: number): Tensor;
+  /** silu(gate) * up, the SwiGLU activation. */
+  siluMul(gate: Tensor, up: Tensor): Tensor;
+  /** Sum of squares of each row: [n, d] -> [n]. */
+  rowSumSquares(x: Tensor): Tensor;
+
+  /** RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight. */
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor;
+  /** Rows of `table` [vocab, d] selected by ids: [ids.length, d]. */
+  embedding(table: Tensor, ids: Int32Array): Tensor;
+  /**
+   * Rotary position embedding in Hugging Face's rotate-half convention, in place of a new tensor:
+   * x is [batch*seqLen, heads*headDim]; cos and sin are [seqLen, headDim/2] (position-major).
+   */
+  rope(x: Tensor, cos: Tensor, sin: Tensor, heads: number, headDim: number): Tensor;
+  /** Causal scaled-dot-product attention with grouped KV heads; returns [batch*seqLen, heads*headDim]. */
+  attention(q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape): Tensor;
+  /** Per-row negative log-likelihood of `targets` under softmax(logits): [n, vocab] -> [n]. */
+  nll(logits: Tensor, targets: Int32Array): Tensor;
+}

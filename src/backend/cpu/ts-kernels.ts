@@ -1,0 +1,58 @@
+/**
+ * Plain-TypeScript versions of the kernels the native addon accelerates (attention, NLL, SiLU
+ * gating). They are the fallback when the addon is not built, and the reference it is tested
+ * against, so they favour obviousness over speed.
+ */
+import type { AttentionShape } from '../backend.js';
+
+export function attentionTs(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape): Float32Array {
+  const { batch, seqLen: T, heads, kvHeads, headDim: hd } = s;
+  const window = s.window ?? 0;
+  const group = heads / kvHeads, ldq = heads * hd, ldk = kvHeads * hd;
+  const scale = 1 / Math.sqrt(hd);
+  const out = new Float32Array(batch * T * ldq);
+  const scores = new Float64Array(T);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / group);
+      for (let i = 0; i < T; i++) {
+        const qo = (b * T + i) * ldq + h * hd;
+        const lo = window > 0 ? Math.max(0, i - window + 1) : 0;
+        let max = -Infinity;
+        for (let j = lo; j <= i; j++) {
+          const ko = (b * T + j) * ldk + g * hd;
+          let dot = 0;
+          for (let d = 0; d < hd; d++) dot += q[qo + d] * k[ko + d];
+          scores[j] = dot * scale;
+          if (scores[j] > max) max = scores[j];
+        }
+        let sum = 0;
+        for (let j = lo; j <= i; j++) sum += (scores[j] = Math.exp(scores[j] - max));
+        for (let j = lo; j <= i; j++) {
+          const p = scores[j] / sum, vo = (b * T + j) * ldk + g * hd;
+          for (let d = 0; d < hd; d++) out[qo + d] += p * v[vo + d];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export function nllTs(logits: Float32Array, vocab: number, targets: Int32Array): Float32Array {
+  const out = new Float32Array(targets.length);
+  for (let i = 0; i < targets.length; i++) {
+    const o = i * vocab;
+    let max = -Infinity;
+    for (let j = 0; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
+    let sum = 0;
+    for (let j = 0; j < vocab; j++) sum += Math.exp(logits[o + j] - max);
+    out[i] = max + Math.log(sum) - logits[o + targets[i]];
+  }
+  return out;
+}
+
+export function siluMulTs(gate: Float32Array, up: Float32Array): Float32Array {
+  const out = new Float32Array(gate.length);
+  for (let i = 0; i < gate.length; i++) out[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+  return out;
+}

@@ -1,0 +1,95 @@
+import { Option, type Command } from 'commander';
+import { METHODS } from '../../quant/registry.js';
+import type { QuantOptions } from '../../quant/method.js';
+import { quantizeDataFree } from '../../pipeline/data-free.js';
+import type { LowbitManifest } from '../../export/manifest.js';
+import { LowbitError } from '../../util/errors.js';
+import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
+import { formatRate, progressBar } from '../progress.js';
+
+export interface QuantizeCliOptions {
+  method: string;
+  bits: number;
+  groupSize: number;
+  sym?: boolean;
+  out: string;
+  force?: boolean;
+  json?: boolean;
+  [extra: string]: unknown;
+}
+
+/** Options of every method, keyed by commander's camelCase attribute name. */
+function methodOptionKeys(): Map<string, { method: string; flag: string }> {
+  const keys = new Map<string, { method: string; flag: string }>();
+  for (const m of Object.values(METHODS))
+    for (const o of m.options) keys.set(o.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), { method: m.name, flag: o.flag });
+  return keys;
+}
+
+export function toQuantOptions(o: QuantizeCliOptions): QuantOptions {
+  const method = METHODS[o.method];
+  const extra: QuantOptions['extra'] = {};
+  for (const [key, { method: owner }] of methodOptionKeys()) if (owner === method.name && o[key] !== undefined) extra[key] = o[key] as number;
+  return { bits: o.bits, groupSize: o.groupSize, symmetric: o.sym === true, extra };
+}
+
+/** Runs a quantization with a progress bar; shared by `quantize` and `demo`. */
+export async function quantizeWithProgress(model: string, o: QuantizeCliOptions): Promise<LowbitManifest> {
+  const method = METHODS[o.method];
+  if (!method) throw new LowbitError(`unknown method ${o.method} (available: ${Object.keys(METHODS).join(', ')})`);
+  const options = toQuantOptions(o);
+  if (method.kind !== 'data-free') throw new LowbitError(`method ${method.name} needs calibration data, which this build cannot run yet`);
+  const bar = progressBar(method.name, 1, 'params');
+  try {
+    return await quantizeDataFree(model, o.out, {
+      method, options, force: o.force, onProgress: (d, t, name) => bar.update(d, t, name),
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+export function registerQuantize(program: Command): void {
+  const cmd = program
+    .command('quantize')
+    .description('quantize a model and save it as a directory that `lowbit eval` reads')
+    .argument('<model>', 'model directory (config.json, *.safetensors, tokenizer.json)')
+    .requiredOption('--out <dir>', 'output directory; written to a temporary path and renamed when complete')
+    .addOption(new Option('--method <name>', 'quantization method').choices(Object.keys(METHODS)).default('rtn'))
+    .option('--bits <b>', 'bits per weight code', intArg(2, 8), 4)
+    .option('--group-size <n>', 'inputs per quantization group; 0, -1 or "channel" for per-channel', groupSizeArg, 128)
+    .option('--sym', 'symmetric grids (levels -2^(b-1)..2^(b-1)-1, no zero point) instead of asymmetric min/max')
+    .option('--force', 'replace the output directory if it exists')
+    .option('--json', 'print the quantization summary as one JSON object');
+  for (const m of Object.values(METHODS)) {
+    for (const opt of m.options) {
+      const o = new Option(`--${opt.flag}${opt.parse === 'boolean' ? '' : ' <value>'}`, `[${m.name}] ${opt.description}`);
+      if (opt.parse === 'string') o.default(opt.default);
+      else if (opt.parse !== 'boolean') o.default(opt.default).argParser(numberArg(-Infinity));
+      cmd.addOption(o);
+    }
+  }
+  cmd.addHelpText('after', `
+Methods:
+${Object.values(METHODS).map((m) => `  ${m.name.padEnd(10)} ${m.summary}${m.kind === 'calibrated' ? ' (needs --calib)' : ''}`).join('\n')}
+
+Only the linear layers of the decoder blocks are quantized (q/k/v/o, gate/up/down), as in
+GPTQ, AWQ and llama.cpp; embeddings, norms and the LM head keep their precision. Bits per
+weight count codes, scales (16 bit), zeros and any extra tensors, over the quantized layers.
+
+Example:
+  lowbit quantize ./assets/kdoc-6m --method rtn --bits 3 --group-size 128 --out /tmp/kdoc-rtn3`);
+  cmd.action(async (model: string, o: QuantizeCliOptions) => {
+    const m = await quantizeWithProgress(model, o);
+    if (o.json) {
+      printJson({ out: o.out, method: m.method, options: m.options, summary: m.summary });
+      return;
+    }
+    const s = m.summary;
+    console.log(table(['layer', 'shape', 'bits/weight', 'weight rel. error'], Object.entries(m.layers).map(([name, e]) => [
+      name, `${e.rows}x${e.cols}`, e.bitsPerWeight.toFixed(3), Number(e.report?.weightRelError ?? NaN).toExponential(3),
+    ])));
+    console.log(`\n${m.method}: ${s.quantizedLayers} layers, ${s.quantizedParams} parameters at ${s.bitsPerWeight.toFixed(4)} bits/weight, ` +
+      `${s.seconds.toFixed(2)} s (${formatRate(s.quantizedParams / s.seconds)} params/s) -> ${o.out}`);
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * The `lowbit` command line. Each command lives in commands/; this file wires them up and turns
+ * errors into one line on stderr and a non-zero exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { LowbitError } from '../util/errors.js';
+import { VERSION } from '../util/version.js';
+import { registerDemo } from './commands/demo.js';
+import { registerEval } from './commands/eval.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerQuantize } from './commands/quantize.js';
+
+export function buildProgram(): Command {
+  const program = new Command('lowbit')
+    .description('Post-training quantization of Llama-family LLMs (AdpQ, QuantEase, LRC, GPTQ, RTN) with measured perplexity')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerEval(program);
+  registerQuantize(program);
+  registerDemo(program);
+  registerInspect(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+/** Runs the CLI on `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode; // commander already printed the message
+    if (e instanceof LowbitError) {
+      process.stderr.write(`lowbit: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`lowbit: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 2;
+  }
+}

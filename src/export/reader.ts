@@ -1,0 +1,109 @@
+/**
+ * Opens a model directory, original or quantized, as a TensorSource of dense f32 weights. For a
+ * quantized directory (one with lowbit.json) the weight of every quantized layer is decoded from
+ * its saved tensors through the format registry; everything else is read as stored.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Checkpoint, readJson } from '../io/checkpoint.js';
+import type { TensorSource } from '../io/tensor-source.js';
+import { loadConfig, type ModelConfig } from '../arch/config.js';
+import { FORMATS } from '../quant/registry.js';
+import type { StoredTensor, TypedData } from '../quant/types.js';
+import { LowbitError } from '../util/errors.js';
+import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LowbitManifest } from './manifest.js';
+
+export interface ModelDir {
+  dir: string;
+  config: ModelConfig;
+  source: TensorSource;
+  /** Present when the directory is a lowbit-quantized model. */
+  manifest: LowbitManifest | null;
+  close(): void;
+}
+
+export function openModelDir(dir: string): ModelDir {
+  if (!fs.existsSync(dir)) throw new LowbitError('no such model directory', dir);
+  if (!fs.statSync(dir).isDirectory()) throw new LowbitError('not a directory (expected a model directory)', dir);
+  const config = loadConfig(dir);
+  const manifestFile = path.join(dir, MANIFEST_FILE);
+  const manifest = fs.existsSync(manifestFile) ? validateManifest(readJson(manifestFile), manifestFile) : null;
+  const ckpt = Checkpoint.open(dir);
+  const source = manifest ? new QuantizedSource(ckpt, manifest) : ckpt;
+  return { dir, config, source, manifest, close: () => ckpt.close() };
+}
+
+function validateManifest(raw: unknown, file: string): LowbitManifest {
+  const m = raw as LowbitManifest;
+  if (typeof m !== 'object' || m === null || typeof m.layers !== 'object' || m.layers === null || typeof m.lowbit !== 'object')
+    throw new LowbitError('not a lowbit manifest (missing "lowbit" or "layers")', file);
+  if (m.lowbit.formatVersion > MANIFEST_FORMAT_VERSION)
+    throw new LowbitError(`format version ${m.lowbit.formatVersion} is newer than this lowbit understands (${MANIFEST_FORMAT_VERSION})`, file);
+  for (const [layer, e] of Object.entries(m.layers))
+    if (!FORMATS[e.format]) throw new LowbitError(`layer ${layer} uses unknown format ${e.format}`, file);
+  return m;
+}
+
+/** Views raw little-endian bytes as the typed array of their dtype. */
+function typed(bytes: Uint8Array, dtype: string): TypedData {
+  const b = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  switch (dtype) {
+    case 'U8': return b;
+    case 'F16': case 'BF16': return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+    case 'I32': return new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    case 'F32': return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    default: throw new Error(`unexpected dtype ${dtype} in a quantized layer`);
+  }
+}
+
+class QuantizedSource implements TensorSource {
+  readonly dir: string;
+  private readonly quantized = new Map<string, string>(); // "<layer>.weight" -> layer
+
+  constructor(private readonly ckpt: Checkpoint, private readonly manifest: LowbitManifest) {
+    this.dir = ckpt.dir;
+    for (const layer of Object.keys(manifest.layers)) this.quantized.set(`${layer}.weight`, layer);
+  }
+
+  has(name: string): boolean {
+    return this.quantized.has(name) || this.ckpt.has(name);
+  }
+
+  shape(name: string): number[] {
+    const layer = this.quantized.get(name);
+    if (!layer) return this.ckpt.shape(name);
+    const e = this.manifest.layers[layer];
+    return [e.rows, e.cols];
+  }
+
+  fileOf(name: string): string {
+    const layer = this.quantized.get(name);
+    return layer ? this.ckpt.fileOf(this.firstTensorOf(layer)) : this.ckpt.fileOf(name);
+  }
+
+  readF32(name: string): Float32Array {
+    const layer = this.quantized.get(name);
+    if (!layer) return this.ckpt.readF32(name);
+    const e = this.manifest.layers[layer];
+    const tensors: Record<string, StoredTensor> = {};
+    const prefix = `${layer}.`;
+    for (const t of this.ckpt.names()) {
+      if (!t.startsWith(prefix) || t === name) continue;
+      const suffix = t.slice(prefix.length);
+      if (suffix.includes('.') || suffix === 'bias') continue;
+      const info = this.ckpt.info(t);
+      tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: typed(this.ckpt.readBytes(t), info.dtype) };
+    }
+    try {
+      return FORMATS[e.format].decode(tensors, e.params, e.rows, e.cols);
+    } catch (err) {
+      throw new LowbitError(`layer ${layer}: ${(err as Error).message}`, this.fileOf(name));
+    }
+  }
+
+  private firstTensorOf(layer: string): string {
+    const t = this.ckpt.names().find((n) => n.startsWith(`${layer}.`));
+    if (!t) throw new LowbitError(`no tensors for quantized layer ${layer}`, this.dir);
+    return t;
+  }
+}

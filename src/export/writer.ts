@@ -1,0 +1,78 @@
+/**
+ * Writes a quantized model directory (layout in manifest.ts). The writer is fed one tensor at a
+ * time, so a streaming quantizer never holds more than the tensor it is working on.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SafetensorsWriter } from '../io/safetensors-writer.js';
+import type { DType } from '../io/safetensors.js';
+import { SINGLE_FILE } from '../io/checkpoint.js';
+import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../quant/types.js';
+import { VERSION } from '../util/version.js';
+import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest } from './manifest.js';
+
+/** Files copied verbatim from the source model when present. */
+const COPIED_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+export interface ModelInfo {
+  method: string;
+  options: Record<string, unknown>;
+  sourceDir: string;
+  architecture: string;
+}
+
+export class QuantizedModelWriter {
+  private readonly st: SafetensorsWriter;
+  private readonly layers: Record<string, LayerEntry> = {};
+  private bits: BitsBreakdown = { ...NO_BITS };
+  private params = 0;
+
+  constructor(private readonly dir: string, private readonly info: ModelInfo) {
+    this.st = new SafetensorsWriter(path.join(dir, SINGLE_FILE));
+  }
+
+  /** Stores an unquantized tensor as it was in the source. */
+  passthrough(name: string, dtype: DType, shape: number[], bytes: Uint8Array): void {
+    this.st.add(name, dtype, shape, bytes);
+  }
+
+  /** Stores a quantized linear layer `layer` (e.g. model.layers.0.mlp.up_proj). */
+  quantized(layer: string, q: QuantizedWeight, report?: Record<string, number | string | boolean>): void {
+    for (const [suffix, t] of Object.entries(q.tensors)) this.st.add(`${layer}.${suffix}`, t.dtype, t.shape, t.data);
+    const n = q.rows * q.cols;
+    this.layers[layer] = {
+      format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits,
+      bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}),
+    };
+    this.bits = addBits(this.bits, q.bits);
+    this.params += n;
+  }
+
+  /** Writes model.safetensors, lowbit.json and the copied config/tokenizer files. */
+  finish(seconds: number, summaryExtra: Record<string, unknown> = {}): LowbitManifest {
+    this.st.finish({ format: 'pt', producer: `lowbit ${VERSION}` });
+    for (const f of COPIED_FILES) {
+      const src = path.join(this.info.sourceDir, f);
+      if (fs.existsSync(src)) fs.copyFileSync(src, path.join(this.dir, f));
+    }
+    const manifest: LowbitManifest = {
+      lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },
+      description: 'lowbit quantized model: unpacked codes (one U8 per weight) + f16 scales; bits per weight counted as packed',
+      method: this.info.method,
+      options: this.info.options,
+      source: { path: path.resolve(this.info.sourceDir), architecture: this.info.architecture },
+      createdAt: new Date().toISOString(),
+      summary: {
+        quantizedLayers: Object.keys(this.layers).length,
+        quantizedParams: this.params,
+        bits: this.bits,
+        bitsPerWeight: this.params ? totalBits(this.bits) / this.params : 0,
+        seconds,
+        ...summaryExtra,
+      },
+      layers: this.layers,
+    };
+    fs.writeFileSync(path.join(this.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    return manifest;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * A Hugging Face checkpoint's tensors, single-file (model.safetensors) or sharded
+ * (model.safetensors.index.json + shards). All headers are validated when it is opened; tensors
+ * are read one at a time.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LowbitError, describeFsError } from '../util/errors.js';
+import { SafetensorsFile, type TensorInfo } from './safetensors.js';
+import type { TensorSource } from './tensor-source.js';
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+export const SINGLE_FILE = 'model.safetensors';
+
+export class Checkpoint implements TensorSource {
+  readonly dir: string;
+  private readonly files: SafetensorsFile[];
+  private readonly owner = new Map<string, SafetensorsFile>();
+
+  private constructor(dir: string, files: SafetensorsFile[], owner: Map<string, SafetensorsFile>) {
+    this.dir = dir;
+    this.files = files;
+    this.owner = owner;
+  }
+
+  static open(dir: string): Checkpoint {
+    const index = path.join(dir, INDEX_FILE);
+    const single = path.join(dir, SINGLE_FILE);
+    if (fs.existsSync(index)) return Checkpoint.openSharded(dir, index);
+    if (!fs.existsSync(single)) {
+      if (!fs.existsSync(dir)) throw new LowbitError('no such model directory', dir);
+      throw new LowbitError(`no ${SINGLE_FILE} or ${INDEX_FILE} in the model directory`, dir);
+    }
+    const file = SafetensorsFile.open(single);
+    return new Checkpoint(dir, [file], new Map([...file.tensors.keys()].map((n) => [n, file])));
+  }
+
+  private static openSharded(dir: string, index: string): Checkpoint {
+    let weightMap: Record<string, string>;
+    try {
+      const parsed = JSON.parse(fs.readFileSync(index, 'utf8'));
+      weightMap = parsed.weight_map;
+      if (typeof weightMap !== 'object' || weightMap === null) throw new Error('no weight_map');
+    } catch (e) {
+      throw new LowbitError(`invalid shard index: ${(e as Error).message}`, index);
+    }
+    const files = new Map<string, SafetensorsFile>();
+    const owner = new Map<string, SafetensorsFile>();
+    try {
+      for (const [name, shard] of Object.entries(weightMap)) {
+        let file = files.get(shard);
+        if (!file) {
+          file = SafetensorsFile.open(path.join(dir, shard));
+          files.set(shard, file);
+        }
+        if (!file.tensors.has(name)) throw new LowbitError(`${INDEX_FILE} places tensor ${name} here but the file has no such tensor`, file.path);
+        owner.set(name, file);
+      }
+    } catch (e) {
+      for (const f of files.values()) f.close();
+      throw e;
+    }
+    return new Checkpoint(dir, [...files.values()], owner);
+  }
+
+  names(): string[] {
+    return [...this.owner.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.owner.has(name);
+  }
+
+  info(name: string): TensorInfo {
+    return this.file(name).info(name);
+  }
+
+  shape(name: string): number[] {
+    return this.info(name).shape;
+  }
+
+  fileOf(name: string): string {
+    return this.file(name).path;
+  }
+
+  readF32(name: string): Float32Array {
+    return this.file(name).readF32(name);
+  }
+
+  readBytes(name: string): Uint8Array {
+    return this.file(name).readBytes(name);
+  }
+
+  /** Total bytes of tensor data. */
+  totalBytes(): number {
+    let n = 0;
+    for (const name of this.owner.keys()) n += this.info(name).byteLength;
+    return n;
+  }
+
+  close(): void {
+    for (const f of this.files) f.close();
+  }
+
+  private file(name: string): SafetensorsFile {
+    const f = this.owner.get(name);
+    if (!f) throw new LowbitError(`checkpoint has no tensor ${name}`, this.dir);
+    return f;
+  }
+}
+
+/** Reads and parses a JSON file, with one-line errors naming it. */
+export function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LowbitError(describeFsError(e), file);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new LowbitError(`invalid JSON (${(e as Error).message})`, file);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Reader of the safetensors format (https://huggingface.co/docs/safetensors):
+ *   [u64 little-endian header length N][N bytes of JSON header][tensor bytes]
+ * The header maps tensor names to {dtype, shape, data_offsets: [begin, end]} relative to the
+ * start of the byte buffer. The reader validates the whole header up front (so a corrupt file
+ * fails before any work starts) and reads one tensor at a time with positioned reads: memory
+ * stays bounded by the largest tensor, never the file.
+ */
+import fs from 'node:fs';
+import { LowbitError, describeFsError } from '../util/errors.js';
+import { bf16ToF32, f16ToF32 } from './float.js';
+
+/** Element types lowbit reads and writes, with their byte sizes. */
+export const DTYPE_BYTES = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+} as const;
+export type DType = keyof typeof DTYPE_BYTES;
+
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Absolute byte position of the tensor's data in `file`. */
+  offset: number;
+  byteLength: number;
+  file: string;
+}
+
+/** Largest header the reader accepts (the format's reference implementation uses 100 MB). */
+const MAX_HEADER = 100_000_000;
+
+export class SafetensorsFile {
+  readonly path: string;
+  readonly tensors: Map<string, TensorInfo>;
+  readonly metadata: Record<string, string>;
+  private fd: number;
+
+  private constructor(path: string, fd: number, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+    this.path = path;
+    this.fd = fd;
+    this.tensors = tensors;
+    this.metadata = metadata;
+  }
+
+  /** Opens and validates `path`; throws a LowbitError naming the file on any problem. */
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (e) {
+      throw new LowbitError(describeFsError(e), path);
+    }
+    try {
+      const { tensors, metadata } = parseHeader(fd, path);
+      return new SafetensorsFile(path, fd, tensors, metadata);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) throw new LowbitError(`no tensor named ${name}`, this.path);
+    return t;
+  }
+
+  /** The tensor's raw little-endian bytes. */
+  readBytes(name: string): Uint8Array {
+    const t = this.info(name);
+    const buf = new Uint8Array(t.byteLength);
+    let done = 0;
+    while (done < t.byteLength) {
+      const n = fs.readSync(this.fd, buf, done, t.byteLength - done, t.offset + done);
+      if (n === 0) throw new LowbitError(`file ended inside tensor ${name}`, this.path);
+      done += n;
+    }
+    return buf;
+  }
+
+  /** The tensor converted to f32 (from F32, F16, BF16 or F64). */
+  readF32(name: string): Float32Array {
+    const t = this.info(name);
+    return bytesToF32(this.readBytes(name), t.dtype, `tensor ${name}`, this.path);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+/** Converts raw tensor bytes of a float dtype to f32. */
+export function bytesToF32(bytes: Uint8Array, dtype: DType, what: string, file: string): Float32Array {
+  // Copy into a fresh, aligned buffer so typed views are always legal.
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  const n = aligned.byteLength / DTYPE_BYTES[dtype];
+  switch (dtype) {
+    case 'F32':
+      return new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'F16':
+      return f16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n));
+    case 'BF16':
+      return bf16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n));
+    case 'F64':
+      return Float32Array.from(new Float64Array(aligned.buffer, aligned.byteOffset, n));
+    default:
+      throw new LowbitError(`${what} has dtype ${dtype}, expected a float type (F32, F16, BF16)`, file);
+  }
+}
+
+function parseHeader(fd: number, path: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+  const size = fs.fstatSync(fd).size;
+  if (size < 8) throw new LowbitError(`not a safetensors file: ${size} bytes, too short for a header`, path);
+  const lenBuf = Buffer.alloc(8);
+  fs.readSync(fd, lenBuf, 0, 8, 0);
+  const headerLen = Number(lenBuf.readBigUInt64LE(0));
+  if (headerLen > MAX_HEADER || headerLen > size - 8)
+    throw new LowbitError(`corrupt safetensors header: header length ${headerLen} exceeds the file size ${size}`, path);
+  const headerBuf = Buffer.alloc(headerLen);
+  fs.readSync(fd, headerBuf, 0, headerLen, 8);
+  let header: unknown;
+  try {
+    header = JSON.parse(headerBuf.toString('utf8'));
+  } catch {
+    throw new LowbitError('corrupt safetensors header: not valid JSON', path);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new LowbitError('corrupt safetensors header: not a JSON object', path);
+  const dataStart = 8 + headerLen;
+  const dataLen = size - dataStart;
+  const tensors = new Map<string, TensorInfo>();
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      metadata = (raw ?? {}) as Record<string, string>;
+      continue;
+    }
+    const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof entry !== 'object' || entry === null) throw new LowbitError(`corrupt safetensors header: entry ${name} is not an object`, path);
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (typeof dtype !== 'string') throw new LowbitError(`corrupt safetensors header: tensor ${name} has no dtype`, path);
+    if (!(dtype in DTYPE_BYTES)) throw new LowbitError(`tensor ${name} has unsupported dtype ${dtype}`, path);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new LowbitError(`corrupt safetensors header: tensor ${name} has an invalid shape`, path);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0) || offsets[0] > offsets[1])
+      throw new LowbitError(`corrupt safetensors header: tensor ${name} has invalid data_offsets`, path);
+    const [begin, end] = offsets as [number, number];
+    const expected = (shape as number[]).reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype as DType];
+    if (end - begin !== expected)
+      throw new LowbitError(`tensor ${name} has ${end - begin} bytes but its shape [${shape.join(', ')}] of ${dtype} needs ${expected}`, path);
+    if (end > dataLen)
+      throw new LowbitError(`truncated: tensor ${name} ends at byte ${dataStart + end} but the file has ${size} bytes`, path);
+    tensors.set(name, { name, dtype: dtype as DType, shape: shape as number[], offset: dataStart + begin, byteLength: expected, file: path });
+  }
+  return { tensors, metadata };
+}

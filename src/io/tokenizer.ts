@@ -1,0 +1,44 @@
+/**
+ * Tokenization through @huggingface/tokenizers (tokenizers.js, the pure-JS port maintained by
+ * Hugging Face), which reads a checkpoint's tokenizer.json + tokenizer_config.json as is.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { LowbitError, describeFsError } from '../util/errors.js';
+import { readJson } from './checkpoint.js';
+
+export interface TextTokenizer {
+  /** Token ids of `text`, without BOS/EOS (the perplexity protocol adds none). */
+  encode(text: string): Int32Array;
+  decode(ids: ArrayLike<number>): string;
+}
+
+export function loadTokenizer(modelDir: string): TextTokenizer {
+  const tokFile = path.join(modelDir, 'tokenizer.json');
+  if (!fs.existsSync(tokFile)) throw new LowbitError('no tokenizer.json in the model directory', modelDir);
+  const cfgFile = path.join(modelDir, 'tokenizer_config.json');
+  const json = readJson(tokFile) as Record<string, unknown>;
+  const config = fs.existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json as never, config as never);
+  } catch (e) {
+    throw new LowbitError(`unsupported tokenizer (${(e as Error).message})`, tokFile);
+  }
+  return {
+    encode: (text) => Int32Array.from(tok.encode(text, { add_special_tokens: false }).ids),
+    decode: (ids) => tok.decode(Array.from(ids)),
+  };
+}
+
+/** Reads a UTF-8 text file and tokenizes it. */
+export function tokenizeFile(tokenizer: TextTokenizer, file: string): Int32Array {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LowbitError(describeFsError(e), file);
+  }
+  return tokenizer.encode(text);
+}

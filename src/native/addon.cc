@@ -1,0 +1,202 @@
+// Node-API bindings of the native kernels. Every binding checks its arguments' types and that
+// every index the kernel will touch lies inside the typed arrays, so a wrong call from
+// TypeScript throws instead of corrupting memory.
+#include <node_api.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels.h"
+#include "pool.h"
+
+namespace {
+
+using namespace lowbit;
+
+int g_threads = default_threads();
+
+struct Args {
+  napi_env env;
+  napi_value argv[20];
+  size_t argc = 20;
+  bool failed = false;
+
+  Args(napi_env e, napi_callback_info info) : env(e) {
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  }
+  void fail(const std::string& msg) {
+    if (!failed) napi_throw_type_error(env, nullptr, msg.c_str());
+    failed = true;
+  }
+  double num(size_t i) {
+    double v = 0;
+    if (i >= argc || napi_get_value_double(env, argv[i], &v) != napi_ok) fail("argument " + std::to_string(i) + " must be a number");
+    return v;
+  }
+  long integer(size_t i) { return static_cast<long>(num(i)); }
+  bool flag(size_t i) {
+    bool v = false;
+    if (i >= argc || napi_get_value_bool(env, argv[i], &v) != napi_ok) fail("argument " + std::to_string(i) + " must be a boolean");
+    return v;
+  }
+  // A typed array of the given element type with at least `need` elements from `offset`.
+  template <typename T>
+  T* array(size_t i, napi_typedarray_type want, long offset, long need) {
+    bool is = false;
+    if (i >= argc || napi_is_typedarray(env, argv[i], &is) != napi_ok || !is) {
+      fail("argument " + std::to_string(i) + " must be a typed array");
+      return nullptr;
+    }
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_get_typedarray_info(env, argv[i], &type, &length, &data, nullptr, nullptr);
+    if (type != want) {
+      fail("argument " + std::to_string(i) + " has the wrong element type");
+      return nullptr;
+    }
+    if (offset < 0 || need < 0 || static_cast<size_t>(offset + need) > length) {
+      fail("argument " + std::to_string(i) + " is too short for the requested shape");
+      return nullptr;
+    }
+    return static_cast<T*>(data) + offset;
+  }
+};
+
+// Elements spanned by a rows x cols row-major view with leading dimension ld.
+long span(long rows, long cols, long ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+template <typename T>
+napi_value gemm_binding(napi_env env, napi_callback_info info, napi_typedarray_type ta) {
+  // (transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc)
+  Args a(env, info);
+  bool tA = a.flag(0), tB = a.flag(1);
+  long M = a.integer(2), N = a.integer(3), K = a.integer(4);
+  T alpha = static_cast<T>(a.num(5));
+  long offA = a.integer(7), lda = a.integer(8), offB = a.integer(10), ldb = a.integer(11);
+  T beta = static_cast<T>(a.num(12));
+  long offC = a.integer(14), ldc = a.integer(15);
+  if (a.failed) return nullptr;
+  if (M < 0 || N < 0 || K < 0) { a.fail("gemm: negative dimension"); return nullptr; }
+  if (lda < (tA ? M : K) || ldb < (tB ? K : N) || ldc < N) { a.fail("gemm: leading dimension too small"); return nullptr; }
+  const T* A = a.array<T>(6, ta, offA, tA ? span(K, M, lda) : span(M, K, lda));
+  const T* B = a.array<T>(9, ta, offB, tB ? span(N, K, ldb) : span(K, N, ldb));
+  T* C = a.array<T>(13, ta, offC, span(M, N, ldc));
+  if (a.failed) return nullptr;
+  if constexpr (sizeof(T) == 4) sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, g_threads);
+  else dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, g_threads);
+  return undefined(env);
+}
+
+napi_value Sgemm(napi_env env, napi_callback_info info) { return gemm_binding<float>(env, info, napi_float32_array); }
+napi_value Dgemm(napi_env env, napi_callback_info info) { return gemm_binding<double>(env, info, napi_float64_array); }
+
+napi_value Attention(napi_env env, napi_callback_info info) {
+  // (q, k, v, out, batch, T, Hq, Hkv, hd, scale, window)
+  Args a(env, info);
+  long batch = a.integer(4), T = a.integer(5), Hq = a.integer(6), Hkv = a.integer(7), hd = a.integer(8);
+  float scale = static_cast<float>(a.num(9));
+  long window = a.integer(10);
+  if (a.failed) return nullptr;
+  if (batch < 0 || T < 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) { a.fail("attention: bad head layout"); return nullptr; }
+  const float* q = a.array<float>(0, napi_float32_array, 0, batch * T * Hq * hd);
+  const float* k = a.array<float>(1, napi_float32_array, 0, batch * T * Hkv * hd);
+  const float* v = a.array<float>(2, napi_float32_array, 0, batch * T * Hkv * hd);
+  float* out = a.array<float>(3, napi_float32_array, 0, batch * T * Hq * hd);
+  if (a.failed) return nullptr;
+  causal_attention(q, k, v, out, batch, T, Hq, Hkv, hd, scale, window, g_threads);
+  return undefined(env);
+}
+
+napi_value NllRows(napi_env env, napi_callback_info info) {
+  // (logits, N, V, targets, out)
+  Args a(env, info);
+  long N = a.integer(1), V = a.integer(2);
+  if (a.failed) return nullptr;
+  const float* logits = a.array<float>(0, napi_float32_array, 0, N * V);
+  const int32_t* targets = a.array<int32_t>(3, napi_int32_array, 0, N);
+  float* out = a.array<float>(4, napi_float32_array, 0, N);
+  if (a.failed) return nullptr;
+  for (long i = 0; i < N; ++i)
+    if (targets[i] < 0 || targets[i] >= V) { a.fail("nll: target id out of range"); return nullptr; }
+  nll_rows(logits, N, V, targets, out, g_threads);
+  return undefined(env);
+}
+
+napi_value SiluMul(napi_env env, napi_callback_info info) {
+  // (gate, up, out, n)
+  Args a(env, info);
+  long n = a.integer(3);
+  if (a.failed) return nullptr;
+  const float* g = a.array<float>(0, napi_float32_array, 0, n);
+  const float* u = a.array<float>(1, napi_float32_array, 0, n);
+  float* o = a.array<float>(2, napi_float32_array, 0, n);
+  if (a.failed) return nullptr;
+  silu_mul(g, u, o, n, g_threads);
+  return undefined(env);
+}
+
+napi_value CholeskyLower(napi_env env, napi_callback_info info) {
+  // (A, n) -> 0 or failing column + 1
+  Args a(env, info);
+  long n = a.integer(1);
+  if (a.failed) return nullptr;
+  double* A = a.array<double>(0, napi_float64_array, 0, n * n);
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_double(env, static_cast<double>(cholesky_lower(A, n, g_threads)), &r);
+  return r;
+}
+
+napi_value InvertLower(napi_env env, napi_callback_info info) {
+  // (L, n)
+  Args a(env, info);
+  long n = a.integer(1);
+  if (a.failed) return nullptr;
+  double* L = a.array<double>(0, napi_float64_array, 0, n * n);
+  if (a.failed) return nullptr;
+  invert_lower(L, n, g_threads);
+  return undefined(env);
+}
+
+napi_value Info(napi_env env, napi_callback_info info) {
+  // () -> { simd, threads }; (threads) sets the thread count first.
+  Args a(env, info);
+  if (a.argc >= 1) {
+    long t = a.integer(0);
+    if (a.failed) return nullptr;
+    g_threads = t < 1 ? 1 : static_cast<int>(t);
+  }
+  napi_value obj, simd, threads;
+  napi_create_object(env, &obj);
+  napi_get_boolean(env, simd_available(), &simd);
+  napi_create_int32(env, g_threads, &threads);
+  napi_set_named_property(env, obj, "simd", simd);
+  napi_set_named_property(env, obj, "threads", threads);
+  return obj;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dgemm", nullptr, Dgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"nllRows", nullptr, NllRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"siluMul", nullptr, SiluMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,52 @@
+/**
+ * Loader of the native CPU kernels (C++ in this folder, built by `npm install` through node-gyp).
+ * `native` is null when the addon is missing, and every caller then uses its TypeScript
+ * fallback. Set LOWBIT_NATIVE=0 to force the fallback (tests compare the two).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export interface NativeKernels {
+  sgemm(tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number,
+        A: Float32Array, offA: number, lda: number, B: Float32Array, offB: number, ldb: number,
+        beta: number, C: Float32Array, offC: number, ldc: number): void;
+  dgemm(tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number,
+        A: Float64Array, offA: number, lda: number, B: Float64Array, offB: number, ldb: number,
+        beta: number, C: Float64Array, offC: number, ldc: number): void;
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number,
+            seqLen: number, heads: number, kvHeads: number, headDim: number, scale: number,
+            window: number): void;
+  nllRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, out: Float32Array): void;
+  siluMul(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
+  choleskyLower(a: Float64Array, n: number): number;
+  invertLower(l: Float64Array, n: number): void;
+  info(threads?: number): { simd: boolean; threads: number };
+}
+
+function load(): NativeKernels | null {
+  if (process.env.LOWBIT_NATIVE === '0') return null;
+  // dist/src/native/index.js and src/native/index.ts both sit 2-3 levels under the package root.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    path.resolve(here, '../../build/Release/lowbit_native.node'),
+    path.resolve(here, '../../../build/Release/lowbit_native.node'),
+  ];
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) return null;
+  try {
+    return createRequire(import.meta.url)(file) as NativeKernels;
+  } catch {
+    return null;
+  }
+}
+
+export const native: NativeKernels | null = load();
+
+/** A short description of the kernels in use, for reports. */
+export function kernelDescription(): string {
+  if (!native) return 'TypeScript kernels (native addon not built)';
+  const { simd, threads } = native.info();
+  return `native C++ kernels (${simd ? 'AVX2+FMA' : 'portable'}, ${threads} threads)`;
+}

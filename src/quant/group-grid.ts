@@ -1,0 +1,152 @@
+/**
+ * Group-wise uniform quantization of a weight matrix W [rows, cols] (out x in): each row is
+ * cut along the input dimension into groups of `groupSize` consecutive columns (the last group
+ * of a row is shorter when groupSize does not divide cols, as in GPTQ), each with its own grid.
+ * Per-channel quantization is the special case groupSize = cols.
+ *
+ * With act-order (GPTQ's desc_act) a group is a set of columns in a permuted order; the layout
+ * stays plain group-wise by storing each column's group index (`groupIndex`, GPTQ's g_idx).
+ *
+ * Saved tensors: codes U8 [rows, cols], scales F16 [rows, groups], zeros U8 [rows, groups]
+ * (asymmetric only: symmetric grids have z = 2^(b-1)), g_idx I32 [cols] (act-order only).
+ */
+import { f16ToF32, f32ToF16 } from '../io/float.js';
+import { type GridSpec, fitGridTo, encode, maxCode } from './grid.js';
+import type { BitsBreakdown, FormatParams, QuantizedWeight, StoredTensor, WeightFormat } from './types.js';
+
+export interface GroupGridSpec extends GridSpec {
+  /** Columns per group; 0 (or >= cols) means one group per row (per-channel). */
+  groupSize: number;
+}
+
+export interface GroupGrid {
+  rows: number;
+  cols: number;
+  bits: number;
+  symmetric: boolean;
+  /** Effective group size (cols for per-channel). */
+  groupSize: number;
+  codes: Uint8Array;
+  /** [rows, groups]; every value is exactly representable in f16. */
+  scales: Float32Array;
+  /** [rows, groups], integers in [0, 2^bits - 1]. */
+  zeros: Uint8Array;
+  /** Group of each column; absent means floor(col / groupSize). */
+  groupIndex?: Int32Array;
+}
+
+export function effectiveGroupSize(groupSize: number, cols: number): number {
+  return groupSize <= 0 || groupSize >= cols ? cols : groupSize;
+}
+
+export function groupCount(grid: Pick<GroupGrid, 'cols' | 'groupSize'>): number {
+  return Math.ceil(grid.cols / grid.groupSize);
+}
+
+/** Allocates an empty grid layout for W [rows, cols]. */
+export function emptyGroupGrid(rows: number, cols: number, spec: GroupGridSpec): GroupGrid {
+  const groupSize = effectiveGroupSize(spec.groupSize, cols);
+  const groups = Math.ceil(cols / groupSize);
+  return {
+    rows, cols, bits: spec.bits, symmetric: spec.symmetric, groupSize,
+    codes: new Uint8Array(rows * cols),
+    scales: new Float32Array(rows * groups),
+    zeros: new Uint8Array(rows * groups),
+  };
+}
+
+/** Round-to-nearest of every weight on its group's min/max (or absmax) grid. */
+export function quantizeRtn(w: Float32Array, rows: number, cols: number, spec: GroupGridSpec): GroupGrid {
+  const grid = emptyGroupGrid(rows, cols, spec);
+  const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(spec.bits);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const c0 = g * gs, n = Math.min(gs, cols - c0), base = r * cols + c0;
+      const grd = fitGridTo(w, base, n, 1, spec);
+      grid.scales[r * groups + g] = grd.scale;
+      grid.zeros[r * groups + g] = grd.zero;
+      for (let j = 0; j < n; j++) grid.codes[base + j] = encode(w[base + j], grd, maxq);
+    }
+  }
+  return grid;
+}
+
+/** W_hat[r, c] = scale[r, g(c)] * (code[r, c] - zero[r, g(c)]). */
+export function dequantizeGroupGrid(grid: GroupGrid): Float32Array {
+  const { rows, cols, groupSize, codes, scales, zeros, groupIndex } = grid;
+  const groups = groupCount(grid);
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const g = r * groups + (groupIndex ? groupIndex[c] : Math.floor(c / groupSize));
+      out[r * cols + c] = scales[g] * (codes[r * cols + c] - zeros[g]);
+    }
+  }
+  return out;
+}
+
+/** Bits a packed format needs for this grid layout. */
+export function groupGridBits(grid: GroupGrid): BitsBreakdown {
+  const groups = groupCount(grid);
+  return {
+    codes: grid.rows * grid.cols * grid.bits,
+    scales: grid.rows * groups * 16,
+    zeros: grid.symmetric ? 0 : grid.rows * groups * grid.bits,
+    outliers: 0,
+    lowRank: 0,
+    other: grid.groupIndex ? grid.cols * 32 : 0,
+  };
+}
+
+export function groupGridTensors(grid: GroupGrid): Record<string, StoredTensor> {
+  const groups = groupCount(grid);
+  const t: Record<string, StoredTensor> = {
+    codes: { dtype: 'U8', shape: [grid.rows, grid.cols], data: grid.codes },
+    scales: { dtype: 'F16', shape: [grid.rows, groups], data: f32ToF16(grid.scales) },
+  };
+  if (!grid.symmetric) t.zeros = { dtype: 'U8', shape: [grid.rows, groups], data: grid.zeros };
+  if (grid.groupIndex) t.g_idx = { dtype: 'I32', shape: [grid.cols], data: grid.groupIndex };
+  return t;
+}
+
+export function groupGridParams(grid: GroupGrid): FormatParams {
+  return { bits: grid.bits, groupSize: grid.groupSize, symmetric: grid.symmetric };
+}
+
+/** Packages a grid as a QuantizedWeight of format "group-grid". */
+export function groupGridWeight(grid: GroupGrid): QuantizedWeight {
+  return {
+    format: GROUP_GRID_FORMAT.name,
+    params: groupGridParams(grid),
+    rows: grid.rows,
+    cols: grid.cols,
+    tensors: groupGridTensors(grid),
+    bits: groupGridBits(grid),
+    dequantized: dequantizeGroupGrid(grid),
+  };
+}
+
+/** Rebuilds the grid layout from saved tensors. */
+export function groupGridFromTensors(t: Record<string, StoredTensor>, p: FormatParams, rows: number, cols: number): GroupGrid {
+  const bits = Number(p.bits), groupSize = Number(p.groupSize), symmetric = p.symmetric === true;
+  const groups = Math.ceil(cols / groupSize);
+  const need = (name: string, shape: number[]): StoredTensor => {
+    const s = t[name];
+    if (!s || s.shape.length !== shape.length || s.shape.some((d, i) => d !== shape[i]))
+      throw new Error(`tensor ${name} missing or not of shape [${shape}]`);
+    return s;
+  };
+  const codes = need('codes', [rows, cols]).data as Uint8Array;
+  const scales = f16ToF32(need('scales', [rows, groups]).data as Uint16Array);
+  const zeros = symmetric ? new Uint8Array(rows * groups).fill(1 << (bits - 1)) : (need('zeros', [rows, groups]).data as Uint8Array);
+  const grid: GroupGrid = { rows, cols, bits, symmetric, groupSize, codes, scales, zeros };
+  if (t.g_idx) grid.groupIndex = need('g_idx', [cols]).data as Int32Array;
+  const maxq = maxCode(bits);
+  for (let i = 0; i < codes.length; i++) if (codes[i] > maxq) throw new Error(`code ${codes[i]} exceeds ${bits} bits`);
+  return grid;
+}
+
+export const GROUP_GRID_FORMAT: WeightFormat = {
+  name: 'group-grid',
+  decode: (t, p, rows, cols) => dequantizeGroupGrid(groupGridFromTensors(t, p, rows, cols)),
+};

@@ -1,0 +1,56 @@
+/**
+ * The quantization method interface. A method quantizes one linear layer at a time:
+ *   - data-free methods (RTN, AdpQ) see only the weight, so the CLI can stream a checkpoint
+ *     tensor by tensor;
+ *   - calibrated methods (GPTQ, QuantEase, LRC) also get the layer's input statistics, gathered
+ *     by the calibration pipeline (src/calib) block by block.
+ * Adding a method = one file implementing this + one line in registry.ts.
+ */
+import type { QuantizedWeight } from './types.js';
+
+/** Options shared by every method; methods read the fields they document and ignore the rest. */
+export interface QuantOptions {
+  /** Bits per weight code (2-8). */
+  bits: number;
+  /** Inputs per group; 0 = per-channel (one grid per output row). */
+  groupSize: number;
+  /** Symmetric grids (levels -2^(b-1)..2^(b-1)-1) instead of asymmetric min/max. */
+  symmetric: boolean;
+  /** Method-specific options (parsed by the CLI from each method's `options` list). */
+  extra: Record<string, number | boolean | string>;
+}
+
+/** A method-specific CLI option. */
+export interface MethodOption {
+  flag: string;
+  description: string;
+  default: number | boolean | string;
+  parse?: 'number' | 'boolean' | 'string';
+}
+
+/** Calibration statistics of one linear layer's input X ([n, cols] rows of tokens). */
+export interface LayerStats {
+  /** H = X^T X as a [cols, cols] f64 matrix (sum over all calibration tokens, not mean). */
+  hessian: Float64Array;
+  /** Number of tokens summed into `hessian`. */
+  tokens: number;
+}
+
+interface MethodBase {
+  readonly name: string;
+  /** One line for --help. */
+  readonly summary: string;
+  readonly options: MethodOption[];
+}
+
+export interface DataFreeMethod extends MethodBase {
+  readonly kind: 'data-free';
+  quantize(w: Float32Array, rows: number, cols: number, opts: QuantOptions): QuantizedWeight;
+}
+
+export interface CalibratedMethod extends MethodBase {
+  readonly kind: 'calibrated';
+  quantize(w: Float32Array, rows: number, cols: number, stats: LayerStats, opts: QuantOptions): QuantizedWeight;
+}
+
+export type QuantMethod = DataFreeMethod | CalibratedMethod;

@@ -1,0 +1,14 @@
+/**
+ * RTN: round-to-nearest on group-wise min/max grids. The baseline every method must beat; it
+ * needs no data and touches each weight once.
+ */
+import type { DataFreeMethod } from '../method.js';
+import { groupGridWeight, quantizeRtn } from '../group-grid.js';
+
+export const rtn: DataFreeMethod = {
+  name: 'rtn',
+  kind: 'data-free',
+  summary: 'round-to-nearest on per-group min/max (or absmax) grids; no data',
+  options: [],
+  quantize: (w, rows, cols, o) => groupGridWeight(quantizeRtn(w, rows, cols, o)),
+};

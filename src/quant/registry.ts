@@ -1,0 +1,13 @@
+/** Registered quantization methods and saved-weight formats. */
+import type { QuantMethod } from './method.js';
+import type { WeightFormat } from './types.js';
+import { GROUP_GRID_FORMAT } from './group-grid.js';
+import { rtn } from './methods/rtn.js';
+
+export const METHODS: Record<string, QuantMethod> = {
+  rtn,
+};
+
+export const FORMATS: Record<string, WeightFormat> = {
+  [GROUP_GRID_FORMAT.name]: GROUP_GRID_FORMAT,
+};

@@ -1,0 +1,62 @@
+/**
+ * What a quantization method produces for one linear layer, and how it is counted.
+ *
+ * A QuantizedWeight carries (1) the tensors that are saved, under suffixes of the layer's name
+ * (`model.layers.0.mlp.up_proj.codes`, ...), (2) a format name that knows how to turn those
+ * tensors back into a dense weight (see formats.ts), and (3) the exact bit budget, counted as a
+ * packed format would store it: b-bit codes, 16-bit scales, b-bit zeros, outlier values and
+ * positions, low-rank factors. Bits per weight = total bits / (rows x cols).
+ */
+import type { DType } from '../io/safetensors.js';
+
+export type TypedData = Uint8Array | Uint16Array | Int32Array | Float32Array;
+
+export interface StoredTensor {
+  dtype: DType;
+  shape: number[];
+  data: TypedData;
+}
+
+export interface BitsBreakdown {
+  codes: number;
+  scales: number;
+  zeros: number;
+  outliers: number;
+  lowRank: number;
+  /** Anything else a format stores per layer (e.g. act-order group indices). */
+  other: number;
+}
+
+export const NO_BITS: BitsBreakdown = { codes: 0, scales: 0, zeros: 0, outliers: 0, lowRank: 0, other: 0 };
+
+export function totalBits(b: BitsBreakdown): number {
+  return b.codes + b.scales + b.zeros + b.outliers + b.lowRank + b.other;
+}
+
+export function addBits(a: BitsBreakdown, b: BitsBreakdown): BitsBreakdown {
+  return {
+    codes: a.codes + b.codes, scales: a.scales + b.scales, zeros: a.zeros + b.zeros,
+    outliers: a.outliers + b.outliers, lowRank: a.lowRank + b.lowRank, other: a.other + b.other,
+  };
+}
+
+/** Parameters a format needs to decode (all JSON-serialisable; saved in lowbit.json). */
+export type FormatParams = Record<string, number | boolean | string>;
+
+export interface QuantizedWeight {
+  /** Name of the format in formats.ts that decodes `tensors`. */
+  format: string;
+  params: FormatParams;
+  rows: number;
+  cols: number;
+  tensors: Record<string, StoredTensor>;
+  bits: BitsBreakdown;
+  /** The dense weight the saved tensors decode to (rows x cols, row-major). */
+  dequantized: Float32Array;
+}
+
+/** Decodes saved tensors back into a dense weight. */
+export interface WeightFormat {
+  readonly name: string;
+  decode(tensors: Record<string, StoredTensor>, params: FormatParams, rows: number, cols: number): Float32Array;
+}
