@@ -85,11 +85,15 @@ export class CpuBackend implements Backend {
   }
 
   add(a: Tensor, b: Tensor): Tensor {
-    return this.zip(a, b, (x, y) => x + y);
+    const [x, y, out] = this.operands(a, b);
+    for (let i = 0; i < out.length; i++) out[i] = x[i] + y[i];
+    return new CpuTensor(a.shape, out);
   }
 
   mul(a: Tensor, b: Tensor): Tensor {
-    return this.zip(a, b, (x, y) => x * y);
+    const [x, y, out] = this.operands(a, b);
+    for (let i = 0; i < out.length; i++) out[i] = x[i] * y[i];
+    return new CpuTensor(a.shape, out);
   }
 
   scale(a: Tensor, s: number): Tensor {
@@ -128,9 +132,8 @@ export class CpuBackend implements Backend {
       const o = i * d;
       let ss = 0;
       for (let j = 0; j < d; j++) ss += src[o + j] * src[o + j];
-      // Hugging Face rounds the normalised activations to f32 before applying the weight.
-      const inv = 1 / Math.sqrt(Math.fround(Math.fround(ss) / d) + eps);
-      for (let j = 0; j < d; j++) out[o + j] = w[j] * Math.fround(src[o + j] * inv);
+      const inv = 1 / Math.sqrt(ss / d + eps);
+      for (let j = 0; j < d; j++) out[o + j] = w[j] * (src[o + j] * inv);
     }
     return new CpuTensor(x.shape, out);
   }
@@ -195,11 +198,10 @@ export class CpuBackend implements Backend {
     else gemmReference({ m, n, k, transA: tA, transB: tB, beta }, { data: a, ld: lda }, { data: b, ld: ldb }, { data: c, ld: ldc });
   }
 
-  private zip(a: Tensor, b: Tensor, f: (x: number, y: number) => number): Tensor {
+  /** Data of two same-sized tensors and a fresh output array. */
+  private operands(a: Tensor, b: Tensor): [Float32Array, Float32Array, Float32Array] {
     const x = cpu(a).data, y = cpu(b).data;
     if (x.length !== y.length) throw new Error(`shapes differ: [${a.shape}] vs [${b.shape}]`);
-    const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = f(x[i], y[i]);
-    return new CpuTensor(a.shape, out);
+    return [x, y, new Float32Array(x.length)];
   }
 }

@@ -1,0 +1,119 @@
+/** Shared helpers of the test suite: temporary directories, a tiny random Llama checkpoint, the CLI. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
+import { f32ToBf16 } from '../src/io/float.js';
+import { ROOT, ASSETS } from '../src/util/assets.js';
+
+export { ROOT, ASSETS };
+
+export function tmpDir(prefix = 'lowbit-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples (Box-Muller). */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+export interface TinyModelOptions {
+  family?: 'llama' | 'mistral' | 'qwen2';
+  hidden?: number;
+  layers?: number;
+  heads?: number;
+  kvHeads?: number;
+  mlp?: number;
+  dtype?: 'F32' | 'BF16';
+  seed?: number;
+  /** Tensors to drop, replace or corrupt after generation. */
+  mutate?: (tensors: Map<string, { shape: number[]; data: Float32Array }>) => void;
+  config?: Record<string, unknown>;
+}
+
+/** Writes a small random Llama-family checkpoint using kdoc-6m's tokenizer (vocab 4096). */
+export function makeTinyModel(dir: string, o: TinyModelOptions = {}): string {
+  const family = o.family ?? 'llama';
+  const hidden = o.hidden ?? 64, layers = o.layers ?? 2, heads = o.heads ?? 4, kv = o.kvHeads ?? 2, mlp = o.mlp ?? 96;
+  const hd = hidden / heads, vocab = 4096;
+  let seed = o.seed ?? 1;
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  const add = (name: string, shape: number[], scale: number, offset = 0) => {
+    const d = randn(shape.reduce((a, b) => a * b, 1), seed++, scale);
+    if (offset) for (let i = 0; i < d.length; i++) d[i] += offset;
+    tensors.set(name, { shape, data: d });
+  };
+  add('model.embed_tokens.weight', [vocab, hidden], 0.5);
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    add(p + 'input_layernorm.weight', [hidden], 0.1, 1);
+    add(p + 'post_attention_layernorm.weight', [hidden], 0.1, 1);
+    add(p + 'self_attn.q_proj.weight', [heads * hd, hidden], 0.15);
+    add(p + 'self_attn.k_proj.weight', [kv * hd, hidden], 0.15);
+    add(p + 'self_attn.v_proj.weight', [kv * hd, hidden], 0.15);
+    add(p + 'self_attn.o_proj.weight', [hidden, heads * hd], 0.15);
+    if (family === 'qwen2') for (const n of ['q', 'k', 'v']) add(p + `self_attn.${n}_proj.bias`, [(n === 'q' ? heads : kv) * hd], 0.1);
+    add(p + 'mlp.gate_proj.weight', [mlp, hidden], 0.15);
+    add(p + 'mlp.up_proj.weight', [mlp, hidden], 0.15);
+    add(p + 'mlp.down_proj.weight', [hidden, mlp], 0.15);
+  }
+  add('model.norm.weight', [hidden], 0.1, 1);
+  add('lm_head.weight', [vocab, hidden], 0.1);
+  o.mutate?.(tensors);
+  fs.mkdirSync(dir, { recursive: true });
+  const w = new SafetensorsWriter(path.join(dir, 'model.safetensors'));
+  for (const [name, t] of tensors) {
+    if (o.dtype === 'BF16') w.add(name, 'BF16', t.shape, f32ToBf16(t.data));
+    else w.add(name, 'F32', t.shape, t.data);
+  }
+  w.finish({ format: 'pt' });
+  const arch = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' }[family];
+  const config = {
+    architectures: [arch], model_type: family, hidden_size: hidden, intermediate_size: mlp, num_hidden_layers: layers,
+    num_attention_heads: heads, num_key_value_heads: kv, head_dim: hd, vocab_size: vocab, rms_norm_eps: 1e-5,
+    rope_theta: 10000, max_position_embeddings: 512, tie_word_embeddings: false, hidden_act: 'silu', ...o.config,
+  };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(ASSETS.model, f), path.join(dir, f));
+  return dir;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `lowbit <args>` in a child process. */
+export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'lowbit.js'), ...args], {
+    cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Max |a - b| / max |b|. */
+export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}

@@ -1,0 +1,114 @@
+/**
+ * Native kernels against independent references: the plain TypeScript GEMM (itself checked on a
+ * hand-computed product), closed-form Cholesky factors, and the TypeScript attention/NLL.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { native } from '../src/native/index.js';
+import { gemmReference, sgemm, dgemm } from '../src/linalg/gemm.js';
+import { choleskyLower, invertLower } from '../src/linalg/cholesky.js';
+import { attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
+import { randn, relDiff } from './helpers.js';
+
+test('the native addon is built (npm install compiles it)', () => {
+  assert.ok(native, 'build/Release/lowbit_native.node missing: run npm install');
+});
+
+test('reference GEMM reproduces a hand-computed product', () => {
+  // [1 2; 3 4] * [5 6; 7 8] = [19 22; 43 50]
+  const c = new Float64Array(4);
+  gemmReference({ m: 2, n: 2, k: 2 }, { data: new Float64Array([1, 2, 3, 4]) }, { data: new Float64Array([5, 6, 7, 8]) }, { data: c });
+  assert.deepEqual([...c], [19, 22, 43, 50]);
+  // with transA: [1 3; 2 4] * [5 6; 7 8] = [26 30; 38 44]
+  gemmReference({ m: 2, n: 2, k: 2, transA: true }, { data: new Float64Array([1, 2, 3, 4]) }, { data: new Float64Array([5, 6, 7, 8]) }, { data: c });
+  assert.deepEqual([...c], [26, 30, 38, 44]);
+});
+
+test('native sgemm/dgemm equal the reference for every transpose, odd sizes, strides, alpha/beta', () => {
+  let seed = 10;
+  for (const [m, n, k] of [[1, 1, 1], [7, 19, 33], [130, 70, 300], [6, 16, 256], [257, 3, 513]]) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const pad = 3; // leading dimensions larger than the view
+        const lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad;
+        const a = randn((transA ? k : m) * lda + 5, seed++), b = randn((transB ? n : k) * ldb + 5, seed++);
+        const c0 = randn(m * ldc + 5, seed++);
+        const shape = { m, n, k, transA, transB, alpha: 0.75, beta: -0.5 };
+        const want = Float64Array.from(c0);
+        gemmReference(shape, { data: Float64Array.from(a), offset: 2, ld: lda }, { data: Float64Array.from(b), offset: 1, ld: ldb }, { data: want, offset: 4, ld: ldc });
+        const got = c0.slice();
+        sgemm(shape, { data: a, offset: 2, ld: lda }, { data: b, offset: 1, ld: ldb }, { data: got, offset: 4, ld: ldc });
+        assert.ok(relDiff(got, want) < 1e-5, `sgemm ${m}x${n}x${k} tA=${transA} tB=${transB}: ${relDiff(got, want)}`);
+        const got64 = Float64Array.from(c0);
+        dgemm(shape, { data: Float64Array.from(a), offset: 2, ld: lda }, { data: Float64Array.from(b), offset: 1, ld: ldb }, { data: got64, offset: 4, ld: ldc });
+        assert.ok(relDiff(got64, want) < 1e-13, `dgemm ${m}x${n}x${k}: ${relDiff(got64, want)}`);
+      }
+    }
+  }
+});
+
+test('native gemm rejects views that overrun their arrays', { skip: !native }, () => {
+  const a = new Float32Array(10);
+  assert.throws(() => native!.sgemm(false, false, 4, 4, 4, 1, a, 0, 4, a, 0, 4, 0, a, 0, 4), /too short/);
+});
+
+test('Cholesky of a hand-factored matrix and of large SPD matrices', () => {
+  // [4 2; 2 5] = L L^T with L = [2 0; 1 2]
+  const a = new Float64Array([4, 2, 2, 5]);
+  assert.equal(choleskyLower(a, 2), 0);
+  assert.deepEqual([...a], [2, 0, 1, 2]);
+  // Not positive definite: [1 2; 2 1] fails at column 1.
+  assert.equal(choleskyLower(new Float64Array([1, 2, 2, 1]), 2), 2);
+  for (const n of [5, 97, 300]) {
+    const x = randn(n * (n + 10), n);
+    const h = new Float64Array(n * n);
+    dgemm({ m: n, n, k: n + 10, transB: true }, { data: Float64Array.from(x) }, { data: Float64Array.from(x) }, { data: h });
+    const l = h.slice();
+    assert.equal(choleskyLower(l, n), 0);
+    const back = new Float64Array(n * n);
+    dgemm({ m: n, n, k: n, transB: true }, { data: l }, { data: l }, { data: back });
+    assert.ok(relDiff(back, h) < 1e-12, `L L^T != H for n=${n}`);
+    const inv = l.slice();
+    invertLower(inv, n);
+    const eye = new Float64Array(n * n);
+    dgemm({ m: n, n, k: n }, { data: l }, { data: inv }, { data: eye });
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) assert.ok(Math.abs(eye[i * n + j] - (i === j ? 1 : 0)) < 1e-9, `L L^-1 != I at ${i},${j}`);
+  }
+});
+
+test('native attention equals the TypeScript reference (GQA, several windows, sliding window)', { skip: !native }, () => {
+  for (const [batch, T, heads, kv, hd, window] of [[1, 5, 2, 1, 4, 0], [2, 130, 4, 2, 8, 0], [1, 100, 4, 4, 16, 17]]) {
+    const q = randn(batch * T * heads * hd, 1), k = randn(batch * T * kv * hd, 2), v = randn(batch * T * kv * hd, 3);
+    const want = attentionTs(q, k, v, { batch, seqLen: T, heads, kvHeads: kv, headDim: hd, window });
+    const got = new Float32Array(want.length);
+    native!.attention(q, k, v, got, batch, T, heads, kv, hd, 1 / Math.sqrt(hd), window);
+    assert.ok(relDiff(got, want) < 1e-5, `attention ${T}: ${relDiff(got, want)}`);
+  }
+});
+
+test('attention of the first token returns its own value vector', () => {
+  const q = randn(8, 4), k = randn(8, 5), v = randn(8, 6);
+  const out = attentionTs(q, k, v, { batch: 1, seqLen: 1, heads: 2, kvHeads: 2, headDim: 4 });
+  assert.deepEqual([...out], [...v]);
+});
+
+test('NLL: uniform logits give log(vocab); native equals reference', () => {
+  const uniform = nllTs(new Float32Array(2 * 8), 8, new Int32Array([3, 5]));
+  for (const x of uniform) assert.ok(Math.abs(x - Math.log(8)) < 1e-6);
+  if (!native) return;
+  const logits = randn(33 * 1000, 9, 3);
+  const targets = Int32Array.from({ length: 33 }, (_, i) => (i * 37) % 1000);
+  const got = new Float32Array(33);
+  native.nllRows(logits, 33, 1000, targets, got);
+  assert.ok(relDiff(got, nllTs(logits, 1000, targets)) < 1e-5);
+  assert.throws(() => native!.nllRows(logits, 33, 1000, new Int32Array(33).fill(1000), got), /out of range/);
+});
+
+test('SiLU gating: closed form at 0 and native equals reference', () => {
+  assert.deepEqual([...siluMulTs(new Float32Array([0, 0]), new Float32Array([1, 2]))], [0, 0]);
+  if (!native) return;
+  const g = randn(1000, 1, 4), u = randn(1000, 2);
+  const got = new Float32Array(1000);
+  native.siluMul(g, u, got, 1000);
+  assert.ok(relDiff(got, siluMulTs(g, u)) < 1e-6);
+});
