@@ -7,6 +7,8 @@
         "src/native/gemm.cc",
         "src/native/nn.cc",
         "src/native/linalg64.cc",
+        "src/native/elementwise.cc",
+        "src/native/peak.cc",
         "src/native/pool.cc"
       ],
       "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno"],

@@ -142,6 +142,48 @@ napi_value SiluMul(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+napi_value Add(napi_env env, napi_callback_info info) {
+  // (a, b, out, n)
+  Args a(env, info);
+  long n = a.integer(3);
+  if (a.failed) return nullptr;
+  const float* x = a.array<float>(0, napi_float32_array, 0, n);
+  const float* y = a.array<float>(1, napi_float32_array, 0, n);
+  float* o = a.array<float>(2, napi_float32_array, 0, n);
+  if (a.failed) return nullptr;
+  add(x, y, o, n, g_threads);
+  return undefined(env);
+}
+
+napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  // (x, w, out, rows, d, eps)
+  Args a(env, info);
+  long rows = a.integer(3), d = a.integer(4);
+  float eps = static_cast<float>(a.num(5));
+  if (a.failed) return nullptr;
+  const float* x = a.array<float>(0, napi_float32_array, 0, rows * d);
+  const float* w = a.array<float>(1, napi_float32_array, 0, d);
+  float* o = a.array<float>(2, napi_float32_array, 0, rows * d);
+  if (a.failed) return nullptr;
+  rms_norm(x, w, o, rows, d, eps, g_threads);
+  return undefined(env);
+}
+
+napi_value Rope(napi_env env, napi_callback_info info) {
+  // (x, cos, sin, out, rows, seqLen, heads, hd)
+  Args a(env, info);
+  long rows = a.integer(4), seqLen = a.integer(5), heads = a.integer(6), hd = a.integer(7);
+  if (a.failed) return nullptr;
+  if (seqLen <= 0 || hd % 2 != 0) { a.fail("rope: bad shape"); return nullptr; }
+  const float* x = a.array<float>(0, napi_float32_array, 0, rows * heads * hd);
+  const float* c = a.array<float>(1, napi_float32_array, 0, seqLen * hd / 2);
+  const float* s = a.array<float>(2, napi_float32_array, 0, seqLen * hd / 2);
+  float* o = a.array<float>(3, napi_float32_array, 0, rows * heads * hd);
+  if (a.failed) return nullptr;
+  rope(x, c, s, o, rows, seqLen, heads, hd, g_threads);
+  return undefined(env);
+}
+
 napi_value CholeskyLower(napi_env env, napi_callback_info info) {
   // (A, n) -> 0 or failing column + 1
   Args a(env, info);
@@ -163,6 +205,16 @@ napi_value InvertLower(napi_env env, napi_callback_info info) {
   if (a.failed) return nullptr;
   invert_lower(L, n, g_threads);
   return undefined(env);
+}
+
+napi_value FmaPeak(napi_env env, napi_callback_info info) {
+  // (iterations) -> GFLOP/s on all threads
+  Args a(env, info);
+  long it = a.integer(0);
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_double(env, fma_peak(it, g_threads), &r);
+  return r;
 }
 
 napi_value Info(napi_env env, napi_callback_info info) {
@@ -189,8 +241,12 @@ napi_value Init(napi_env env, napi_value exports) {
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"nllRows", nullptr, NllRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"siluMul", nullptr, SiluMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"add", nullptr, Add, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -20,8 +20,13 @@ export interface NativeKernels {
             window: number): void;
   nllRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, out: Float32Array): void;
   siluMul(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
+  add(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, d: number, eps: number): void;
+  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, rows: number, seqLen: number, heads: number, headDim: number): void;
   choleskyLower(a: Float64Array, n: number): number;
   invertLower(l: Float64Array, n: number): void;
+  /** f32 FMA throughput of all threads, GFLOP/s (0 without AVX2). */
+  fmaPeak(iterations: number): number;
   info(threads?: number): { simd: boolean; threads: number };
 }
 

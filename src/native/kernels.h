@@ -32,3 +32,23 @@ long cholesky_lower(double* A, long n, int threads);
 void invert_lower(double* L, long n, int threads);
 
 }  // namespace lowbit
+
+namespace lowbit {
+
+// out = a + b (n elements).
+void add(const float* a, const float* b, float* out, long n, int threads);
+
+// RMSNorm of each of `rows` rows of length d: out = x / sqrt(mean(x^2) + eps) * w.
+void rms_norm(const float* x, const float* w, float* out, long rows, long d, float eps, int threads);
+
+// Rotate-half RoPE on x [rows, heads*hd]; row r is at position r % seqLen; cos/sin [seqLen, hd/2].
+void rope(const float* x, const float* cos, const float* sin, float* out, long rows, long seqLen,
+          long heads, long hd, int threads);
+
+}  // namespace lowbit
+
+namespace lowbit {
+// Measures the f32 FMA throughput (GFLOP/s) of `threads` threads running independent FMA chains
+// for `iterations` steps each: the machine's compute limit that GEMM is compared against.
+double fma_peak(long iterations, int threads);
+}  // namespace lowbit

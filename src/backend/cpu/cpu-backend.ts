@@ -86,7 +86,8 @@ export class CpuBackend implements Backend {
 
   add(a: Tensor, b: Tensor): Tensor {
     const [x, y, out] = this.operands(a, b);
-    for (let i = 0; i < out.length; i++) out[i] = x[i] + y[i];
+    if (this.k) this.k.add(x, y, out, out.length);
+    else for (let i = 0; i < out.length; i++) out[i] = x[i] + y[i];
     return new CpuTensor(a.shape, out);
   }
 
@@ -128,6 +129,10 @@ export class CpuBackend implements Backend {
     const [rows, d] = rowsCols(x);
     const src = cpu(x).data, w = cpu(weight).data;
     const out = new Float32Array(src.length);
+    if (this.k) {
+      this.k.rmsNorm(src, w, out, rows, d, eps);
+      return new CpuTensor(x.shape, out);
+    }
     for (let i = 0; i < rows; i++) {
       const o = i * d;
       let ss = 0;
@@ -156,6 +161,10 @@ export class CpuBackend implements Backend {
     if (width !== heads * headDim || half * 2 !== headDim || rows % seqLen !== 0) throw new Error('rope: shape mismatch');
     const src = cpu(x).data, c = cpu(cos).data, s = cpu(sin).data;
     const out = new Float32Array(src.length);
+    if (this.k) {
+      this.k.rope(src, c, s, out, rows, seqLen, heads, headDim);
+      return new CpuTensor(x.shape, out);
+    }
     for (let r = 0; r < rows; r++) {
       const p = (r % seqLen) * half;
       for (let h = 0; h < heads; h++) {

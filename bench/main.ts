@@ -1,0 +1,25 @@
+/**
+ * `npm run bench`: prints lowbit's performance figures next to the machine's measured limits.
+ *   npm run bench                 all sections
+ *   npm run bench -- gemm forward only the named sections
+ *   npm run bench -- --json       also print all figures as one JSON object at the end
+ */
+import { measureMachine, printMachine } from './machine.js';
+import { benchGemm } from './gemm.js';
+import { benchForward } from './forward.js';
+
+const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
+  gemm: benchGemm,
+  forward: benchForward,
+};
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const wanted = args.filter((a) => !a.startsWith('--'));
+for (const w of wanted) if (!SECTIONS[w]) throw new Error(`unknown section ${w} (sections: ${Object.keys(SECTIONS).join(', ')})`);
+
+const machine = measureMachine();
+printMachine(machine);
+const figures: Record<string, unknown> = { machine };
+for (const [name, run] of Object.entries(SECTIONS)) if (wanted.length === 0 || wanted.includes(name)) figures[name] = await run(machine);
+if (json) console.log(JSON.stringify(figures));
