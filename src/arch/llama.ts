@@ -129,30 +129,38 @@ export interface LoadOptions {
   onTensor?: (name: string, done: number, total: number) => void;
 }
 
+/** Reads a tensor of a validated source and uploads it (NaN/Inf rejected). */
+export function uploadTensor(be: Backend, src: TensorSource, name: string): Tensor {
+  return be.upload(readFinite(src, name), src.shape(name));
+}
+
+/** Loads decoder block `layer` onto the backend. */
+export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, layer: number, load = (n: string) => uploadTensor(be, src, n)): Block {
+  const linears = {} as Record<LinearName, Linear>;
+  for (const name of LINEAR_NAMES) {
+    const w = load(blockTensorName(layer, `${name}.weight`));
+    linears[name] = new DenseLinear(w, hasBias(cfg, name) ? load(blockTensorName(layer, `${name}.bias`)) : undefined);
+  }
+  return {
+    inputNorm: load(blockTensorName(layer, 'input_layernorm.weight')),
+    postNorm: load(blockTensorName(layer, 'post_attention_layernorm.weight')),
+    linears,
+  };
+}
+
 /** Loads all weights of a validated source onto the backend. */
 export function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions = {}): Model {
   validateTensors(cfg, src);
   const total = expectedTensors(cfg).size;
   let done = 0;
   const load = (name: string): Tensor => {
-    const t = be.upload(readFinite(src, name), src.shape(name));
+    const t = uploadTensor(be, src, name);
     opts.onTensor?.(name, ++done, total);
     return t;
   };
   const embed = load('model.embed_tokens.weight');
   const blocks: Block[] = [];
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const linears = {} as Record<LinearName, Linear>;
-    for (const name of LINEAR_NAMES) {
-      const w = load(blockTensorName(l, `${name}.weight`));
-      linears[name] = new DenseLinear(w, hasBias(cfg, name) ? load(blockTensorName(l, `${name}.bias`)) : undefined);
-    }
-    blocks.push({
-      inputNorm: load(blockTensorName(l, 'input_layernorm.weight')),
-      postNorm: load(blockTensorName(l, 'post_attention_layernorm.weight')),
-      linears,
-    });
-  }
+  for (let l = 0; l < cfg.numLayers; l++) blocks.push(loadBlock(cfg, src, be, l, load));
   const finalNorm = load('model.norm.weight');
   const lmHead = new DenseLinear(cfg.tieWordEmbeddings ? embed : load('lm_head.weight'));
   return { config: cfg, embed, blocks, finalNorm, lmHead };
@@ -163,30 +171,32 @@ export function embedTokens(be: Backend, model: Model, ids: Int32Array): Tensor 
   return be.embedding(model.embed, ids);
 }
 
-const ropeCache = new WeakMap<Model, Map<number, { cos: Tensor; sin: Tensor }>>();
+const ropeCache = new WeakMap<Backend, WeakMap<ModelConfig, Map<number, { cos: Tensor; sin: Tensor }>>>();
 
-function ropeFor(be: Backend, model: Model, seqLen: number): { cos: Tensor; sin: Tensor } {
-  let perModel = ropeCache.get(model);
-  if (!perModel) ropeCache.set(model, (perModel = new Map()));
-  let t = perModel.get(seqLen);
+/** RoPE cos/sin tables for positions 0..seqLen-1, uploaded once per backend, config and length. */
+function ropeFor(be: Backend, cfg: ModelConfig, seqLen: number): { cos: Tensor; sin: Tensor } {
+  let perBackend = ropeCache.get(be);
+  if (!perBackend) ropeCache.set(be, (perBackend = new WeakMap()));
+  let perConfig = perBackend.get(cfg);
+  if (!perConfig) perBackend.set(cfg, (perConfig = new Map()));
+  let t = perConfig.get(seqLen);
   if (!t) {
-    const { cos, sin } = ropeTables(model.config, seqLen);
-    const half = model.config.headDim / 2;
+    const { cos, sin } = ropeTables(cfg, seqLen);
+    const half = cfg.headDim / 2;
     t = { cos: be.upload(cos, [seqLen, half]), sin: be.upload(sin, [seqLen, half]) };
-    perModel.set(seqLen, t);
+    perConfig.set(seqLen, t);
   }
   return t;
 }
 
 /** One decoder block on hidden states x [batch*seqLen, hidden]; returns the new hidden states. */
-export function blockForward(be: Backend, model: Model, block: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver): Tensor {
-  const cfg = model.config;
+export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver): Tensor {
   const L = block.linears;
   const run = (name: LinearName, input: Tensor): Tensor => {
     observe?.(name, input);
     return L[name].forward(be, input);
   };
-  const { cos, sin } = ropeFor(be, model, shape.seqLen);
+  const { cos, sin } = ropeFor(be, cfg, shape.seqLen);
 
   const h1 = be.rmsNorm(x, block.inputNorm, cfg.rmsNormEps);
   const q0 = run('self_attn.q_proj', h1), k0 = run('self_attn.k_proj', h1), v = run('self_attn.v_proj', h1);
@@ -233,7 +243,7 @@ export function forwardLogits(be: Backend, model: Model, ids: Int32Array, shape:
   if (ids.length !== shape.batch * shape.seqLen) throw new Error(`expected ${shape.batch * shape.seqLen} ids, got ${ids.length}`);
   let x = embedTokens(be, model, ids);
   for (const block of model.blocks) {
-    const next = blockForward(be, model, block, x, shape);
+    const next = blockForward(be, model.config, block, x, shape);
     be.free(x);
     x = next;
   }

@@ -3,9 +3,11 @@ import type { QuantMethod } from './method.js';
 import type { WeightFormat } from './types.js';
 import { GROUP_GRID_FORMAT } from './group-grid.js';
 import { rtn } from './methods/rtn.js';
+import { gptq } from './methods/gptq.js';
 
 export const METHODS: Record<string, QuantMethod> = {
   rtn,
+  gptq,
 };
 
 export const FORMATS: Record<string, WeightFormat> = {

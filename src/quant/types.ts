@@ -53,6 +53,8 @@ export interface QuantizedWeight {
   bits: BitsBreakdown;
   /** The dense weight the saved tensors decode to (rows x cols, row-major). */
   dequantized: Float32Array;
+  /** Method-specific figures for the per-layer report (kept in lowbit.json). */
+  report?: Record<string, number | string | boolean>;
 }
 
 /** Decodes saved tensors back into a dense weight. */

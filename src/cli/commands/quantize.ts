@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { METHODS } from '../../quant/registry.js';
 import type { QuantOptions } from '../../quant/method.js';
 import { quantizeDataFree } from '../../pipeline/data-free.js';
+import { quantizeCalibrated } from '../../pipeline/calibrated.js';
 import type { LowbitManifest } from '../../export/manifest.js';
 import { LowbitError } from '../../util/errors.js';
 import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
@@ -13,6 +14,10 @@ export interface QuantizeCliOptions {
   groupSize: number;
   sym?: boolean;
   out: string;
+  calib?: string;
+  calibSamples?: number;
+  calibSeqLen?: number;
+  calibSeed?: number;
   force?: boolean;
   json?: boolean;
   [extra: string]: unknown;
@@ -38,11 +43,22 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
   const method = METHODS[o.method];
   if (!method) throw new LowbitError(`unknown method ${o.method} (available: ${Object.keys(METHODS).join(', ')})`);
   const options = toQuantOptions(o);
-  if (method.kind !== 'data-free') throw new LowbitError(`method ${method.name} needs calibration data, which this build cannot run yet`);
-  const bar = progressBar(method.name, 1, 'params');
+  if (method.kind === 'data-free') {
+    if (o.calib) throw new LowbitError(`method ${method.name} uses no calibration data; drop --calib`);
+    const bar = progressBar(method.name, 1, 'params');
+    try {
+      return await quantizeDataFree(model, o.out, { method, options, force: o.force, onProgress: (d, t, name) => bar.update(d, t, name) });
+    } finally {
+      bar.stop();
+    }
+  }
+  if (!o.calib) throw new LowbitError(`method ${method.name} needs calibration text: pass --calib <file> (never the text you evaluate on)`);
+  const bar = progressBar(method.name, 1, 'layers');
   try {
-    return await quantizeDataFree(model, o.out, {
-      method, options, force: o.force, onProgress: (d, t, name) => bar.update(d, t, name),
+    return await quantizeCalibrated(model, o.out, {
+      method, options, force: o.force,
+      calib: { file: o.calib, samples: o.calibSamples, seqLen: o.calibSeqLen, seed: o.calibSeed },
+      onProgress: (d, t, what) => bar.update(d, t, what),
     });
   } finally {
     bar.stop();
@@ -59,6 +75,10 @@ export function registerQuantize(program: Command): void {
     .option('--bits <b>', 'bits per weight code', intArg(2, 8), 4)
     .option('--group-size <n>', 'inputs per quantization group; 0, -1 or "channel" for per-channel', groupSizeArg, 128)
     .option('--sym', 'symmetric grids (levels -2^(b-1)..2^(b-1)-1, no zero point) instead of asymmetric min/max')
+    .option('--calib <file>', 'calibration text (UTF-8) for methods that use data; never the evaluation text')
+    .option('--calib-samples <n>', 'calibration windows drawn at seeded random positions (default 128)', intArg(1))
+    .option('--calib-seq-len <n>', 'tokens per calibration window (default 2048, capped by max_position_embeddings)', intArg(2))
+    .option('--calib-seed <n>', 'seed of the window positions (default 0)', intArg(0))
     .option('--force', 'replace the output directory if it exists')
     .option('--json', 'print the quantization summary as one JSON object');
   for (const m of Object.values(METHODS)) {
@@ -77,8 +97,15 @@ Only the linear layers of the decoder blocks are quantized (q/k/v/o, gate/up/dow
 GPTQ, AWQ and llama.cpp; embeddings, norms and the LM head keep their precision. Bits per
 weight count codes, scales (16 bit), zeros and any extra tensors, over the quantized layers.
 
-Example:
-  lowbit quantize ./assets/kdoc-6m --method rtn --bits 3 --group-size 128 --out /tmp/kdoc-rtn3`);
+Calibrated methods quantize block by block: each block is run on the calibration activations
+to collect H = X^T X for its linear layers, its linears are quantized, and the block is run
+again with the quantized weights to produce the next block's input. The per-layer table reports
+||WX - W_hat X||^2 / ||WX||^2 on the calibration data, next to RTN's on the same grid spec.
+
+Examples:
+  lowbit quantize ./assets/kdoc-6m --method rtn --bits 3 --group-size 128 --out /tmp/kdoc-rtn3
+  lowbit quantize ./assets/kdoc-6m --method gptq --bits 3 --group-size 128 \
+      --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-gptq3`);
   cmd.action(async (model: string, o: QuantizeCliOptions) => {
     const m = await quantizeWithProgress(model, o);
     if (o.json) {
@@ -86,8 +113,11 @@ Example:
       return;
     }
     const s = m.summary;
-    console.log(table(['layer', 'shape', 'bits/weight', 'weight rel. error'], Object.entries(m.layers).map(([name, e]) => [
-      name, `${e.rows}x${e.cols}`, e.bitsPerWeight.toFixed(3), Number(e.report?.weightRelError ?? NaN).toExponential(3),
+    const calibrated = METHODS[m.method].kind === 'calibrated';
+    const errorHeaders = calibrated ? ['rel. output error', 'RTN rel. output error'] : ['rel. weight error'];
+    console.log(table(['layer', 'shape', 'bits/weight', ...errorHeaders], Object.entries(m.layers).map(([name, e]) => [
+      name, `${e.rows}x${e.cols}`, e.bitsPerWeight.toFixed(3),
+      ...(calibrated ? [e.report?.relError, e.report?.rtnRelError] : [e.report?.weightRelError]).map((x) => Number(x ?? NaN).toExponential(3)),
     ])));
     console.log(`\n${m.method}: ${s.quantizedLayers} layers, ${s.quantizedParams} parameters at ${s.bitsPerWeight.toFixed(4)} bits/weight, ` +
       `${s.seconds.toFixed(2)} s (${formatRate(s.quantizedParams / s.seconds)} params/s) -> ${o.out}`);

@@ -1,0 +1,162 @@
+/**
+ * Block-by-block quantization with calibration data, as GPTQ's reference runs it:
+ *   1. draw calibration windows from a text (seeded) and embed them;
+ *   2. for each decoder block: run it on the current activations while accumulating, for every
+ *      linear layer, the Hessian H = X^T X of its input (q/k/v share one, gate/up share one);
+ *      quantize the block's linears; run the block again with the quantized weights to produce
+ *      the next block's input, so later blocks see earlier blocks' quantization error.
+ * Memory holds the activations of the calibration tokens for one block, one block's weights and
+ * its Hessians; never the whole model's activations. Each layer's relative objective
+ * ||WX - W_hat X||^2 / ||WX||^2 is computed from H and kept in the report, next to RTN's.
+ */
+import { DenseLinear, LINEAR_NAMES, blockForward, blockTensorName, loadBlock, parseLinearWeightName, readFinite, uploadTensor, validateTensors, type Block, type Model } from '../arch/llama.js';
+import { createBackend, type Backend, type Tensor } from '../backend/index.js';
+import { HessianAccumulator, INPUT_GROUPS, inputGroupOf } from '../calib/hessian.js';
+import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
+import type { LowbitManifest } from '../export/manifest.js';
+import { openModelDir } from '../export/reader.js';
+import { QuantizedModelWriter } from '../export/writer.js';
+import { checkOutputDir, writeDirAtomically } from '../io/atomic.js';
+import { Checkpoint } from '../io/checkpoint.js';
+import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
+import { relativeLayerError } from '../linalg/hessian.js';
+import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
+import type { CalibratedMethod, QuantOptions } from '../quant/method.js';
+import { LowbitError } from '../util/errors.js';
+import { serialiseOptions } from './data-free.js';
+
+export interface CalibrationRequest extends Partial<CalibrationSpec> {
+  file: string;
+}
+
+export interface CalibratedRun {
+  method: CalibratedMethod;
+  options: QuantOptions;
+  calib: CalibrationRequest;
+  force?: boolean;
+  backend?: Backend;
+  /** Progress: linear layers quantized so far, of the total, and what is being done. */
+  onProgress?: (done: number, total: number, what: string) => void;
+}
+
+/** Calibration defaults: GPTQ's 128 windows of 2048 tokens, capped by the model's trained context. */
+export function resolveCalibration(req: CalibrationRequest, maxPositions: number): CalibrationSpec {
+  return { samples: req.samples ?? 128, seqLen: Math.min(req.seqLen ?? 2048, maxPositions), seed: req.seed ?? 0 };
+}
+
+export interface LayerReport {
+  [key: string]: number | string | boolean;
+  /** ||W X - W_hat X||^2 / ||W X||^2 of this method. */
+  relError: number;
+  /** The same for round-to-nearest on the same grids spec, for comparison. */
+  rtnRelError: number;
+}
+
+export async function quantizeCalibrated(srcDir: string, outDir: string, run: CalibratedRun): Promise<LowbitManifest> {
+  checkOutputDir(outDir, { overwrite: run.force });
+  const model = openModelDir(srcDir);
+  try {
+    if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);
+    const cfg = model.config;
+    validateTensors(cfg, model.source);
+    const ckpt = model.source as Checkpoint;
+    const spec = resolveCalibration(run.calib, cfg.maxPositions);
+    const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
+    const be = run.backend ?? createBackend();
+    const start = performance.now();
+    const total = cfg.numLayers * LINEAR_NAMES.length;
+    let done = 0;
+
+    // Batches of windows, ~4096 tokens each, so per-batch intermediates stay small.
+    const perBatch = Math.max(1, Math.floor(4096 / spec.seqLen));
+    const batches: { ids: Int32Array; shape: { batch: number; seqLen: number } }[] = [];
+    for (let s = 0; s < spec.samples; s += perBatch) {
+      const b = Math.min(perBatch, spec.samples - s);
+      batches.push({ ids: ids.subarray(s * spec.seqLen, (s + b) * spec.seqLen), shape: { batch: b, seqLen: spec.seqLen } });
+    }
+    const embed = uploadTensor(be, ckpt, 'model.embed_tokens.weight');
+    let xs: Tensor[] = batches.map((b) => be.embedding(embed, b.ids));
+    be.free(embed);
+
+    return await writeDirAtomically(outDir, async (tmp) => {
+      const writer = new QuantizedModelWriter(tmp, {
+        method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
+        sourceDir: srcDir, architecture: cfg.family,
+      });
+      for (const name of ckpt.names()) {
+        if (parseLinearWeightName(name)) continue;
+        const info = ckpt.info(name);
+        if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16') readFinite(ckpt, name);
+        writer.passthrough(name, info.dtype, info.shape, ckpt.readBytes(name));
+      }
+      for (let layer = 0; layer < cfg.numLayers; layer++) {
+        const block = loadBlock(cfg, ckpt, be, layer);
+        run.onProgress?.(done, total, `block ${layer}: statistics`);
+        const hessians = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape));
+        for (const name of LINEAR_NAMES) {
+          run.onProgress?.(done, total, `block ${layer}: ${name}`);
+          const tensorName = blockTensorName(layer, `${name}.weight`);
+          const [rows, cols] = ckpt.shape(tensorName);
+          const w = readFinite(ckpt, tensorName);
+          const h = hessians[inputGroupOf(name)];
+          const q = run.method.quantize(w, rows, cols, { hessian: h.sum, tokens: h.tokens }, run.options);
+          const rtn = groupGridWeight(quantizeRtn(w, rows, cols, run.options)).dequantized;
+          const report: LayerReport = {
+            ...q.report,
+            relError: relativeLayerError(w, q.dequantized, h.sum, rows, cols),
+            rtnRelError: relativeLayerError(w, rtn, h.sum, rows, cols),
+          };
+          writer.quantized(tensorName.slice(0, -'.weight'.length), q, report);
+          const old = block.linears[name] as DenseLinear;
+          be.free(old.weight);
+          block.linears[name] = new DenseLinear(be.upload(q.dequantized, [rows, cols]), old.bias);
+          done++;
+        }
+        run.onProgress?.(done, total, `block ${layer}: propagating`);
+        xs = xs.map((x, i) => {
+          const next = blockForward(be, cfg, block, x, batches[i].shape);
+          be.free(x);
+          return next;
+        });
+        freeBlock(be, block);
+        await new Promise((r) => setImmediate(r));
+      }
+      xs.forEach((x) => be.free(x));
+      return writer.finish((performance.now() - start) / 1000, { calibrationTokens: spec.samples * spec.seqLen });
+    }, { overwrite: run.force });
+  } finally {
+    model.close();
+  }
+}
+
+/** Runs the block on every batch and returns the Hessian of each input group. */
+export async function collectHessians(be: Backend, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[]): Promise<Record<string, HessianAccumulator>> {
+  const dims: Record<string, number> = {
+    attn_in: cfg.hiddenSize, o_in: cfg.numHeads * cfg.headDim, mlp_in: cfg.hiddenSize, down_in: cfg.intermediateSize,
+  };
+  const acc: Record<string, HessianAccumulator> = {};
+  for (const g of Object.keys(INPUT_GROUPS)) acc[g] = new HessianAccumulator(dims[g]);
+  for (let i = 0; i < xs.length; i++) {
+    const grams: [string, Tensor, number][] = [];
+    const out = blockForward(be, cfg, block, xs[i], shapes[i], (name, input) => {
+      const g = inputGroupOf(name);
+      if (INPUT_GROUPS[g][0] === name) grams.push([g, be.gram(input), input.shape[0]]);
+    });
+    be.free(out);
+    for (const [g, t, n] of grams) {
+      acc[g].addGram(await be.read(t), n);
+      be.free(t);
+    }
+  }
+  return acc;
+}
+
+function freeBlock(be: Backend, block: Block): void {
+  be.free(block.inputNorm);
+  be.free(block.postNorm);
+  for (const l of Object.values(block.linears)) {
+    const d = l as DenseLinear;
+    be.free(d.weight);
+    if (d.bias) be.free(d.bias);
+  }
+}
