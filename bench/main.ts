@@ -7,10 +7,12 @@
 import { measureMachine, printMachine } from './machine.js';
 import { benchGemm } from './gemm.js';
 import { benchForward } from './forward.js';
+import { benchGptq } from './gptq.js';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
   gemm: benchGemm,
   forward: benchForward,
+  gptq: benchGptq,
 };
 
 const args = process.argv.slice(2);

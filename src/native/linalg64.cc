@@ -1,5 +1,8 @@
 // Dense f64 factorizations for the quantizers' Hessians: blocked Cholesky and triangular inverse,
 // LAPACK-style (dpotrf / dtrtri, lower), with the O(n^3) work in dgemm calls.
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -9,8 +12,33 @@
 namespace lowbit {
 
 namespace {
-constexpr long NB = 96;   // panel width
+constexpr long NB = 128;  // panel width
 constexpr long RB = 256;  // row block of the trailing update
+
+__attribute__((target("avx2,fma"))) double dot_avx2(const double* a, const double* b, long n) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  long k = 0;
+  for (; k + 8 <= n; k += 8) {
+    s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + k), _mm256_loadu_pd(b + k), s0);
+    s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a + k + 4), _mm256_loadu_pd(b + k + 4), s1);
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, _mm256_add_pd(s0, s1));
+  double s = (t[0] + t[1]) + (t[2] + t[3]);
+  for (; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+double dot_generic(const double* a, const double* b, long n) {
+  double s = 0;
+  for (long k = 0; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+// Dot product of two contiguous runs (the inner loop of the unblocked factorization steps).
+inline double dot(const double* a, const double* b, long n) {
+  return simd_available() ? dot_avx2(a, b, n) : dot_generic(a, b, n);
+}
 }  // namespace
 
 long cholesky_lower(double* A, long n, int threads) {
@@ -18,15 +46,12 @@ long cholesky_lower(double* A, long n, int threads) {
     const long nb = std::min(NB, n - j0), j1 = j0 + nb;
     // 1. Unblocked Cholesky of the diagonal block (earlier panels were already subtracted).
     for (long j = j0; j < j1; ++j) {
-      double d = A[j * n + j];
-      for (long k = j0; k < j; ++k) d -= A[j * n + k] * A[j * n + k];
+      double d = A[j * n + j] - dot(A + j * n + j0, A + j * n + j0, j - j0);
       if (!(d > 0.0) || !std::isfinite(d)) return j + 1;
       const double ljj = std::sqrt(d);
       A[j * n + j] = ljj;
       for (long i = j + 1; i < j1; ++i) {
-        double s = A[i * n + j];
-        for (long k = j0; k < j; ++k) s -= A[i * n + k] * A[j * n + k];
-        A[i * n + j] = s / ljj;
+        A[i * n + j] = (A[i * n + j] - dot(A + i * n + j0, A + j * n + j0, j - j0)) / ljj;
       }
     }
     // 2. Panel below: L21 = A21 L11^-T, row by row (forward substitution), rows in parallel.
@@ -36,11 +61,7 @@ long cholesky_lower(double* A, long n, int threads) {
     parallel_for(parts, [&](int p) {
       for (long i = j1 + p * per; i < std::min(n, j1 + (p + 1) * per); ++i) {
         double* ai = A + i * n;
-        for (long j = j0; j < j1; ++j) {
-          double s = ai[j];
-          for (long k = j0; k < j; ++k) s -= ai[k] * A[j * n + k];
-          ai[j] = s / A[j * n + j];
-        }
+        for (long j = j0; j < j1; ++j) ai[j] = (ai[j] - dot(ai + j0, A + j * n + j0, j - j0)) / A[j * n + j];
       }
     });
     // 3. Trailing update of the lower part: A22 -= L21 L21^T, one block row at a time so only the

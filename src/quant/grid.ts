@@ -45,12 +45,18 @@ export function fitGrid(lo: number, hi: number, spec: GridSpec): Grid {
   hi = Math.max(hi, 0);
   if (hi === lo) return { scale: 1, zero: 0 };
   const scale = f16Scale((hi - lo) / maxq);
-  return { scale, zero: Math.min(maxq, Math.max(0, Math.round(-lo / scale))) };
+  return { scale, zero: Math.min(maxq, Math.max(0, roundHalfEven(-lo / scale))) };
 }
 
-/** Code of x on the grid (round to nearest, clamp into range). */
+/** Round half to even, as torch.round and numpy.round do (ties are common with bf16 weights). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Code of x on the grid (round to nearest, ties to even; clamp into range). */
 export function encode(x: number, g: Grid, maxq: number): number {
-  const c = Math.round(x / g.scale) + g.zero;
+  const c = roundHalfEven(x / g.scale) + g.zero;
   return c < 0 ? 0 : c > maxq ? maxq : c;
 }
 

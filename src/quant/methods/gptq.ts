@@ -30,6 +30,9 @@ import { type Grid, encode, fitGridTo, maxCode } from '../grid.js';
 import { type GroupGrid, emptyGroupGrid, groupCount, groupGridWeight } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
 
+/** Columns per sub-block: rank-1 updates inside it, one GEMM to the rest of the block after it. */
+const SUB = 16;
+
 export interface GptqOptions {
   bits: number;
   groupSize: number;
@@ -104,7 +107,7 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, hessia
   };
   if (!grouped) setGroup(0, (r) => fitGridTo(wp, r * cols, cols, 1, o));
 
-  const bs = Math.max(1, o.blockSize);
+  const bs = Math.max(SUB, Math.ceil(o.blockSize / SUB) * SUB);
   const block = new Float32Array(bs * rows); // block columns, transposed: block[j * rows + r] = W[r, i1 + j]
   const errs = new Float32Array(bs * rows); // scaled errors of the block's columns, same layout
   const groupVals = new Float32Array(gs);
@@ -129,12 +132,20 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, hessia
         grid.codes[r * cols + orig] = code;
         errs[wcol + r] = (x - grd.scale * (code - grd.zero)) / d;
       }
-      // Exact update of the rest of the block: w_k -= e * U[col, k].
-      for (let j = i + 1; j < count; j++) {
+      // Exact update of the rest of the sub-block: w_k -= e * U[col, k].
+      const s2 = Math.min(count, (Math.floor(i / SUB) + 1) * SUB);
+      for (let j = i + 1; j < s2; j++) {
         const h = u[col * cols + i1 + j];
         if (h === 0) continue;
         const dst = j * rows;
         for (let r = 0; r < rows; r++) block[dst + r] -= errs[wcol + r] * h;
+      }
+      // End of a sub-block: its errors reach the block's later columns through one product,
+      // block[s2:] -= U[sub, s2:]^T E_sub (the lazy-update trick, one level down).
+      if (i + 1 === s2 && s2 < count) {
+        const s1 = s2 - SUB;
+        sgemm({ m: count - s2, n: rows, k: SUB, transA: true, alpha: -1, beta: 1 },
+          { data: u, offset: (i1 + s1) * cols + i1 + s2, ld: cols }, { data: errs, offset: s1 * rows, ld: rows }, { data: block, offset: s2 * rows, ld: rows });
       }
     }
     // Lazy update of all later columns: W[:, i2:] -= E U[i1:i2, i2:]  (E = errs^T, rows x count).
