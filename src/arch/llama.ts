@@ -116,11 +116,16 @@ export function validateTensors(cfg: ModelConfig, src: TensorSource): void {
   }
 }
 
-/** Reads a tensor as f32 and rejects NaN/Inf, which would silently poison every result. */
+/** Throws if a tensor holds NaN/Inf, which would silently poison every result. */
+export function assertFinite(data: Float32Array, name: string, file: string): void {
+  for (let i = 0; i < data.length; i++)
+    if (!Number.isFinite(data[i])) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, file);
+}
+
+/** Reads a tensor as f32 and rejects NaN/Inf. */
 export function readFinite(src: TensorSource, name: string): Float32Array {
   const data = src.readF32(name);
-  for (let i = 0; i < data.length; i++)
-    if (!Number.isFinite(data[i])) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, src.fileOf(name));
+  assertFinite(data, name, src.fileOf(name));
   return data;
 }
 

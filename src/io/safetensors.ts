@@ -96,7 +96,10 @@ export function bytesToF32(bytes: Uint8Array, dtype: DType, what: string, file: 
   const n = aligned.byteLength / DTYPE_BYTES[dtype];
   switch (dtype) {
     case 'F32':
-      return new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
+      // A fresh, exclusively owned buffer (as readBytes returns) is viewed in place, not copied.
+      return aligned.byteOffset === 0 && aligned.buffer.byteLength === aligned.byteLength
+        ? new Float32Array(aligned.buffer, 0, n)
+        : new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
     case 'F16':
       return f16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n));
     case 'BF16':
@@ -106,6 +109,26 @@ export function bytesToF32(bytes: Uint8Array, dtype: DType, what: string, file: 
     default:
       throw new LowbitError(`${what} has dtype ${dtype}, expected a float type (F32, F16, BF16)`, file);
   }
+}
+
+/**
+ * Index of the first NaN/Inf among raw float tensor bytes, or -1; checks the exponent bits
+ * directly, so no f32 copy is made. Non-float dtypes have none.
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: DType): number {
+  const b = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  if (dtype === 'F32') {
+    const u = new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    for (let i = 0; i < u.length; i++) if ((u[i] & 0x7f800000) === 0x7f800000) return i;
+  } else if (dtype === 'BF16' || dtype === 'F16') {
+    const mask = dtype === 'BF16' ? 0x7f80 : 0x7c00;
+    const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+    for (let i = 0; i < u.length; i++) if ((u[i] & mask) === mask) return i;
+  } else if (dtype === 'F64') {
+    const f = new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    for (let i = 0; i < f.length; i++) if (!Number.isFinite(f[i])) return i;
+  }
+  return -1;
 }
 
 function parseHeader(fd: number, path: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {

@@ -23,6 +23,7 @@ import { relativeLayerError } from '../linalg/hessian.js';
 import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../quant/method.js';
 import { LowbitError } from '../util/errors.js';
+import { copyTensor } from './passthrough.js';
 import { serialiseOptions } from './data-free.js';
 
 export interface CalibrationRequest extends Partial<CalibrationSpec> {
@@ -85,9 +86,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
       });
       for (const name of ckpt.names()) {
         if (parseLinearWeightName(name)) continue;
-        const info = ckpt.info(name);
-        if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16') readFinite(ckpt, name);
-        writer.passthrough(name, info.dtype, info.shape, ckpt.readBytes(name));
+        copyTensor(ckpt, writer, name);
       }
       for (let layer = 0; layer < cfg.numLayers; layer++) {
         const block = loadBlock(cfg, ckpt, be, layer);

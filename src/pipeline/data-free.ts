@@ -1,29 +1,85 @@
 /**
- * Streaming quantization for data-free methods (RTN, AdpQ): the checkpoint is read one tensor
- * at a time, each block linear weight is quantized and written, every other tensor is copied
- * as stored. Peak memory is one tensor (plus its quantized form), whatever the model's size.
+ * Streaming quantization for data-free methods (RTN, AdpQ): the checkpoint is read one tensor at
+ * a time; each block linear weight is quantized by a pool of worker threads (one per core) and
+ * written in order, every other tensor is copied as stored. Peak memory is a few tensors (one per
+ * worker plus the one being written), whatever the model's size.
  */
-import { parseLinearWeightName, readFinite, validateTensors } from '../arch/llama.js';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { parseLinearWeightName, validateTensors } from '../arch/llama.js';
 import { openModelDir } from '../export/reader.js';
 import { QuantizedModelWriter } from '../export/writer.js';
 import type { LowbitManifest } from '../export/manifest.js';
 import { writeDirAtomically, checkOutputDir } from '../io/atomic.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import type { DataFreeMethod, QuantOptions } from '../quant/method.js';
+import type { QuantizedWeight } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
+import { copyTensor } from './passthrough.js';
+import type { WorkerJob, WorkerReply } from './data-free-job.js';
+
+export { relativeError } from './data-free-job.js';
 
 export interface DataFreeRun {
   method: DataFreeMethod;
   options: QuantOptions;
   /** Replace an existing output directory. */
   force?: boolean;
+  /** Worker threads (default: one per core). */
+  workers?: number;
   /** Progress in parameters (quantized or copied). */
   onProgress?: (paramsDone: number, paramsTotal: number, tensor: string) => void;
+}
+
+/** A fixed pool of quantization workers; `run` resolves with the worker's reply. */
+class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private readonly pending = new Map<number, (r: WorkerReply) => void>();
+  private nextId = 0;
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./data-free-worker.js', import.meta.url));
+      w.on('message', (r: WorkerReply) => {
+        this.pending.get(r.id)?.(r);
+        this.pending.delete(r.id);
+        this.release(w);
+      });
+      w.on('error', (e) => {
+        for (const [id, resolve] of this.pending) resolve({ id, ok: false, message: `worker failed: ${e.message}`, lowbit: false });
+        this.pending.clear();
+      });
+      this.all.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  async run(job: Omit<WorkerJob, 'id'>): Promise<WorkerReply> {
+    while (this.idle.length === 0) await new Promise<void>((r) => this.waiting.push(r));
+    const w = this.idle.pop()!;
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      w.postMessage({ ...job, id });
+    });
+  }
+
+  private release(w: Worker): void {
+    this.idle.push(w);
+    this.waiting.shift()?.();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((w) => w.terminate()));
+  }
 }
 
 export async function quantizeDataFree(srcDir: string, outDir: string, run: DataFreeRun): Promise<LowbitManifest> {
   checkOutputDir(outDir, { overwrite: run.force });
   const model = openModelDir(srcDir);
+  const pool = new WorkerPool(Math.max(1, run.workers ?? os.availableParallelism()));
   try {
     if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);
     validateTensors(model.config, model.source);
@@ -36,39 +92,43 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       const writer = new QuantizedModelWriter(tmp, {
         method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: model.config.family,
       });
+      // Jobs are started in order and written in order; at most `window` results wait in memory.
+      const window = 2 * (run.workers ?? os.availableParallelism());
+      const inFlight: { name: string; reply: Promise<WorkerReply> }[] = [];
       let done = 0;
-      for (const name of names) {
-        const info = ckpt.info(name);
-        const linear = parseLinearWeightName(name);
-        if (linear) {
-          const [rows, cols] = info.shape;
-          const w = readFinite(ckpt, name);
-          const q = run.method.quantize(w, rows, cols, run.options);
-          writer.quantized(name.slice(0, -'.weight'.length), q, { weightRelError: relativeError(w, q.dequantized) });
-        } else {
-          if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16') readFinite(ckpt, name);
-          writer.passthrough(name, info.dtype, info.shape, ckpt.readBytes(name));
-        }
+      const writeOldest = async () => {
+        const { name, reply } = inFlight.shift()!;
+        const r = await reply;
+        if (!r.ok) throw r.lowbit ? new LowbitErrorFromWorker(r.message) : new Error(r.message);
+        const q: QuantizedWeight = r.weight;
+        writer.quantized(name.slice(0, -'.weight'.length), q, q.report);
         done += count(name);
         run.onProgress?.(done, total, name);
-        await new Promise((r) => setImmediate(r)); // let progress output and signals through
+      };
+      for (const name of names) {
+        if (parseLinearWeightName(name)) {
+          inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options: run.options }) });
+          if (inFlight.length >= window) await writeOldest();
+          continue;
+        }
+        copyTensor(ckpt, writer, name);
+        done += count(name);
+        run.onProgress?.(done, total, name);
       }
-      return writer.finish((performance.now() - start) / 1000);
+      while (inFlight.length) await writeOldest();
+      return writer.finish((performance.now() - start) / 1000, { workers: run.workers ?? os.availableParallelism() });
     }, { overwrite: run.force });
   } finally {
+    await pool.close();
     model.close();
   }
 }
 
-/** ||w - q||^2 / ||w||^2. */
-export function relativeError(w: Float32Array, q: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < w.length; i++) {
-    const d = w[i] - q[i];
-    num += d * d;
-    den += w[i] * w[i];
+/** A LowbitError raised in a worker, re-raised with the worker's (already file-prefixed) message. */
+class LowbitErrorFromWorker extends LowbitError {
+  constructor(message: string) {
+    super(message);
   }
-  return den > 0 ? num / den : 0;
 }
 
 export function serialiseOptions(o: QuantOptions): Record<string, unknown> {

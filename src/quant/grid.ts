@@ -48,10 +48,15 @@ export function fitGrid(lo: number, hi: number, spec: GridSpec): Grid {
   return { scale, zero: Math.min(maxq, Math.max(0, roundHalfEven(-lo / scale))) };
 }
 
-/** Round half to even, as torch.round and numpy.round do (ties are common with bf16 weights). */
+/** 1.5 * 2^52: adding and subtracting it rounds a double to an integer in the current (nearest-even) mode. */
+const ROUNDER = 6755399441055744;
+
+/**
+ * Round half to even, as torch.round and numpy.round do (ties are common with bf16 weights).
+ * Exact for |x| < 2^51 through the FPU's own rounding: x + 1.5*2^52 has no fraction bits left.
+ */
 export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return x + ROUNDER - ROUNDER;
 }
 
 /** Code of x on the grid (round to nearest, ties to even; clamp into range). */

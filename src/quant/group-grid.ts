@@ -77,9 +77,16 @@ export function dequantizeGroupGrid(grid: GroupGrid): Float32Array {
   const groups = groupCount(grid);
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const g = r * groups + (groupIndex ? groupIndex[c] : Math.floor(c / groupSize));
-      out[r * cols + c] = scales[g] * (codes[r * cols + c] - zeros[g]);
+    if (groupIndex) {
+      for (let c = 0; c < cols; c++) {
+        const g = r * groups + groupIndex[c];
+        out[r * cols + c] = scales[g] * (codes[r * cols + c] - zeros[g]);
+      }
+      continue;
+    }
+    for (let g = 0; g < groups; g++) {
+      const s = scales[r * groups + g], z = zeros[r * groups + g];
+      for (let i = r * cols + g * groupSize, end = r * cols + Math.min(cols, (g + 1) * groupSize); i < end; i++) out[i] = s * (codes[i] - z);
     }
   }
   return out;

@@ -109,7 +109,7 @@ Examples:
   cmd.action(async (model: string, o: QuantizeCliOptions) => {
     const m = await quantizeWithProgress(model, o);
     if (o.json) {
-      printJson({ out: o.out, method: m.method, options: m.options, summary: m.summary });
+      printJson({ out: o.out, method: m.method, options: m.options, summary: m.summary, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
       return;
     }
     const s = m.summary;
@@ -120,6 +120,6 @@ Examples:
       ...(calibrated ? [e.report?.relError, e.report?.rtnRelError] : [e.report?.weightRelError]).map((x) => Number(x ?? NaN).toExponential(3)),
     ])));
     console.log(`\n${m.method}: ${s.quantizedLayers} layers, ${s.quantizedParams} parameters at ${s.bitsPerWeight.toFixed(4)} bits/weight, ` +
-      `${s.seconds.toFixed(2)} s (${formatRate(s.quantizedParams / s.seconds)} params/s) -> ${o.out}`);
+      `${s.seconds.toFixed(2)} s (${formatRate(s.quantizedParams / s.seconds)} params/s), peak memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB -> ${o.out}`);
   });
 }

@@ -14,7 +14,9 @@
  *    gamma > -1, found here exactly in O(n) (select.ts) instead of by a root search; gamma only
  *    sets the reported lambda = t^(1+gamma). Because lambda is global, heavy-tailed groups get
  *    many salient weights and quiet ones none: the "adaptive" part.
- *  - per group, the non-salient weights get a b-bit grid fitted to themselves and the salient ones
+ *  - per group, the non-salient weights get a b-bit grid fitted to themselves (or RTN's grid of the
+ *    whole group, when that rounds them better: this guarantees the spec's check that the bulk is
+ *    never worse than RTN on the same entries; on kdoc-6m ~0.3% of groups) and the salient ones
  *    a second b-bit grid fitted to the salient values of that group (same grid kind: asymmetric
  *    min/max with 0 in range, or symmetric with --sym); `outlierBits` 16 keeps salient weights in
  *    f16 instead (SpQR-like).
@@ -84,7 +86,14 @@ export function adpqQuantize(w: Float32Array, rows: number, cols: number, o: Adp
           if (x > hi) hi = x;
         }
       }
-      const bulk: Grid = ns === c1 - c0 ? fitGrid(0, 0, o) : fitGrid(lo, hi, o);
+      let bulk: Grid = ns === c1 - c0 ? fitGrid(0, 0, o) : fitGrid(lo, hi, o);
+      if (ns > 0 && ns < c1 - c0) {
+        // Keep RTN's full-range grid when it rounds the non-salient weights better: a narrower
+        // range shifts the rounding lattice, and in a few groups (where the salient weights barely
+        // extend the range) that costs more than the finer step gains.
+        const full = fitGrid(Math.min(lo, slo), Math.max(hi, shi), o);
+        if (bulkError(w, salient, c0, c1, full, maxq) < bulkError(w, salient, c0, c1, bulk, maxq)) bulk = full;
+      }
       grid.scales[r * groups + g] = bulk.scale;
       grid.zeros[r * groups + g] = bulk.zero;
       const out: Grid | null = ns > 0 && !fp16 ? fitGrid(slo, shi, o) : null;
@@ -103,17 +112,30 @@ export function adpqQuantize(w: Float32Array, rows: number, cols: number, o: Adp
   return { grid, salient, salientScales, salientZeros, salientValues, salientCount: k, threshold, lambda: k > 0 ? threshold ** (1 + o.gamma) : Infinity };
 }
 
+/** Squared rounding error of the non-salient weights of w[c0:c1] on grid g. */
+function bulkError(w: Float32Array, salient: Uint8Array, c0: number, c1: number, g: Grid, maxq: number): number {
+  let e = 0;
+  for (let i = c0; i < c1; i++) {
+    if (salient[i]) continue;
+    const d = w[i] - g.scale * (encode(w[i], g, maxq) - g.zero);
+    e += d * d;
+  }
+  return e;
+}
+
 export function dequantizeAdpq(l: AdpqLayout): Float32Array {
   const { rows, cols, groupSize: gs, codes, scales, zeros } = l.grid;
   const groups = groupCount(l.grid);
   const out = new Float32Array(rows * cols);
   let nextValue = 0;
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const i = r * cols + c, g = r * groups + Math.floor(c / gs);
-      if (!l.salient[i]) out[i] = scales[g] * (codes[i] - zeros[g]);
-      else if (l.salientValues) out[i] = l.salientValues[nextValue++];
-      else out[i] = l.salientScales[g] * (codes[i] - l.salientZeros[g]);
+    for (let g = 0; g < groups; g++) {
+      const k = r * groups + g, s = scales[k], z = zeros[k], ss = l.salientScales[k] ?? 0, sz = l.salientZeros[k] ?? 0;
+      for (let i = r * cols + g * gs, end = r * cols + Math.min(cols, (g + 1) * gs); i < end; i++) {
+        if (!l.salient[i]) out[i] = s * (codes[i] - z);
+        else if (l.salientValues) out[i] = l.salientValues[nextValue++];
+        else out[i] = ss * (codes[i] - sz);
+      }
     }
   }
   return out;
@@ -121,6 +143,7 @@ export function dequantizeAdpq(l: AdpqLayout): Float32Array {
 
 /** Salient-position cost: a bitmask, or per group a count plus in-group indices, whichever is smaller. */
 export function positionBits(rows: number, cols: number, groupSize: number, salientCount: number): number {
+  if (salientCount === 0) return 0;
   const groups = rows * Math.ceil(cols / groupSize);
   const indexBits = Math.ceil(Math.log2(groupSize));
   const countBits = Math.ceil(Math.log2(groupSize + 1));

@@ -1,0 +1,25 @@
+/** Messages between the streaming quantizer and its workers, and helpers both sides use. */
+import type { QuantizedWeight } from '../quant/types.js';
+
+export interface WorkerJob {
+  id: number;
+  dir: string;
+  name: string;
+  method: string;
+  options: unknown;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; weight: QuantizedWeight }
+  | { id: number; ok: false; message: string; lowbit: boolean };
+
+/** ||w - q||^2 / ||w||^2. */
+export function relativeError(w: Float32Array, q: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < w.length; i++) {
+    const d = w[i] - q[i];
+    num += d * d;
+    den += w[i] * w[i];
+  }
+  return den > 0 ? num / den : 0;
+}

@@ -1,0 +1,44 @@
+/**
+ * Worker thread of the streaming data-free quantizer: reads one weight tensor from the checkpoint,
+ * quantizes it and posts the saved tensors back (transferred, not copied). Each worker holds at
+ * most one tensor, so memory stays bounded by (workers x largest tensor).
+ */
+import { parentPort } from 'node:worker_threads';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { readFinite } from '../arch/llama.js';
+import { Checkpoint } from '../io/checkpoint.js';
+import { METHODS } from '../quant/registry.js';
+import type { QuantOptions } from '../quant/method.js';
+import { LowbitError } from '../util/errors.js';
+import { relativeError, type WorkerJob, type WorkerReply } from './data-free-job.js';
+
+const checkpoints = new Map<string, Checkpoint>();
+
+/**
+ * A full GC after each tensor. A tensor's transient buffers (f32 copy, dequantized weight, masks)
+ * live outside the JS heap, and V8 lets ~64 MB+ of such garbage pile up per isolate before it
+ * collects; with one isolate per core that would double the streaming quantizer's footprint.
+ * `gc` is exposed through the documented V8 flag for this worker's own contexts.
+ */
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
+
+parentPort!.on('message', (job: WorkerJob) => {
+  try {
+    let ckpt = checkpoints.get(job.dir);
+    if (!ckpt) checkpoints.set(job.dir, (ckpt = Checkpoint.open(job.dir)));
+    const method = METHODS[job.method];
+    if (method.kind !== 'data-free') throw new Error(`${job.method} is not data-free`);
+    const [rows, cols] = ckpt.shape(job.name);
+    const w = readFinite(ckpt, job.name);
+    const q = method.quantize(w, rows, cols, job.options as QuantOptions);
+    const report = { ...q.report, weightRelError: relativeError(w, q.dequantized) };
+    const reply: WorkerReply = { id: job.id, ok: true, weight: { ...q, dequantized: new Float32Array(0), report } };
+    parentPort!.postMessage(reply, Object.values(q.tensors).map((t) => t.data.buffer as ArrayBuffer));
+    collectGarbage();
+  } catch (e) {
+    const reply: WorkerReply = { id: job.id, ok: false, message: (e as Error).message, lowbit: e instanceof LowbitError };
+    parentPort!.postMessage(reply);
+  }
+});
