@@ -8,11 +8,13 @@ import { measureMachine, printMachine } from './machine.js';
 import { benchGemm } from './gemm.js';
 import { benchForward } from './forward.js';
 import { benchGptq } from './gptq.js';
+import { benchAdpq } from './adpq.js';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
   gemm: benchGemm,
   forward: benchForward,
   gptq: benchGptq,
+  adpq: benchAdpq,
 };
 
 const args = process.argv.slice(2);

@@ -9,8 +9,16 @@ import { ROOT, ASSETS } from '../src/util/assets.js';
 
 export { ROOT, ASSETS };
 
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed when the test process exits. */
 export function tmpDir(prefix = 'lowbit-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */

@@ -24,6 +24,7 @@ export interface QuantOptions {
 export interface MethodOption {
   flag: string;
   description: string;
+  /** The method's default when the flag is not given (shown in --help; applied by the method). */
   default: number | boolean | string;
   parse?: 'number' | 'boolean' | 'string';
 }

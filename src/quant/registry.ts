@@ -5,14 +5,18 @@ import { GROUP_GRID_FORMAT } from './group-grid.js';
 import { rtn } from './methods/rtn.js';
 import { gptq } from './methods/gptq.js';
 import { adpq, ADPQ_FORMAT } from './methods/adpq.js';
+import { quantease, quanteaseOutlier, SPARSE_OUTLIER_FORMAT } from './methods/quantease.js';
 
 export const METHODS: Record<string, QuantMethod> = {
   rtn,
   adpq,
   gptq,
+  quantease,
+  'quantease-outlier': quanteaseOutlier,
 };
 
 export const FORMATS: Record<string, WeightFormat> = {
   [GROUP_GRID_FORMAT.name]: GROUP_GRID_FORMAT,
   [ADPQ_FORMAT.name]: ADPQ_FORMAT,
+  [SPARSE_OUTLIER_FORMAT.name]: SPARSE_OUTLIER_FORMAT,
 };

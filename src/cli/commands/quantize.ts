@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { METHODS } from '../../quant/registry.js';
-import type { QuantOptions } from '../../quant/method.js';
+import type { MethodOption, QuantOptions } from '../../quant/method.js';
 import { quantizeDataFree } from '../../pipeline/data-free.js';
 import { quantizeCalibrated } from '../../pipeline/calibrated.js';
 import type { LowbitManifest } from '../../export/manifest.js';
@@ -23,19 +23,41 @@ export interface QuantizeCliOptions {
   [extra: string]: unknown;
 }
 
-/** Options of every method, keyed by commander's camelCase attribute name. */
-function methodOptionKeys(): Map<string, { method: string; flag: string }> {
-  const keys = new Map<string, { method: string; flag: string }>();
-  for (const m of Object.values(METHODS))
-    for (const o of m.options) keys.set(o.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), { method: m.name, flag: o.flag });
-  return keys;
-}
+/** commander's attribute name of a flag: "outlier-ratio" -> "outlierRatio". */
+const attribute = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 export function toQuantOptions(o: QuantizeCliOptions): QuantOptions {
   const method = METHODS[o.method];
   const extra: QuantOptions['extra'] = {};
-  for (const [key, { method: owner }] of methodOptionKeys()) if (owner === method.name && o[key] !== undefined) extra[key] = o[key] as number;
+  for (const opt of method.options) {
+    const v = o[attribute(opt.flag)];
+    if (v !== undefined) extra[attribute(opt.flag)] = v as number | boolean | string;
+  }
   return { bits: o.bits, groupSize: o.groupSize, symmetric: o.sym === true, extra };
+}
+
+/**
+ * Method options, each flag once: several methods may share one (e.g. --outlier-ratio) with their
+ * own defaults, so commander gets no default and each method applies its own when unset.
+ */
+function addMethodOptions(cmd: Command): void {
+  const byFlag = new Map<string, { opt: MethodOption; users: string[] }>();
+  for (const m of Object.values(METHODS))
+    for (const opt of m.options) {
+      const e = byFlag.get(opt.flag);
+      if (e) e.users.push(`${m.name} ${JSON.stringify(opt.default)}`);
+      else byFlag.set(opt.flag, { opt, users: [`${m.name} ${JSON.stringify(opt.default)}`] });
+    }
+  for (const { opt, users } of byFlag.values()) {
+    const help = `${opt.description} (default: ${users.join(', ')})`;
+    if (opt.parse === 'boolean') {
+      cmd.addOption(new Option(`--${opt.flag}`, help));
+      cmd.addOption(new Option(`--no-${opt.flag}`, `turn --${opt.flag} off`).hideHelp());
+    } else {
+      const o = new Option(`--${opt.flag} <value>`, help);
+      cmd.addOption(opt.parse === 'string' ? o : o.argParser(numberArg(-Infinity)));
+    }
+  }
 }
 
 /** Runs a quantization with a progress bar; shared by `quantize` and `demo`. */
@@ -81,14 +103,7 @@ export function registerQuantize(program: Command): void {
     .option('--calib-seed <n>', 'seed of the window positions (default 0)', intArg(0))
     .option('--force', 'replace the output directory if it exists')
     .option('--json', 'print the quantization summary as one JSON object');
-  for (const m of Object.values(METHODS)) {
-    for (const opt of m.options) {
-      const o = new Option(`--${opt.flag}${opt.parse === 'boolean' ? '' : ' <value>'}`, `[${m.name}] ${opt.description}`);
-      if (opt.parse === 'string') o.default(opt.default);
-      else if (opt.parse !== 'boolean') o.default(opt.default).argParser(numberArg(-Infinity));
-      cmd.addOption(o);
-    }
-  }
+  addMethodOptions(cmd);
   cmd.addHelpText('after', `
 Methods:
 ${Object.values(METHODS).map((m) => `  ${m.name.padEnd(10)} ${m.summary}${m.kind === 'calibrated' ? ' (needs --calib)' : ''}`).join('\n')}

@@ -236,11 +236,10 @@ export const adpq: DataFreeMethod = {
   options: [
     { flag: 'outlier-ratio', description: 'fraction alpha of each matrix kept as salient weights (the adaptive-LASSO survivors)', default: 0.05, parse: 'number' },
     { flag: 'gamma', description: 'adaptive-LASSO exponent gamma; with a target ratio it changes only the reported lambda', default: 1, parse: 'number' },
-    { flag: 'outlier-bits', description: 'bits of salient weights: the code width (own grid per group) or 16 (f16 values)', default: 0, parse: 'number' },
+    { flag: 'outlier-bits', description: 'bits of salient weights: the code width --bits (own grid per group) or 16 (f16 values)', default: 'bits', parse: 'number' },
   ],
   quantize: (w, rows, cols, o) => {
     const opts = adpqOptions(o);
-    if (!opts.outlierBits) opts.outlierBits = o.bits;
     return adpqWeight(adpqQuantize(w, rows, cols, opts), opts);
   },
 };

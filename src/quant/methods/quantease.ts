@@ -1,0 +1,391 @@
+/**
+ * QuantEase (Behdin et al., 2023, arXiv 2309.01885): layer-wise quantization by cyclic coordinate
+ * descent (CD) on
+ *     f(W_hat) = ||W X - W_hat X||_F^2 = tr((W - W_hat) S (W - W_hat)^T),   S = X X^T  (cols x cols)
+ * with every W_hat_ij on its group's grid. Fixing all but column j, f is a quadratic in that
+ * column with curvature S_jj, and every row decouples, so the exact coordinate minimiser over the
+ * grid for a whole column is (paper, eq. 6-7)
+ *     beta_j = ((W S)_j - (W_hat S)_j + W_hat_j S_jj) / S_jj,      W_hat_j = quant(beta_j).
+ * Only matrix-vector work: no inverse, no Cholesky. R = W_hat S is kept current; changing column j
+ * by d adds d S_j: to R (rank 1). Here that update is blocked the way GPTQ blocks its error
+ * feedback: inside a sub-block of 16 columns it is applied column by column; after the sub-block,
+ * its accumulated change reaches the rest of the current block of 128 columns through one GEMM;
+ * after the block, all other columns through one GEMM. One sweep is O(rows x cols^2) flops, nearly
+ * all of them in GEMM.
+ *
+ * Schedule (the authors' release, linkedin/QuantEase, which the spec follows):
+ *  - W_hat starts at W; columns in act-order (decreasing S_jj) unless disabled;
+ *  - grids are fitted once, to the ORIGINAL W's groups (min/max, in the processing order), no damping;
+ *  - 30 sweeps; on sweeps s (0-based) with s % relaxEvery == 1, s <= 25 and s not the last, the
+ *    column update is left unquantized (an exact continuous CD step); `relaxEvery` 0 disables it.
+ *    f never increases over consecutive quantized (or relaxed) sweeps, but may rise on the first
+ *    quantized sweep after a relaxed one;
+ *  - dead inputs (S_jj = 0): the column is just rounded;
+ *  - optional early stop when a quantized sweep improves f by less than `tolerance` (relative)
+ *    over the previous quantized sweep.
+ *
+ * The outlier-aware variant (paper section 4) writes W_hat = Q + H with Q on the grid and H sparse
+ * in full precision, and alternates a CD sweep on Q (target W - H) with one proximal-gradient step
+ * on H: H <- HardThreshold_s(H - eta grad_H f), grad_H f = 2 (Q + H - W) S, eta = 1 / (2 lambda_max(S)),
+ * lambda_max by power iteration. H starts as the s largest entries of W (or the largest columns,
+ * `column` structure), Q's grids are fitted to W with those removed.
+ */
+import { sgemm } from '../../linalg/gemm.js';
+import { type Grid, encode, fitGridTo, maxCode } from '../grid.js';
+import { type GroupGrid, emptyGroupGrid, groupCount, groupGridBits, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
+import type { CalibratedMethod, QuantOptions } from '../method.js';
+import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
+import { columnOrder } from './gptq.js';
+import { topKByMagnitude } from '../select.js';
+import { f16ToF32, f32ToF16, roundToF16 } from '../../io/float.js';
+import { GROUP_GRID_FORMAT, groupGridFromTensors } from '../group-grid.js';
+
+export interface QuantEaseOptions {
+  bits: number;
+  groupSize: number;
+  symmetric: boolean;
+  /** Number of CD sweeps over all columns (authors: 30). */
+  iterations: number;
+  /** Relax (leave unquantized) sweeps s with s % relaxEvery == 1, s <= 25; 0 disables. */
+  relaxEvery: number;
+  actOrder: boolean;
+  /** Stop when a quantized sweep improves f by less than this fraction; 0 runs every sweep. */
+  tolerance: number;
+  /** Outlier-aware variant: fraction of weights kept in full precision (0 = plain QuantEase). */
+  outlierRatio: number;
+  outlierStructure: 'entry' | 'column';
+}
+
+export interface QuantEaseResult {
+  grid: GroupGrid;
+  /** Sparse full-precision part (outlier-aware variant), in original column order, f16-exact values. */
+  outliers: SparseMatrix | null;
+  /** f(W_hat) / f(0) after every sweep (the relative layer objective on the calibration data). */
+  objectives: number[];
+  relaxed: boolean[];
+  sweeps: number;
+  outlierStructure: 'entry' | 'column';
+}
+
+export interface SparseMatrix {
+  /** Flat positions r * cols + c, increasing. */
+  index: Int32Array;
+  values: Float32Array;
+}
+
+/** Columns per sub-block (rank-1 updates) and per block (GEMM to the rest of the block). */
+const SUB = 16;
+const BLOCK = 128;
+/** Sweeps between exact recomputations of R = W_hat S. */
+const RECOMPUTE_EVERY = 8;
+
+/** The relaxed sweeps of the authors' schedule. */
+export function isRelaxed(sweep: number, iterations: number, relaxEvery: number): boolean {
+  return relaxEvery > 0 && sweep % relaxEvery === 1 && sweep <= 25 && sweep !== iterations - 1;
+}
+
+/** Largest eigenvalue of the symmetric PSD S by power iteration (the Lipschitz constant of grad f / 2). */
+export function largestEigenvalue(s: Float32Array, n: number, iterations = 100): number {
+  let v = new Float64Array(n).fill(1 / Math.sqrt(n));
+  let lambda = 0;
+  const sv = new Float64Array(n);
+  for (let it = 0; it < iterations; it++) {
+    sv.fill(0);
+    for (let i = 0; i < n; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += s[i * n + j] * v[j];
+      sv[i] = acc;
+    }
+    let norm = 0;
+    for (let i = 0; i < n; i++) norm += sv[i] * sv[i];
+    norm = Math.sqrt(norm);
+    if (norm === 0) return 0;
+    const next = sv.map((x) => x / norm);
+    if (Math.abs(norm - lambda) <= 1e-7 * norm) return norm;
+    lambda = norm;
+    v = next;
+  }
+  return lambda;
+}
+
+export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, hessian: Float64Array, o: QuantEaseOptions): QuantEaseResult {
+  const perm = columnOrder(hessian, cols, o.actOrder);
+  const grid = emptyGroupGrid(rows, cols, o);
+  const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(o.bits);
+  const n = rows * cols;
+
+  // Permuted problem: target W, Hessian S (f32, like the authors' code), W_hat.
+  const s = new Float32Array(cols * cols);
+  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) s[i * cols + j] = hessian[perm[i] * cols + perm[j]];
+  const target = new Float32Array(n);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) target[r * cols + j] = w[r * cols + perm[j]];
+
+  // Outlier-aware: H starts as the largest entries (or columns) of W; Q's target is W - H.
+  const outlierCount = Math.round(o.outlierRatio * n);
+  let h: Float32Array | null = null;
+  if (outlierCount > 0) {
+    h = new Float32Array(n);
+    hardThreshold(target, h, rows, cols, outlierCount, o.outlierStructure);
+  }
+  const qTarget = h ? target.map((x, i) => x - h![i]) : target;
+
+  // Grids fitted once to the (outlier-free) target, groups in processing order.
+  const rowGrids: Grid[][] = [];
+  for (let r = 0; r < rows; r++) {
+    const gridsOfRow: Grid[] = [];
+    for (let g = 0; g < groups; g++) {
+      const c0 = g * gs, count = Math.min(gs, cols - c0);
+      const grd = fitGridTo(qTarget, r * cols + c0, count, 1, o);
+      grid.scales[r * groups + g] = grd.scale;
+      grid.zeros[r * groups + g] = grd.zero;
+      gridsOfRow.push(grd);
+    }
+    rowGrids.push(gridsOfRow);
+  }
+
+  const q = qTarget.slice(); // W_hat (the grid part) starts at its target
+  const p = new Float32Array(n); // P = (W - H) S, the CD target's correlation with the inputs
+  const r = new Float32Array(n); // R = W_hat S, kept current column by column
+  const wsw = quadratic(target, s, rows, cols); // tr(W S W^T): the objective's scale
+  const lipschitzStep = h ? 1 / (2 * largestEigenvalue(s, cols)) : 0;
+
+  const objectives: number[] = [], relaxedLog: boolean[] = [];
+  let lastQuantized = Infinity;
+  let sweep = 0;
+  const colT = new Float32Array(BLOCK * rows); // block columns of W_hat, transposed
+  const delta = new Float32Array(BLOCK * rows); // their change in this sweep, transposed
+  const pT = new Float32Array(BLOCK * rows), rT = new Float32Array(BLOCK * rows);
+  gemmInto(qTarget, s, p, rows, cols);
+  for (; sweep < o.iterations; sweep++) {
+    const relaxed = isRelaxed(sweep, o.iterations, o.relaxEvery);
+    // R is maintained through every column update below; recomputing it exactly now and then
+    // keeps f32 rounding from accumulating over many sweeps.
+    if (sweep % RECOMPUTE_EVERY === 0) gemmInto(q, s, r, rows, cols);
+    for (let j0 = 0; j0 < cols; j0 += BLOCK) {
+      const j1 = Math.min(cols, j0 + BLOCK), count = j1 - j0;
+      transposeIn(q, colT, rows, cols, j0, count);
+      transposeIn(p, pT, rows, cols, j0, count);
+      transposeIn(r, rT, rows, cols, j0, count);
+      for (let i = 0; i < count; i++) {
+        const j = j0 + i, sjj = s[j * cols + j], g = Math.floor(j / gs);
+        const col = i * rows;
+        for (let row = 0; row < rows; row++) {
+          const old = colT[col + row];
+          let next: number;
+          if (sjj === 0) next = roundOn(old, rowGrids[row][g], maxq);
+          else {
+            const beta = (pT[col + row] - rT[col + row] + old * sjj) / sjj;
+            next = relaxed ? beta : roundOn(beta, rowGrids[row][g], maxq);
+          }
+          colT[col + row] = next;
+          delta[col + row] = next - old;
+        }
+        // R_k += d_j S_jk for the later columns of the sub-block, one column at a time ...
+        const s2 = Math.min(count, (Math.floor(i / SUB) + 1) * SUB);
+        for (let k = i + 1; k < s2; k++) {
+          const sjk = s[j * cols + j0 + k];
+          if (sjk === 0) continue;
+          const dst = k * rows;
+          for (let row = 0; row < rows; row++) rT[dst + row] += delta[col + row] * sjk;
+        }
+        // ... and at the end of a sub-block, for the rest of the block with one GEMM.
+        if (i + 1 === s2 && s2 < count) {
+          const s1 = s2 - SUB;
+          sgemm({ m: count - s2, n: rows, k: SUB, transA: true, beta: 1 },
+            { data: s, offset: (j0 + s1) * cols + j0 + s2, ld: cols }, { data: delta, offset: s1 * rows, ld: rows }, { data: rT, offset: s2 * rows, ld: rows });
+        }
+      }
+      // After the block: W_hat gets its new columns, and R = W_hat S the block's whole change,
+      // R += D_block S[block, :] (r still holds the block's columns as they were before it).
+      transposeOut(colT, q, rows, cols, j0, count);
+      sgemm({ m: rows, n: cols, k: count, transA: true, beta: 1 },
+        { data: delta, ld: rows }, { data: s, offset: j0 * cols, ld: cols }, { data: r, ld: cols });
+    }
+    // H-step of the outlier-aware variant: one projected gradient step, then the target moves.
+    if (h) {
+      proximalStep(q, h, target, s, rows, cols, lipschitzStep, outlierCount, o.outlierStructure);
+      for (let i = 0; i < n; i++) qTarget[i] = target[i] - h[i];
+      gemmInto(qTarget, s, p, rows, cols);
+    }
+    // f = tr((T - Q) S (T - Q)^T) with T = W - H: from P = T S and R = Q S in O(rows x cols).
+    let tp = 0, qp = 0, qr = 0;
+    for (let i = 0; i < n; i++) {
+      tp += qTarget[i] * p[i];
+      qp += q[i] * p[i];
+      qr += q[i] * r[i];
+    }
+    const f = wsw > 0 ? Math.max(0, tp - 2 * qp + qr) / wsw : 0;
+    objectives.push(f);
+    relaxedLog.push(relaxed);
+    if (!relaxed) {
+      if (o.tolerance > 0 && lastQuantized - f < o.tolerance * lastQuantized) {
+        sweep++;
+        break;
+      }
+      lastQuantized = f;
+    }
+  }
+
+  // Codes of the final (quantized) W_hat, back in the original column order.
+  for (let row = 0; row < rows; row++)
+    for (let j = 0; j < cols; j++) grid.codes[row * cols + perm[j]] = encode(q[row * cols + j], rowGrids[row][Math.floor(j / gs)], maxq);
+  if (o.actOrder && gs < cols) {
+    const gIdx = new Int32Array(cols);
+    for (let j = 0; j < cols; j++) gIdx[perm[j]] = Math.floor(j / gs);
+    grid.groupIndex = gIdx;
+  }
+  let outliers: SparseMatrix | null = null;
+  if (h) {
+    const entries: [number, number][] = [];
+    for (let row = 0; row < rows; row++)
+      for (let j = 0; j < cols; j++) if (h[row * cols + j] !== 0) entries.push([row * cols + perm[j], roundToF16(h[row * cols + j])]);
+    entries.sort((a, b) => a[0] - b[0]);
+    outliers = { index: Int32Array.from(entries, (e) => e[0]), values: Float32Array.from(entries, (e) => e[1]) };
+  }
+  return { grid, outliers, objectives, relaxed: relaxedLog, sweeps: sweep, outlierStructure: o.outlierStructure };
+}
+
+function roundOn(x: number, g: Grid, maxq: number): number {
+  return g.scale * (encode(x, g, maxq) - g.zero);
+}
+
+/** C = A S for A [rows, cols] and S [cols, cols]. */
+function gemmInto(a: Float32Array, s: Float32Array, c: Float32Array, rows: number, cols: number): void {
+  sgemm({ m: rows, n: cols, k: cols }, { data: a }, { data: s }, { data: c });
+}
+
+/** dst[i * rows + r] = src[r, j0 + i] for i < count. */
+function transposeIn(src: Float32Array, dst: Float32Array, rows: number, cols: number, j0: number, count: number): void {
+  for (let r = 0; r < rows; r++) for (let i = 0; i < count; i++) dst[i * rows + r] = src[r * cols + j0 + i];
+}
+
+function transposeOut(src: Float32Array, dst: Float32Array, rows: number, cols: number, j0: number, count: number): void {
+  for (let r = 0; r < rows; r++) for (let i = 0; i < count; i++) dst[r * cols + j0 + i] = src[i * rows + r];
+}
+
+/** tr(A S A^T) in f64 via one GEMM. */
+function quadratic(a: Float32Array, s: Float32Array, rows: number, cols: number): number {
+  const as = new Float32Array(rows * cols);
+  gemmInto(a, s, as, rows, cols);
+  let t = 0;
+  for (let i = 0; i < a.length; i++) t += a[i] * as[i];
+  return t;
+}
+
+/**
+ * Keeps the `count` largest-magnitude entries of x in h (zeroing the rest): by entry, or by whole
+ * columns ranked by their norm (count / rows columns).
+ */
+function hardThreshold(x: Float32Array, h: Float32Array, rows: number, cols: number, count: number, structure: 'entry' | 'column'): void {
+  h.fill(0);
+  if (structure === 'column') {
+    const keep = Math.max(1, Math.round(count / rows));
+    const norms = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) norms[c] += x[r * cols + c] ** 2;
+    const order = Array.from({ length: cols }, (_, c) => c).sort((a, b) => norms[b] - norms[a]).slice(0, keep);
+    for (const c of order) for (let r = 0; r < rows; r++) h[r * cols + c] = x[r * cols + c];
+    return;
+  }
+  const mask = new Uint8Array(x.length);
+  topKByMagnitude(x, count, mask);
+  for (let i = 0; i < x.length; i++) if (mask[i]) h[i] = x[i];
+}
+
+/** H <- HT_s(H - eta * 2 (Q + H - W) S). */
+function proximalStep(q: Float32Array, h: Float32Array, target: Float32Array, s: Float32Array, rows: number, cols: number, eta: number, count: number, structure: 'entry' | 'column'): void {
+  const resid = new Float32Array(rows * cols);
+  for (let i = 0; i < resid.length; i++) resid[i] = q[i] + h[i] - target[i];
+  const grad = new Float32Array(rows * cols);
+  gemmInto(resid, s, grad, rows, cols);
+  const moved = new Float32Array(rows * cols);
+  for (let i = 0; i < moved.length; i++) moved[i] = h[i] - eta * 2 * grad[i];
+  hardThreshold(moved, h, rows, cols, count, structure);
+}
+
+export function quanteaseOptions(o: QuantOptions): QuantEaseOptions {
+  const structure = String(o.extra.outlierStructure ?? 'entry');
+  return {
+    bits: o.bits, groupSize: o.groupSize, symmetric: o.symmetric,
+    iterations: Number(o.extra.iterations ?? 30), relaxEvery: Number(o.extra.relaxEvery ?? 3),
+    actOrder: o.extra.actOrder !== false, tolerance: Number(o.extra.tolerance ?? 0),
+    outlierRatio: Number(o.extra.outlierRatio ?? 0), outlierStructure: structure === 'column' ? 'column' : 'entry',
+  };
+}
+
+/**
+ * Bits of the sparse outliers as a packed format stores them: per entry a 16-bit value and its
+ * flat position; per whole column (column structure) its index and rows 16-bit values.
+ */
+export function sparseBits(count: number, rows: number, cols: number, structure: 'entry' | 'column'): number {
+  if (structure === 'column') {
+    const columns = count / rows;
+    return columns * (rows * 16 + Math.ceil(Math.log2(cols)));
+  }
+  return count * (16 + Math.ceil(Math.log2(rows * cols)));
+}
+
+export function quanteaseWeight(res: QuantEaseResult): QuantizedWeight {
+  const { grid } = res;
+  const dense = dequantizeGroupGrid(grid);
+  const tensors: Record<string, StoredTensor> = groupGridTensors(grid);
+  const bits = groupGridBits(grid);
+  let format = GROUP_GRID_FORMAT.name;
+  const params: FormatParams = groupGridParams(grid);
+  if (res.outliers) {
+    format = SPARSE_OUTLIER_FORMAT.name;
+    tensors.outlier_index = { dtype: 'I32', shape: [res.outliers.index.length], data: res.outliers.index };
+    tensors.outlier_values = { dtype: 'F16', shape: [res.outliers.values.length], data: f32ToF16(res.outliers.values) };
+    bits.outliers = sparseBits(res.outliers.index.length, grid.rows, grid.cols, res.outlierStructure);
+    res.outliers.index.forEach((pos, k) => (dense[pos] += res.outliers!.values[k]));
+  }
+  const last = res.objectives[res.objectives.length - 1];
+  return {
+    format, params, rows: grid.rows, cols: grid.cols, tensors, bits, dequantized: dense,
+    report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: last, outliers: res.outliers?.index.length ?? 0 },
+  };
+}
+
+/** A group grid plus sparse f16 outliers added on top (QuantEase's outlier-aware variant). */
+export const SPARSE_OUTLIER_FORMAT: WeightFormat = {
+  name: 'group-grid+sparse',
+  decode(t, p, rows, cols) {
+    const dense = dequantizeGroupGrid(groupGridFromTensors(t, p, rows, cols));
+    const index = t.outlier_index.data as Int32Array, values = f16ToF32(t.outlier_values.data as Uint16Array);
+    for (let k = 0; k < index.length; k++) {
+      if (index[k] < 0 || index[k] >= rows * cols) throw new Error(`outlier position ${index[k]} outside the ${rows}x${cols} weight`);
+      dense[index[k]] += values[k];
+    }
+    return dense;
+  },
+};
+
+const COMMON_OPTIONS = [
+  { flag: 'iterations', description: 'coordinate-descent sweeps over all columns', default: 30, parse: 'number' as const },
+  { flag: 'relax-every', description: 'leave sweeps s with s % n == 1 (s <= 25) unquantized; 0 = never', default: 3, parse: 'number' as const },
+  { flag: 'act-order', description: 'process columns by decreasing S_jj (--no-act-order: natural order)', default: true, parse: 'boolean' as const },
+  { flag: 'tolerance', description: 'stop when a quantized sweep improves the objective by less than this fraction (0 = run all sweeps)', default: 0, parse: 'number' as const },
+];
+
+export const quantease: CalibratedMethod = {
+  name: 'quantease',
+  kind: 'calibrated',
+  summary: 'QuantEase: coordinate descent on ||WX - W_hat X||^2, matrix-vector work only (Behdin et al. 2023)',
+  options: COMMON_OPTIONS,
+  quantize: (w, rows, cols, stats, o) => quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, { ...quanteaseOptions(o), outlierRatio: 0 })),
+};
+
+export const quanteaseOutlier: CalibratedMethod = {
+  name: 'quantease-outlier',
+  kind: 'calibrated',
+  summary: 'outlier-aware QuantEase: grid part by CD + sparse full-precision outliers by iterative hard thresholding',
+  options: [
+    ...COMMON_OPTIONS,
+    { flag: 'outlier-ratio', description: 'fraction of weights kept as full-precision (f16) sparse outliers', default: 0.01, parse: 'number' },
+    { flag: 'outlier-structure', description: 'outliers as individual entries or whole input columns (entry|column)', default: 'entry', parse: 'string' },
+  ],
+  quantize: (w, rows, cols, stats, o) => {
+    const opts = quanteaseOptions(o);
+    if (!(opts.outlierRatio > 0)) opts.outlierRatio = 0.01;
+    return quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, opts));
+  },
+};
