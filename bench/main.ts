@@ -9,12 +9,14 @@ import { benchGemm } from './gemm.js';
 import { benchForward } from './forward.js';
 import { benchGptq } from './gptq.js';
 import { benchAdpq } from './adpq.js';
+import { benchQuantease } from './quantease.js';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
   gemm: benchGemm,
   forward: benchForward,
   gptq: benchGptq,
   adpq: benchAdpq,
+  quantease: benchQuantease,
 };
 
 const args = process.argv.slice(2);

@@ -8,7 +8,7 @@
  *     beta_j = ((W S)_j - (W_hat S)_j + W_hat_j S_jj) / S_jj,      W_hat_j = quant(beta_j).
  * Only matrix-vector work: no inverse, no Cholesky. R = W_hat S is kept current; changing column j
  * by d adds d S_j: to R (rank 1). Here that update is blocked the way GPTQ blocks its error
- * feedback: inside a sub-block of 16 columns it is applied column by column; after the sub-block,
+ * feedback: inside a sub-block of 8 columns it is applied column by column; after the sub-block,
  * its accumulated change reaches the rest of the current block of 128 columns through one GEMM;
  * after the block, all other columns through one GEMM. One sweep is O(rows x cols^2) flops, nearly
  * all of them in GEMM.
@@ -31,7 +31,7 @@
  * `column` structure), Q's grids are fitted to W with those removed.
  */
 import { sgemm } from '../../linalg/gemm.js';
-import { type Grid, encode, fitGridTo, maxCode } from '../grid.js';
+import { type Grid, encode, fitGridTo, maxCode, roundHalfEven } from '../grid.js';
 import { type GroupGrid, emptyGroupGrid, groupCount, groupGridBits, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
 import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
@@ -74,7 +74,7 @@ export interface SparseMatrix {
 }
 
 /** Columns per sub-block (rank-1 updates) and per block (GEMM to the rest of the block). */
-const SUB = 16;
+const SUB = 8;
 const BLOCK = 128;
 /** Sweeps between exact recomputations of R = W_hat S. */
 const RECOMPUTE_EVERY = 8;
@@ -114,11 +114,12 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
   const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(o.bits);
   const n = rows * cols;
 
-  // Permuted problem: target W, Hessian S (f32, like the authors' code), W_hat.
+  // Everything is kept transposed ([cols, rows]: column j of W is row j here, contiguous), in the
+  // processing order: the target W^T, S (f32, as in the authors' code), W_hat^T.
   const s = new Float32Array(cols * cols);
   for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) s[i * cols + j] = hessian[perm[i] * cols + perm[j]];
   const target = new Float32Array(n);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) target[r * cols + j] = w[r * cols + perm[j]];
+  for (let j = 0; j < cols; j++) for (let r = 0; r < rows; r++) target[j * rows + r] = w[r * cols + perm[j]];
 
   // Outlier-aware: H starts as the largest entries (or columns) of W; Q's target is W - H.
   const outlierCount = Math.round(o.outlierRatio * n);
@@ -135,7 +136,7 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
     const gridsOfRow: Grid[] = [];
     for (let g = 0; g < groups; g++) {
       const c0 = g * gs, count = Math.min(gs, cols - c0);
-      const grd = fitGridTo(qTarget, r * cols + c0, count, 1, o);
+      const grd = fitGridTo(qTarget, c0 * rows + r, count, rows, o);
       grid.scales[r * groups + g] = grd.scale;
       grid.zeros[r * groups + g] = grd.zero;
       gridsOfRow.push(grd);
@@ -143,42 +144,57 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
     rowGrids.push(gridsOfRow);
   }
 
-  const q = qTarget.slice(); // W_hat (the grid part) starts at its target
-  const p = new Float32Array(n); // P = (W - H) S, the CD target's correlation with the inputs
-  const r = new Float32Array(n); // R = W_hat S, kept current column by column
-  const wsw = quadratic(target, s, rows, cols); // tr(W S W^T): the objective's scale
+  const q = qTarget.slice(); // W_hat^T (the grid part), starting at its target
+  const p = new Float32Array(n); // P^T = S (W - H)^T
+  const r = new Float32Array(n); // R^T = S W_hat^T, kept current column by column
+  // tr(W S W^T), the objective's scale, from P = W S (which is also the CD's P when there are no outliers).
+  times(s, target, p, rows, cols);
+  let wsw = 0;
+  for (let i = 0; i < n; i++) wsw += target[i] * p[i];
   const lipschitzStep = h ? 1 / (2 * largestEigenvalue(s, cols)) : 0;
 
   const objectives: number[] = [], relaxedLog: boolean[] = [];
   let lastQuantized = Infinity;
   let sweep = 0;
-  const colT = new Float32Array(BLOCK * rows); // block columns of W_hat, transposed
-  const delta = new Float32Array(BLOCK * rows); // their change in this sweep, transposed
-  const pT = new Float32Array(BLOCK * rows), rT = new Float32Array(BLOCK * rows);
-  gemmInto(qTarget, s, p, rows, cols);
+  const delta = new Float32Array(BLOCK * rows); // change of the current block's columns in this sweep
+  const rBlock = new Float32Array(BLOCK * rows);
+  const groupScale = new Float32Array(rows), groupZero = new Float32Array(rows);
+  if (h) times(s, qTarget, p, rows, cols);
   for (; sweep < o.iterations; sweep++) {
     const relaxed = isRelaxed(sweep, o.iterations, o.relaxEvery);
+    let currentGroup = -1;
     // R is maintained through every column update below; recomputing it exactly now and then
     // keeps f32 rounding from accumulating over many sweeps.
-    if (sweep % RECOMPUTE_EVERY === 0) gemmInto(q, s, r, rows, cols);
+    if (sweep % RECOMPUTE_EVERY === 0) times(s, q, r, rows, cols);
     for (let j0 = 0; j0 < cols; j0 += BLOCK) {
       const j1 = Math.min(cols, j0 + BLOCK), count = j1 - j0;
-      transposeIn(q, colT, rows, cols, j0, count);
-      transposeIn(p, pT, rows, cols, j0, count);
-      transposeIn(r, rT, rows, cols, j0, count);
+      // The block's columns of R, updated inside the block as its columns change (Gauss-Seidel);
+      // r itself keeps the pre-block values until the block's change is applied to all of it.
+      rBlock.set(r.subarray(j0 * rows, j1 * rows));
       for (let i = 0; i < count; i++) {
         const j = j0 + i, sjj = s[j * cols + j], g = Math.floor(j / gs);
-        const col = i * rows;
-        for (let row = 0; row < rows; row++) {
-          const old = colT[col + row];
-          let next: number;
-          if (sjj === 0) next = roundOn(old, rowGrids[row][g], maxq);
-          else {
-            const beta = (pT[col + row] - rT[col + row] + old * sjj) / sjj;
-            next = relaxed ? beta : roundOn(beta, rowGrids[row][g], maxq);
+        if (g !== currentGroup) {
+          // The grids of this group, one per row, as flat arrays for the hot loop.
+          for (let row = 0; row < rows; row++) {
+            groupScale[row] = rowGrids[row][g].scale;
+            groupZero[row] = rowGrids[row][g].zero;
           }
-          colT[col + row] = next;
-          delta[col + row] = next - old;
+          currentGroup = g;
+        }
+        const col = j * rows, d = i * rows;
+        for (let row = 0; row < rows; row++) {
+          const old = q[col + row];
+          // beta_j = ((W S)_j - (W_hat S)_j + W_hat_j S_jj) / S_jj  (dead input: beta = W_hat_j, just rounded)
+          const beta = sjj === 0 ? old : (p[col + row] - rBlock[d + row] + old * sjj) / sjj;
+          let next = beta;
+          if (!relaxed || sjj === 0) {
+            const sc = groupScale[row], z = groupZero[row];
+            let code = roundHalfEven(beta / sc) + z;
+            code = code < 0 ? 0 : code > maxq ? maxq : code;
+            next = sc * (code - z);
+          }
+          q[col + row] = next;
+          delta[d + row] = next - old;
         }
         // R_k += d_j S_jk for the later columns of the sub-block, one column at a time ...
         const s2 = Math.min(count, (Math.floor(i / SUB) + 1) * SUB);
@@ -186,26 +202,23 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
           const sjk = s[j * cols + j0 + k];
           if (sjk === 0) continue;
           const dst = k * rows;
-          for (let row = 0; row < rows; row++) rT[dst + row] += delta[col + row] * sjk;
+          for (let row = 0; row < rows; row++) rBlock[dst + row] += delta[d + row] * sjk;
         }
         // ... and at the end of a sub-block, for the rest of the block with one GEMM.
         if (i + 1 === s2 && s2 < count) {
           const s1 = s2 - SUB;
           sgemm({ m: count - s2, n: rows, k: SUB, transA: true, beta: 1 },
-            { data: s, offset: (j0 + s1) * cols + j0 + s2, ld: cols }, { data: delta, offset: s1 * rows, ld: rows }, { data: rT, offset: s2 * rows, ld: rows });
+            { data: s, offset: (j0 + s1) * cols + j0 + s2, ld: cols }, { data: delta, offset: s1 * rows, ld: rows }, { data: rBlock, offset: s2 * rows, ld: rows });
         }
       }
-      // After the block: W_hat gets its new columns, and R = W_hat S the block's whole change,
-      // R += D_block S[block, :] (r still holds the block's columns as they were before it).
-      transposeOut(colT, q, rows, cols, j0, count);
-      sgemm({ m: rows, n: cols, k: count, transA: true, beta: 1 },
-        { data: delta, ld: rows }, { data: s, offset: j0 * cols, ld: cols }, { data: r, ld: cols });
+      // After the block, R^T += S[:, block] D_block for every column (the block's own included).
+      sgemm({ m: cols, n: rows, k: count, beta: 1 }, { data: s, offset: j0, ld: cols }, { data: delta, ld: rows }, { data: r, ld: rows });
     }
     // H-step of the outlier-aware variant: one projected gradient step, then the target moves.
     if (h) {
       proximalStep(q, h, target, s, rows, cols, lipschitzStep, outlierCount, o.outlierStructure);
       for (let i = 0; i < n; i++) qTarget[i] = target[i] - h[i];
-      gemmInto(qTarget, s, p, rows, cols);
+      times(s, qTarget, p, rows, cols);
     }
     // f = tr((T - Q) S (T - Q)^T) with T = W - H: from P = T S and R = Q S in O(rows x cols).
     let tp = 0, qp = 0, qr = 0;
@@ -227,8 +240,10 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
   }
 
   // Codes of the final (quantized) W_hat, back in the original column order.
-  for (let row = 0; row < rows; row++)
-    for (let j = 0; j < cols; j++) grid.codes[row * cols + perm[j]] = encode(q[row * cols + j], rowGrids[row][Math.floor(j / gs)], maxq);
+  for (let j = 0; j < cols; j++) {
+    const g = Math.floor(j / gs);
+    for (let row = 0; row < rows; row++) grid.codes[row * cols + perm[j]] = encode(q[j * rows + row], rowGrids[row][g], maxq);
+  }
   if (o.actOrder && gs < cols) {
     const gIdx = new Int32Array(cols);
     for (let j = 0; j < cols; j++) gIdx[perm[j]] = Math.floor(j / gs);
@@ -237,53 +252,31 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
   let outliers: SparseMatrix | null = null;
   if (h) {
     const entries: [number, number][] = [];
-    for (let row = 0; row < rows; row++)
-      for (let j = 0; j < cols; j++) if (h[row * cols + j] !== 0) entries.push([row * cols + perm[j], roundToF16(h[row * cols + j])]);
+    for (let j = 0; j < cols; j++)
+      for (let row = 0; row < rows; row++) if (h[j * rows + row] !== 0) entries.push([row * cols + perm[j], roundToF16(h[j * rows + row])]);
     entries.sort((a, b) => a[0] - b[0]);
     outliers = { index: Int32Array.from(entries, (e) => e[0]), values: Float32Array.from(entries, (e) => e[1]) };
   }
   return { grid, outliers, objectives, relaxed: relaxedLog, sweeps: sweep, outlierStructure: o.outlierStructure };
 }
 
-function roundOn(x: number, g: Grid, maxq: number): number {
-  return g.scale * (encode(x, g, maxq) - g.zero);
-}
-
-/** C = A S for A [rows, cols] and S [cols, cols]. */
-function gemmInto(a: Float32Array, s: Float32Array, c: Float32Array, rows: number, cols: number): void {
-  sgemm({ m: rows, n: cols, k: cols }, { data: a }, { data: s }, { data: c });
-}
-
-/** dst[i * rows + r] = src[r, j0 + i] for i < count. */
-function transposeIn(src: Float32Array, dst: Float32Array, rows: number, cols: number, j0: number, count: number): void {
-  for (let r = 0; r < rows; r++) for (let i = 0; i < count; i++) dst[i * rows + r] = src[r * cols + j0 + i];
-}
-
-function transposeOut(src: Float32Array, dst: Float32Array, rows: number, cols: number, j0: number, count: number): void {
-  for (let r = 0; r < rows; r++) for (let i = 0; i < count; i++) dst[r * cols + j0 + i] = src[i * rows + r];
-}
-
-/** tr(A S A^T) in f64 via one GEMM. */
-function quadratic(a: Float32Array, s: Float32Array, rows: number, cols: number): number {
-  const as = new Float32Array(rows * cols);
-  gemmInto(a, s, as, rows, cols);
-  let t = 0;
-  for (let i = 0; i < a.length; i++) t += a[i] * as[i];
-  return t;
+/** C^T = S A^T for transposed [cols, rows] operands (S symmetric, so this is (A S)^T). */
+function times(s: Float32Array, aT: Float32Array, cT: Float32Array, rows: number, cols: number): void {
+  sgemm({ m: cols, n: rows, k: cols }, { data: s }, { data: aT }, { data: cT });
 }
 
 /**
  * Keeps the `count` largest-magnitude entries of x in h (zeroing the rest): by entry, or by whole
- * columns ranked by their norm (count / rows columns).
+ * input columns ranked by their norm (count / rows columns). x and h are transposed [cols, rows].
  */
 function hardThreshold(x: Float32Array, h: Float32Array, rows: number, cols: number, count: number, structure: 'entry' | 'column'): void {
   h.fill(0);
   if (structure === 'column') {
     const keep = Math.max(1, Math.round(count / rows));
     const norms = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) norms[c] += x[r * cols + c] ** 2;
+    for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) norms[c] += x[c * rows + r] ** 2;
     const order = Array.from({ length: cols }, (_, c) => c).sort((a, b) => norms[b] - norms[a]).slice(0, keep);
-    for (const c of order) for (let r = 0; r < rows; r++) h[r * cols + c] = x[r * cols + c];
+    for (const c of order) h.set(x.subarray(c * rows, (c + 1) * rows), c * rows);
     return;
   }
   const mask = new Uint8Array(x.length);
@@ -291,12 +284,12 @@ function hardThreshold(x: Float32Array, h: Float32Array, rows: number, cols: num
   for (let i = 0; i < x.length; i++) if (mask[i]) h[i] = x[i];
 }
 
-/** H <- HT_s(H - eta * 2 (Q + H - W) S). */
+/** H <- HT_s(H - eta * 2 (Q + H - W) S), all transposed. */
 function proximalStep(q: Float32Array, h: Float32Array, target: Float32Array, s: Float32Array, rows: number, cols: number, eta: number, count: number, structure: 'entry' | 'column'): void {
   const resid = new Float32Array(rows * cols);
   for (let i = 0; i < resid.length; i++) resid[i] = q[i] + h[i] - target[i];
   const grad = new Float32Array(rows * cols);
-  gemmInto(resid, s, grad, rows, cols);
+  times(s, resid, grad, rows, cols);
   const moved = new Float32Array(rows * cols);
   for (let i = 0; i < moved.length; i++) moved[i] = h[i] - eta * 2 * grad[i];
   hardThreshold(moved, h, rows, cols, count, structure);
