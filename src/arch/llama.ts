@@ -11,7 +11,8 @@
  * in each window). Blocks are exposed one at a time so calibration can run the model block by
  * block and observe every linear layer's input.
  */
-import type { Backend, Tensor } from '../backend/index.js';
+import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
+import type { Rotation } from '../linalg/hadamard.js';
 import type { TensorSource } from '../io/tensor-source.js';
 import { LowbitError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
@@ -42,10 +43,44 @@ export class DenseLinear implements Linear {
   }
 }
 
+/**
+ * A linear layer of a W(b)A(b) model: y = W_hat Q_a(x) + U V^T x + bias, where Q_a quantizes
+ * the input per token (fake quantization) and the optional full-precision low-rank term U V^T
+ * (LRC) acts on the unquantized input.
+ */
+export class QuantizedActLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(
+    readonly weight: Tensor,
+    readonly bias: Tensor | undefined,
+    readonly act: ActQuantSpec | null,
+    /** U [out, k] and V [in, k]. */
+    readonly lowRank: { u: Tensor; v: Tensor } | null,
+  ) {
+    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    const xq = this.act ? be.actQuant(x, this.act) : x;
+    const y = be.linear(xq, this.weight, this.bias);
+    if (xq !== x) be.free(xq);
+    if (!this.lowRank) return y;
+    const xv = be.matmul(x, this.lowRank.v);
+    const corr = be.matmul(xv, this.lowRank.u, { transB: true });
+    be.free(xv);
+    const out = be.add(y, corr);
+    be.free(y);
+    be.free(corr);
+    return out;
+  }
+}
+
 export interface Block {
   inputNorm: Tensor;
   postNorm: Tensor;
   linears: Record<LinearName, Linear>;
+  /** Online rotation of down_proj's input (QuaRot), folded into down_proj's weight. */
+  downRotation?: Rotation;
 }
 
 export interface Model {
@@ -70,6 +105,37 @@ const LINEAR_WEIGHT = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:ga
 export function parseLinearWeightName(name: string): { layer: number; linear: LinearName } | null {
   const m = LINEAR_WEIGHT.exec(name);
   return m ? { layer: Number(m[1]), linear: m[2] as LinearName } : null;
+}
+
+/**
+ * How a quantized model runs beyond its weights: per-token activation quantization of every
+ * linear's input in the decoder blocks, and the rotation plan (QuaRot) whose online part applies
+ * before down_proj. Saved in lowbit.json.
+ */
+export interface RuntimeSpec {
+  activation: ActQuantSpec | null;
+  rotation: { seed: number } | null;
+}
+
+/**
+ * Makes a loaded block run as the quantized model does: every linear quantizes its input
+ * (QuaRot quantizes the inputs of all seven block linears; the LM head stays in full precision)
+ * and down_proj's input is rotated online.
+ */
+export function applyRuntime(block: Block, activation: ActQuantSpec | null, downRotation: Rotation | null): void {
+  if (downRotation) block.downRotation = downRotation;
+  if (!activation) return;
+  for (const name of LINEAR_NAMES) {
+    const l = block.linears[name];
+    if (l instanceof DenseLinear) block.linears[name] = new QuantizedActLinear(l.weight, l.bias, activation, null);
+  }
+}
+
+/** The weight and bias tensors of a block's linear, whatever its kind. */
+export function linearTensors(l: Linear): { weight: Tensor; bias?: Tensor; lowRank?: { u: Tensor; v: Tensor } } {
+  if (l instanceof DenseLinear) return { weight: l.weight, bias: l.bias };
+  if (l instanceof QuantizedActLinear) return { weight: l.weight, bias: l.bias, lowRank: l.lowRank ?? undefined };
+  throw new Error('unknown linear kind');
 }
 
 /** Hugging Face tensor name of a block's parameter. */
@@ -224,9 +290,14 @@ export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Ten
   const h2 = be.rmsNorm(x1, block.postNorm, cfg.rmsNormEps);
   const gate = run('mlp.gate_proj', h2), up = run('mlp.up_proj', h2);
   be.free(h2);
-  const act = be.siluMul(gate, up);
+  let act = be.siluMul(gate, up);
   be.free(gate);
   be.free(up);
+  if (block.downRotation) {
+    const rotated = be.rotate(act, block.downRotation);
+    be.free(act);
+    act = rotated;
+  }
   const down = run('mlp.down_proj', act);
   be.free(act);
   const x2 = be.add(x1, down);

@@ -9,6 +9,8 @@
  * and exchange only weights and statistics with it.
  */
 
+import type { Rotation } from '../linalg/hadamard.js';
+
 export interface Tensor {
   readonly shape: readonly number[];
 }
@@ -62,4 +64,23 @@ export interface Backend {
   attention(q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape): Tensor;
   /** Per-row negative log-likelihood of `targets` under softmax(logits): [n, vocab] -> [n]. */
   nll(logits: Tensor, targets: Int32Array): Tensor;
+
+  /**
+   * Fake activation quantization, per row (token): quantize to `bits` on the row's own grid and
+   * dequantize (see ActQuantSpec).
+   */
+  actQuant(x: Tensor, spec: ActQuantSpec): Tensor;
+  /** x Q for every row of x [n, size], Q the orthogonal rotation described by `r`. */
+  rotate(x: Tensor, r: Rotation): Tensor;
+}
+
+/**
+ * Per-token activation quantization as QuaRot does it. Symmetric: scale = clip * max|x| /
+ * (2^(b-1) - 1), levels -2^(b-1)..2^(b-1)-1. Asymmetric: range [clip * min(x, 0), clip * max(x, 0)],
+ * 2^b levels with an integer zero point.
+ */
+export interface ActQuantSpec {
+  bits: number;
+  clipRatio: number;
+  symmetric: boolean;
 }

@@ -21,17 +21,26 @@ export function inputGroupOf(name: LinearName): string {
 
 export class HessianAccumulator {
   readonly dim: number;
+  /** X^T X. */
   readonly sum: Float64Array;
+  /** With activation quantization: X~^T X~ and X^T X~ (X~ the quantized input), else null. */
+  readonly quantized: { qq: Float64Array; xq: Float64Array } | null;
   tokens = 0;
 
-  constructor(dim: number) {
+  constructor(dim: number, withQuantizedInput = false) {
     this.dim = dim;
     this.sum = new Float64Array(dim * dim);
+    this.quantized = withQuantizedInput ? { qq: new Float64Array(dim * dim), xq: new Float64Array(dim * dim) } : null;
+  }
+
+  /** Adds batch products read from the backend (f32) into an f64 accumulator. */
+  static addInto(acc: Float64Array, batch: Float32Array): void {
+    for (let i = 0; i < batch.length; i++) acc[i] += batch[i];
   }
 
   /** Adds one batch's Gram matrix X^T X (f32, as read from the backend) over `tokens` rows. */
   addGram(gram: Float32Array, tokens: number): void {
-    for (let i = 0; i < gram.length; i++) this.sum[i] += gram[i];
+    HessianAccumulator.addInto(this.sum, gram);
     this.tokens += tokens;
   }
 }

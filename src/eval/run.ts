@@ -2,6 +2,7 @@
 import { loadModel, type Model } from '../arch/llama.js';
 import type { Backend } from '../backend/index.js';
 import { openModelDir, type ModelDir } from '../export/reader.js';
+import { applyManifestRuntime } from '../export/runtime.js';
 import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
 import { perplexity, type PerplexityResult } from './perplexity.js';
 
@@ -29,6 +30,7 @@ export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, t
   const info = openModelDir(dir);
   try {
     const model = loadModel(info.config, info.source, be, { onTensor: (_n, d, t) => onLoad?.(d, t) });
+    applyManifestRuntime(be, model, info);
     return { model, info };
   } finally {
     info.close();

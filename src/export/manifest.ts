@@ -23,12 +23,21 @@ export interface LayerEntry {
   report?: Record<string, number | string | boolean>;
 }
 
+/** How the quantized model runs beyond its weights (absent or null: plain weight-only model). */
+export interface ManifestRuntime {
+  /** Per-token activation quantization of every block linear's input. */
+  activation: { bits: number; clipRatio: number; symmetric: boolean } | null;
+  /** Weights are stored rotated (QuaRot); `seed` regenerates the online rotation before down_proj. */
+  rotation: { kind: 'hadamard'; seed: number; residual: string; down: string } | null;
+}
+
 export interface LowbitManifest {
   lowbit: { version: string; formatVersion: number };
   description: string;
   method: string;
   options: Record<string, unknown>;
   source: { path: string; architecture: string };
+  runtime?: ManifestRuntime;
   createdAt: string;
   summary: {
     quantizedLayers: number;

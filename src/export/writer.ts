@@ -9,7 +9,7 @@ import type { DType } from '../io/safetensors.js';
 import { SINGLE_FILE } from '../io/checkpoint.js';
 import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../quant/types.js';
 import { VERSION } from '../util/version.js';
-import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest } from './manifest.js';
+import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest, type ManifestRuntime } from './manifest.js';
 
 /** Files copied verbatim from the source model when present. */
 const COPIED_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
@@ -19,6 +19,7 @@ export interface ModelInfo {
   options: Record<string, unknown>;
   sourceDir: string;
   architecture: string;
+  runtime?: ManifestRuntime;
 }
 
 export class QuantizedModelWriter {
@@ -34,6 +35,11 @@ export class QuantizedModelWriter {
   /** Stores an unquantized tensor as it was in the source. */
   passthrough(name: string, dtype: DType, shape: number[], bytes: Uint8Array): void {
     this.st.add(name, dtype, shape, bytes);
+  }
+
+  /** Stores a tensor computed here (e.g. a rotated embedding) as F32. */
+  passthroughF32(name: string, data: Float32Array, shape: number[]): void {
+    this.st.add(name, 'F32', shape, data);
   }
 
   /** Stores a quantized linear layer `layer` (e.g. model.layers.0.mlp.up_proj). */
@@ -61,6 +67,7 @@ export class QuantizedModelWriter {
       method: this.info.method,
       options: this.info.options,
       source: { path: path.resolve(this.info.sourceDir), architecture: this.info.architecture },
+      ...(this.info.runtime && (this.info.runtime.activation || this.info.runtime.rotation) ? { runtime: this.info.runtime } : {}),
       createdAt: new Date().toISOString(),
       summary: {
         quantizedLayers: Object.keys(this.layers).length,

@@ -9,8 +9,13 @@
  * its Hessians; never the whole model's activations. Each layer's relative objective
  * ||WX - W_hat X||^2 / ||WX||^2 is computed from H and kept in the report, next to RTN's.
  */
-import { DenseLinear, LINEAR_NAMES, blockForward, blockTensorName, loadBlock, parseLinearWeightName, readFinite, uploadTensor, validateTensors, type Block, type Model } from '../arch/llama.js';
-import { createBackend, type Backend, type Tensor } from '../backend/index.js';
+import { DenseLinear, LINEAR_NAMES, QuantizedActLinear, applyRuntime, blockForward, blockTensorName, linearTensors, loadBlock, parseLinearWeightName, readFinite, uploadTensor, validateTensors, type Block, type Model, type RuntimeSpec } from '../arch/llama.js';
+import { RotatedSource, planRotation } from '../arch/rotation.js';
+import type { TensorSource } from '../io/tensor-source.js';
+import { w4a4RelativeError } from '../quant/act-aware.js';
+import { lowRankProduct } from '../quant/methods/lrc.js';
+import { NO_RUNTIME, manifestRuntime } from './runtime.js';
+import { createBackend, type ActQuantSpec, type Backend, type Tensor } from '../backend/index.js';
 import { HessianAccumulator, INPUT_GROUPS, inputGroupOf } from '../calib/hessian.js';
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
 import type { LowbitManifest } from '../export/manifest.js';
@@ -19,9 +24,8 @@ import { QuantizedModelWriter } from '../export/writer.js';
 import { checkOutputDir, writeDirAtomically } from '../io/atomic.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
-import { relativeLayerError } from '../linalg/hessian.js';
 import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
-import type { CalibratedMethod, QuantOptions } from '../quant/method.js';
+import type { CalibratedMethod, LayerStats, QuantOptions } from '../quant/method.js';
 import { LowbitError } from '../util/errors.js';
 import { copyTensor } from './passthrough.js';
 import { serialiseOptions } from './data-free.js';
@@ -34,6 +38,8 @@ export interface CalibratedRun {
   method: CalibratedMethod;
   options: QuantOptions;
   calib: CalibrationRequest;
+  /** Activation quantization and rotation of the quantized model (default: none). */
+  runtime?: RuntimeSpec;
   force?: boolean;
   backend?: Backend;
   /** Progress: linear layers quantized so far, of the total, and what is being done. */
@@ -47,7 +53,7 @@ export function resolveCalibration(req: CalibrationRequest, maxPositions: number
 
 export interface LayerReport {
   [key: string]: number | string | boolean;
-  /** ||W X - W_hat X||^2 / ||W X||^2 of this method. */
+  /** ||W X - W_hat X||^2 / ||W X||^2 of this method (with quantized activations: E||W x - W_hat x~ - U V^T x||^2 / E||W x||^2). */
   relError: number;
   /** The same for round-to-nearest on the same grids spec, for comparison. */
   rtnRelError: number;
@@ -61,6 +67,11 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     const cfg = model.config;
     validateTensors(cfg, model.source);
     const ckpt = model.source as Checkpoint;
+    const runtime = run.runtime ?? NO_RUNTIME;
+    const act = runtime.activation;
+    const plan = runtime.rotation ? planRotation(cfg, runtime.rotation.seed) : null;
+    // The weights every step sees: the checkpoint's, or those of the rotated model.
+    const source: TensorSource = plan ? new RotatedSource(ckpt, cfg, plan) : ckpt;
     const spec = resolveCalibration(run.calib, cfg.maxPositions);
     const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
     const be = run.backend ?? createBackend();
@@ -75,40 +86,46 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
       const b = Math.min(perBatch, spec.samples - s);
       batches.push({ ids: ids.subarray(s * spec.seqLen, (s + b) * spec.seqLen), shape: { batch: b, seqLen: spec.seqLen } });
     }
-    const embed = uploadTensor(be, ckpt, 'model.embed_tokens.weight');
+    const embed = uploadTensor(be, source, 'model.embed_tokens.weight');
     let xs: Tensor[] = batches.map((b) => be.embedding(embed, b.ids));
     be.free(embed);
 
     return await writeDirAtomically(outDir, async (tmp) => {
       const writer = new QuantizedModelWriter(tmp, {
         method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
-        sourceDir: srcDir, architecture: cfg.family,
+        sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan),
       });
       for (const name of ckpt.names()) {
         if (parseLinearWeightName(name)) continue;
-        copyTensor(ckpt, writer, name);
+        if (plan) writer.passthroughF32(name, readFinite(source, name), source.shape(name));
+        else copyTensor(ckpt, writer, name);
       }
       for (let layer = 0; layer < cfg.numLayers; layer++) {
-        const block = loadBlock(cfg, ckpt, be, layer);
+        const block = loadBlock(cfg, source, be, layer);
+        applyRuntime(block, act, plan?.down ?? null);
         run.onProgress?.(done, total, `block ${layer}: statistics`);
-        const hessians = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape));
+        const stats = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape), act);
         for (const name of LINEAR_NAMES) {
           run.onProgress?.(done, total, `block ${layer}: ${name}`);
           const tensorName = blockTensorName(layer, `${name}.weight`);
-          const [rows, cols] = ckpt.shape(tensorName);
-          const w = readFinite(ckpt, tensorName);
-          const h = hessians[inputGroupOf(name)];
-          const q = run.method.quantize(w, rows, cols, { hessian: h.sum, tokens: h.tokens }, run.options);
+          const [rows, cols] = source.shape(tensorName);
+          const w = readFinite(source, tensorName);
+          const h = stats[inputGroupOf(name)];
+          const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
+          const q = run.method.quantize(w, rows, cols, layerStats, run.options);
           const rtn = groupGridWeight(quantizeRtn(w, rows, cols, run.options)).dequantized;
+          const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
           const report: LayerReport = {
             ...q.report,
-            relError: relativeLayerError(w, q.dequantized, h.sum, rows, cols),
-            rtnRelError: relativeLayerError(w, rtn, h.sum, rows, cols),
+            relError: w4a4RelativeError(w, q.dequantized, low, rows, cols, layerStats),
+            rtnRelError: w4a4RelativeError(w, rtn, null, rows, cols, layerStats),
           };
           writer.quantized(tensorName.slice(0, -'.weight'.length), q, report);
-          const old = block.linears[name] as DenseLinear;
+          const old = linearTensors(block.linears[name]);
           be.free(old.weight);
-          block.linears[name] = new DenseLinear(be.upload(q.dequantized, [rows, cols]), old.bias);
+          const weight = be.upload(q.dequantized, [rows, cols]);
+          const lowRank = q.lowRank ? { u: be.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: be.upload(q.lowRank.v, [cols, q.lowRank.rank]) } : null;
+          block.linears[name] = act || lowRank ? new QuantizedActLinear(weight, old.bias, act, lowRank) : new DenseLinear(weight, old.bias);
           done++;
         }
         run.onProgress?.(done, total, `block ${layer}: propagating`);
@@ -128,23 +145,40 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
   }
 }
 
-/** Runs the block on every batch and returns the Hessian of each input group. */
-export async function collectHessians(be: Backend, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[]): Promise<Record<string, HessianAccumulator>> {
+/**
+ * Runs the block on every batch and returns, per input group, H = X^T X and, with activation
+ * quantization, X~^T X~ and X^T X~ (X~ = Q_a(X)).
+ */
+export async function collectHessians(be: Backend, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[], act: ActQuantSpec | null = null): Promise<Record<string, HessianAccumulator>> {
   const dims: Record<string, number> = {
     attn_in: cfg.hiddenSize, o_in: cfg.numHeads * cfg.headDim, mlp_in: cfg.hiddenSize, down_in: cfg.intermediateSize,
   };
   const acc: Record<string, HessianAccumulator> = {};
-  for (const g of Object.keys(INPUT_GROUPS)) acc[g] = new HessianAccumulator(dims[g]);
+  for (const g of Object.keys(INPUT_GROUPS)) acc[g] = new HessianAccumulator(dims[g], act !== null);
   for (let i = 0; i < xs.length; i++) {
-    const grams: [string, Tensor, number][] = [];
+    const grams: { group: string; xx: Tensor; qq?: Tensor; xq?: Tensor; n: number }[] = [];
     const out = blockForward(be, cfg, block, xs[i], shapes[i], (name, input) => {
-      const g = inputGroupOf(name);
-      if (INPUT_GROUPS[g][0] === name) grams.push([g, be.gram(input), input.shape[0]]);
+      const group = inputGroupOf(name);
+      if (INPUT_GROUPS[group][0] !== name) return;
+      const entry: (typeof grams)[number] = { group, xx: be.gram(input), n: input.shape[0] };
+      if (act) {
+        const xq = be.actQuant(input, act);
+        entry.qq = be.gram(xq);
+        entry.xq = be.matmul(input, xq, { transA: true });
+        be.free(xq);
+      }
+      grams.push(entry);
     });
     be.free(out);
-    for (const [g, t, n] of grams) {
-      acc[g].addGram(await be.read(t), n);
-      be.free(t);
+    for (const g of grams) {
+      acc[g.group].addGram(await be.read(g.xx), g.n);
+      be.free(g.xx);
+      if (g.qq && g.xq) {
+        HessianAccumulator.addInto(acc[g.group].quantized!.qq, await be.read(g.qq));
+        HessianAccumulator.addInto(acc[g.group].quantized!.xq, await be.read(g.xq));
+        be.free(g.qq);
+        be.free(g.xq);
+      }
     }
   }
   return acc;
@@ -154,8 +188,7 @@ function freeBlock(be: Backend, block: Block): void {
   be.free(block.inputNorm);
   be.free(block.postNorm);
   for (const l of Object.values(block.linears)) {
-    const d = l as DenseLinear;
-    be.free(d.weight);
-    if (d.bias) be.free(d.bias);
+    const t = linearTensors(l);
+    for (const x of [t.weight, t.bias, t.lowRank?.u, t.lowRank?.v]) if (x) be.free(x);
   }
 }

@@ -7,6 +7,8 @@ export interface WorkerJob {
   name: string;
   method: string;
   options: unknown;
+  /** Quantize the rotated model's weights (QuaRot rotation with this seed). */
+  rotationSeed: number | null;
 }
 
 export type WorkerReply =

@@ -8,12 +8,27 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { readFinite } from '../arch/llama.js';
 import { Checkpoint } from '../io/checkpoint.js';
+import type { TensorSource } from '../io/tensor-source.js';
+import { loadConfig } from '../arch/config.js';
+import { RotatedSource, planRotation } from '../arch/rotation.js';
 import { METHODS } from '../quant/registry.js';
 import type { QuantOptions } from '../quant/method.js';
 import { LowbitError } from '../util/errors.js';
 import { relativeError, type WorkerJob, type WorkerReply } from './data-free-job.js';
 
-const checkpoints = new Map<string, Checkpoint>();
+const sources = new Map<string, TensorSource>();
+
+/** The checkpoint of `dir`, seen through the rotation when one is asked for (opened once per worker). */
+function sourceFor(dir: string, rotationSeed: number | null): TensorSource {
+  const key = `${dir}\u0000${rotationSeed}`;
+  let src = sources.get(key);
+  if (!src) {
+    const ckpt = Checkpoint.open(dir);
+    src = rotationSeed === null ? ckpt : new RotatedSource(ckpt, loadConfig(dir), planRotation(loadConfig(dir), rotationSeed));
+    sources.set(key, src);
+  }
+  return src;
+}
 
 /**
  * A full GC after each tensor. A tensor's transient buffers (f32 copy, dequantized weight, masks)
@@ -26,8 +41,7 @@ const collectGarbage = vm.runInNewContext('gc') as () => void;
 
 parentPort!.on('message', (job: WorkerJob) => {
   try {
-    let ckpt = checkpoints.get(job.dir);
-    if (!ckpt) checkpoints.set(job.dir, (ckpt = Checkpoint.open(job.dir)));
+    const ckpt = sourceFor(job.dir, job.rotationSeed);
     const method = METHODS[job.method];
     if (method.kind !== 'data-free') throw new Error(`${job.method} is not data-free`);
     const [rows, cols] = ckpt.shape(job.name);

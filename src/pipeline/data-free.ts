@@ -6,7 +6,10 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { parseLinearWeightName, validateTensors } from '../arch/llama.js';
+import { parseLinearWeightName, readFinite, validateTensors, type RuntimeSpec } from '../arch/llama.js';
+import { RotatedSource, planRotation } from '../arch/rotation.js';
+import type { TensorSource } from '../io/tensor-source.js';
+import { NO_RUNTIME, manifestRuntime } from './runtime.js';
 import { openModelDir } from '../export/reader.js';
 import { QuantizedModelWriter } from '../export/writer.js';
 import type { LowbitManifest } from '../export/manifest.js';
@@ -23,6 +26,8 @@ export { relativeError } from './data-free-job.js';
 export interface DataFreeRun {
   method: DataFreeMethod;
   options: QuantOptions;
+  /** Activation quantization and rotation of the quantized model (default: none). */
+  runtime?: RuntimeSpec;
   /** Replace an existing output directory. */
   force?: boolean;
   /** Worker threads (default: one per core). */
@@ -84,6 +89,9 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
     if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);
     validateTensors(model.config, model.source);
     const ckpt = model.source as Checkpoint;
+    const runtime = run.runtime ?? NO_RUNTIME;
+    const plan = runtime.rotation ? planRotation(model.config, runtime.rotation.seed) : null;
+    const source: TensorSource = plan ? new RotatedSource(ckpt, model.config, plan) : ckpt;
     const names = ckpt.names();
     const count = (n: string) => ckpt.shape(n).reduce((a, b) => a * b, 1);
     const total = names.reduce((s, n) => s + count(n), 0);
@@ -91,6 +99,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
     return await writeDirAtomically(outDir, async (tmp) => {
       const writer = new QuantizedModelWriter(tmp, {
         method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: model.config.family,
+        runtime: manifestRuntime(runtime, plan),
       });
       // Jobs are started in order and written in order; at most `window` results wait in memory.
       const window = 2 * (run.workers ?? os.availableParallelism());
@@ -107,11 +116,12 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       };
       for (const name of names) {
         if (parseLinearWeightName(name)) {
-          inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options: run.options }) });
+          inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options: run.options, rotationSeed: plan?.seed ?? null }) });
           if (inFlight.length >= window) await writeOldest();
           continue;
         }
-        copyTensor(ckpt, writer, name);
+        if (plan) writer.passthroughF32(name, readFinite(source, name), source.shape(name));
+        else copyTensor(ckpt, writer, name);
         done += count(name);
         run.onProgress?.(done, total, name);
       }

@@ -101,7 +101,8 @@ export function groupGridBits(grid: GroupGrid): BitsBreakdown {
     zeros: grid.symmetric ? 0 : grid.rows * groups * grid.bits,
     outliers: 0,
     lowRank: 0,
-    other: grid.groupIndex ? grid.cols * 32 : 0,
+    // A packed format stores each column's group index in ceil(log2 groups) bits (saved here as I32).
+    other: grid.groupIndex ? grid.cols * Math.max(1, Math.ceil(Math.log2(groups))) : 0,
   };
 }
 

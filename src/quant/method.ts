@@ -35,6 +35,11 @@ export interface LayerStats {
   hessian: Float64Array;
   /** Number of tokens summed into `hessian`. */
   tokens: number;
+  /**
+   * When activations are quantized (--a-bits < 16): X~^T X~ and X^T X~ for X~ = Q_a(X), the
+   * input the quantized layer actually sees (see act-aware.ts).
+   */
+  quantizedInput?: { qq: Float64Array; xq: Float64Array };
 }
 
 interface MethodBase {

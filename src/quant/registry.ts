@@ -6,6 +6,7 @@ import { rtn } from './methods/rtn.js';
 import { gptq } from './methods/gptq.js';
 import { adpq, ADPQ_FORMAT } from './methods/adpq.js';
 import { quantease, quanteaseOutlier, SPARSE_OUTLIER_FORMAT } from './methods/quantease.js';
+import { lrc } from './methods/lrc.js';
 
 export const METHODS: Record<string, QuantMethod> = {
   rtn,
@@ -13,6 +14,7 @@ export const METHODS: Record<string, QuantMethod> = {
   gptq,
   quantease,
   'quantease-outlier': quanteaseOutlier,
+  lrc,
 };
 
 export const FORMATS: Record<string, WeightFormat> = {

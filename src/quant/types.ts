@@ -55,6 +55,11 @@ export interface QuantizedWeight {
   dequantized: Float32Array;
   /** Method-specific figures for the per-layer report (kept in lowbit.json). */
   report?: Record<string, number | string | boolean>;
+  /**
+   * A full-precision low-rank term U V^T acting on the UNquantized input (LRC): not part of
+   * `dequantized`, which acts on the quantized input. U [rows, rank], V [cols, rank].
+   */
+  lowRank?: { u: Float32Array; v: Float32Array; rank: number };
 }
 
 /** Decodes saved tensors back into a dense weight. */

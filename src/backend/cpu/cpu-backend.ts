@@ -4,10 +4,11 @@
  * elementwise ops (norms, RoPE, adds) are plain TypeScript in both cases: they are memory-bound
  * and a small fraction of the forward pass.
  */
-import type { AttentionShape, Backend, Tensor } from '../backend.js';
+import type { ActQuantSpec, AttentionShape, Backend, Tensor } from '../backend.js';
+import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { native as nativeKernels, type NativeKernels } from '../../native/index.js';
 import { gemmReference } from '../../linalg/gemm.js';
-import { attentionTs, nllTs, siluMulTs } from './ts-kernels.js';
+import { actQuantTs, attentionTs, nllTs, siluMulTs } from './ts-kernels.js';
 
 export class CpuTensor implements Tensor {
   constructor(readonly shape: readonly number[], readonly data: Float32Array) {
@@ -199,6 +200,19 @@ export class CpuBackend implements Backend {
     const out = new Float32Array(rows);
     this.k.nllRows(data, rows, vocab, targets, out);
     return new CpuTensor([rows], out);
+  }
+
+  actQuant(x: Tensor, spec: ActQuantSpec): Tensor {
+    const [, width] = rowsCols(x);
+    return new CpuTensor(x.shape, actQuantTs(cpu(x).data, width, spec));
+  }
+
+  rotate(x: Tensor, r: Rotation): Tensor {
+    const [rows, width] = rowsCols(x);
+    if (width !== r.size) throw new Error(`rotate: rows of ${width} features, rotation of size ${r.size}`);
+    const out = cpu(x).data.slice();
+    rotateRows(out, rows, r);
+    return new CpuTensor(x.shape, out);
   }
 
   private gemm(tA: boolean, tB: boolean, m: number, n: number, k: number, a: Float32Array, lda: number,

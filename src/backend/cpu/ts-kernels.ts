@@ -3,7 +3,8 @@
  * gating). They are the fallback when the addon is not built, and the reference it is tested
  * against, so they favour obviousness over speed.
  */
-import type { AttentionShape } from '../backend.js';
+import type { ActQuantSpec, AttentionShape } from '../backend.js';
+import { roundHalfEven } from '../../quant/grid.js';
 
 export function attentionTs(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape): Float32Array {
   const { batch, seqLen: T, heads, kvHeads, headDim: hd } = s;
@@ -54,5 +55,42 @@ export function nllTs(logits: Float32Array, vocab: number, targets: Int32Array):
 export function siluMulTs(gate: Float32Array, up: Float32Array): Float32Array {
   const out = new Float32Array(gate.length);
   for (let i = 0; i < gate.length; i++) out[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+  return out;
+}
+
+/** Per-row fake quantization (QuaRot's ActQuantizer; see ActQuantSpec). */
+export function actQuantTs(x: Float32Array, width: number, spec: ActQuantSpec): Float32Array {
+  const out = new Float32Array(x.length);
+  const rows = x.length / width;
+  for (let r = 0; r < rows; r++) {
+    const o = r * width;
+    let lo = 0, hi = 0;
+    for (let j = 0; j < width; j++) {
+      const v = x[o + j];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    let scale: number, zero: number, qmin: number, qmax: number;
+    if (spec.symmetric) {
+      qmax = 2 ** (spec.bits - 1) - 1;
+      qmin = -qmax - 1;
+      scale = (spec.clipRatio * Math.max(-lo, hi)) / qmax;
+      zero = 0;
+    } else {
+      qmin = 0;
+      qmax = 2 ** spec.bits - 1;
+      scale = (spec.clipRatio * (hi - lo)) / qmax;
+      zero = scale > 0 ? roundHalfEven((-spec.clipRatio * lo) / scale) : 0;
+    }
+    if (!(scale > 0)) {
+      out.set(x.subarray(o, o + width), o); // an all-zero row stays zero
+      continue;
+    }
+    for (let j = 0; j < width; j++) {
+      let q = roundHalfEven(x[o + j] / scale) + zero;
+      q = q < qmin ? qmin : q > qmax ? qmax : q;
+      out[o + j] = scale * (q - zero);
+    }
+  }
   return out;
 }

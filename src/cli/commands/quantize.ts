@@ -4,6 +4,7 @@ import type { MethodOption, QuantOptions } from '../../quant/method.js';
 import { quantizeDataFree } from '../../pipeline/data-free.js';
 import { quantizeCalibrated } from '../../pipeline/calibrated.js';
 import type { LowbitManifest } from '../../export/manifest.js';
+import type { RuntimeSpec } from '../../arch/llama.js';
 import { LowbitError } from '../../util/errors.js';
 import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
 import { formatRate, progressBar } from '../progress.js';
@@ -14,6 +15,11 @@ export interface QuantizeCliOptions {
   groupSize: number;
   sym?: boolean;
   out: string;
+  aBits?: number;
+  aClip?: number;
+  aAsym?: boolean;
+  rotate?: 'none' | 'hadamard';
+  rotateSeed?: number;
   calib?: string;
   calibSamples?: number;
   calibSeqLen?: number;
@@ -60,16 +66,30 @@ function addMethodOptions(cmd: Command): void {
   }
 }
 
+/** Activation bits when --a-bits is not given: LRC is a W4A4 method, everything else weight-only. */
+export function defaultActivationBits(method: string): number {
+  return method === 'lrc' ? 4 : 16;
+}
+
+export function toRuntime(o: QuantizeCliOptions): RuntimeSpec {
+  const aBits = o.aBits ?? defaultActivationBits(o.method);
+  return {
+    activation: aBits < 16 ? { bits: aBits, clipRatio: o.aClip ?? 0.9, symmetric: o.aAsym !== true } : null,
+    rotation: o.rotate === 'hadamard' ? { seed: o.rotateSeed ?? 0 } : null,
+  };
+}
+
 /** Runs a quantization with a progress bar; shared by `quantize` and `demo`. */
 export async function quantizeWithProgress(model: string, o: QuantizeCliOptions): Promise<LowbitManifest> {
   const method = METHODS[o.method];
   if (!method) throw new LowbitError(`unknown method ${o.method} (available: ${Object.keys(METHODS).join(', ')})`);
   const options = toQuantOptions(o);
+  const runtime = toRuntime(o);
   if (method.kind === 'data-free') {
     if (o.calib) throw new LowbitError(`method ${method.name} uses no calibration data; drop --calib`);
     const bar = progressBar(method.name, 1, 'params');
     try {
-      return await quantizeDataFree(model, o.out, { method, options, force: o.force, onProgress: (d, t, name) => bar.update(d, t, name) });
+      return await quantizeDataFree(model, o.out, { method, options, runtime, force: o.force, onProgress: (d, t, name) => bar.update(d, t, name) });
     } finally {
       bar.stop();
     }
@@ -78,7 +98,7 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
   const bar = progressBar(method.name, 1, 'layers');
   try {
     return await quantizeCalibrated(model, o.out, {
-      method, options, force: o.force,
+      method, options, runtime, force: o.force,
       calib: { file: o.calib, samples: o.calibSamples, seqLen: o.calibSeqLen, seed: o.calibSeed },
       onProgress: (d, t, what) => bar.update(d, t, what),
     });
@@ -97,6 +117,11 @@ export function registerQuantize(program: Command): void {
     .option('--bits <b>', 'bits per weight code', intArg(2, 8), 4)
     .option('--group-size <n>', 'inputs per quantization group; 0, -1 or "channel" for per-channel', groupSizeArg, 128)
     .option('--sym', 'symmetric grids (levels -2^(b-1)..2^(b-1)-1, no zero point) instead of asymmetric min/max')
+    .option('--a-bits <b>', 'also quantize activations: per-token b-bit fake quantization of every block linear\'s input (16 = off; default 16, lrc 4)', intArg(2, 16))
+    .option('--a-clip <r>', 'activation clip ratio: the grid spans r x the token\'s max |x|', numberArg(0.01, 1), 0.9)
+    .option('--a-asym', 'asymmetric activation grids (default symmetric, as QuaRot)')
+    .addOption(new Option('--rotate <kind>', 'rotate the model first (QuaRot): fuse RMSNorm scales, randomized Hadamard on the residual stream and online before down_proj').choices(['none', 'hadamard']).default('none'))
+    .option('--rotate-seed <n>', 'seed of the random Hadamard signs', intArg(0), 0)
     .option('--calib <file>', 'calibration text (UTF-8) for methods that use data; never the evaluation text')
     .option('--calib-samples <n>', 'calibration windows drawn at seeded random positions (default 128)', intArg(1))
     .option('--calib-seq-len <n>', 'tokens per calibration window (default 2048, capped by max_position_embeddings)', intArg(2))
@@ -117,10 +142,27 @@ to collect H = X^T X for its linear layers, its linears are quantized, and the b
 again with the quantized weights to produce the next block's input. The per-layer table reports
 ||WX - W_hat X||^2 / ||WX||^2 on the calibration data, next to RTN's on the same grid spec.
 
+Activations: --a-bits b quantizes the input of every linear in the decoder blocks per token
+(q/k/v, o, gate/up, down: all of them, as QuaRot and the LRC paper do; the LM head stays in
+full precision). With --a-bits below 16 the default weight grid becomes QuaRot's (--sym,
+--group-size 0) unless given, and calibrated methods minimise the true layer error
+E||W x - W_hat Q(x)||^2. --rotate hadamard removes activation outliers first (exactly, the
+float model's logits do not change).
+
 Examples:
   lowbit quantize ./assets/kdoc-6m --method rtn --bits 3 --group-size 128 --out /tmp/kdoc-rtn3
-  lowbit quantize ./assets/kdoc-6m --method gptq --bits 3 --group-size 128 \
-      --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-gptq3`);
+  lowbit quantize ./assets/kdoc-6m --method gptq --bits 3 --group-size 128 \\
+      --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-gptq3
+  lowbit quantize ./assets/kdoc-6m --method lrc --bits 4 --a-bits 4 --lrc-rank 0.1 \\
+      --rotate hadamard --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-lrc`);
+  cmd.hook('preAction', (_this, action) => {
+    // With quantized activations the default weight grid is QuaRot's: symmetric, per channel.
+    const o = action.opts() as QuantizeCliOptions;
+    if ((o.aBits ?? defaultActivationBits(o.method)) < 16) {
+      if (action.getOptionValueSource('groupSize') === 'default') action.setOptionValue('groupSize', 0);
+      if (action.getOptionValueSource('sym') === undefined) action.setOptionValue('sym', true);
+    }
+  });
   cmd.action(async (model: string, o: QuantizeCliOptions) => {
     const m = await quantizeWithProgress(model, o);
     if (o.json) {

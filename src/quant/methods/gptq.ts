@@ -29,6 +29,7 @@ import { LowbitError } from '../../util/errors.js';
 import { type Grid, encode, fitGridTo, maxCode } from '../grid.js';
 import { type GroupGrid, emptyGroupGrid, groupCount, groupGridWeight } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
+import { activationAwareTarget } from '../act-aware.js';
 
 /** Columns per sub-block: rank-1 updates inside it, one GEMM to the rest of the block after it. */
 const SUB = 16;
@@ -178,7 +179,11 @@ export const gptq: CalibratedMethod = {
     { flag: 'block-size', description: 'columns per lazy-update block', default: 128, parse: 'number' },
   ],
   quantize: (w, rows, cols, stats, o) => {
-    const { grid, dampUsed } = gptqQuantize(w, rows, cols, stats.hessian, gptqOptions(o));
+    const opts = gptqOptions(o);
+    // With quantized activations, GPTQ minimises the true layer error E||W x - W_hat x~||^2:
+    // the act-aware target with Hessian X~^T X~ (act-aware.ts); otherwise the classic problem.
+    const target = stats.quantizedInput ? activationAwareTarget(w, null, rows, cols, stats.quantizedInput, opts.damp) : w;
+    const { grid, dampUsed } = gptqQuantize(target, rows, cols, stats.quantizedInput ? stats.quantizedInput.qq : stats.hessian, opts);
     const q = groupGridWeight(grid);
     return { ...q, report: { dampUsed } };
   },
