@@ -10,6 +10,7 @@ import { benchForward } from './forward.js';
 import { benchGptq } from './gptq.js';
 import { benchAdpq } from './adpq.js';
 import { benchQuantease } from './quantease.js';
+import { benchLrc } from './lrc.js';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
   gemm: benchGemm,
@@ -17,6 +18,7 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   gptq: benchGptq,
   adpq: benchAdpq,
   quantease: benchQuantease,
+  lrc: benchLrc,
 };
 
 const args = process.argv.slice(2);
