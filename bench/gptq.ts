@@ -5,17 +5,12 @@
  * down 4096x11008).
  */
 import { sgemm } from '../src/linalg/gemm.js';
+import { seededRandom } from '../src/calib/sample.js';
 import { gptqQuantize } from '../src/quant/methods/gptq.js';
 import type { MachineLimits } from './machine.js';
 
 export function gaussian(n: number, scale: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = seededRandom(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   return out;

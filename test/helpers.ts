@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { f32ToBf16 } from '../src/io/float.js';
 import { ROOT, ASSETS } from '../src/util/assets.js';
+import { seededRandom } from '../src/calib/sample.js';
 
 export { ROOT, ASSETS };
 
@@ -21,17 +22,8 @@ export function tmpDir(prefix = 'lowbit-test-'): string {
   return d;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (the calibration sampler's mulberry32), so failures reproduce. */
+export const rng = seededRandom;
 
 /** Standard normal samples (Box-Muller). */
 export function randn(n: number, seed: number, scale = 1): Float32Array {

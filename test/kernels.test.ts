@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { native } from '../src/native/index.js';
 import { gemmReference, sgemm, dgemm } from '../src/linalg/gemm.js';
 import { choleskyLower, invertLower } from '../src/linalg/cholesky.js';
-import { attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
+import { actQuantTs, attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
 import { randn, relDiff } from './helpers.js';
 
 test('the native addon is built (npm install compiles it)', () => {
@@ -111,4 +111,14 @@ test('SiLU gating: closed form at 0 and native equals reference', () => {
   const got = new Float32Array(1000);
   native.siluMul(g, u, got, 1000);
   assert.ok(relDiff(got, siluMulTs(g, u)) < 1e-6);
+});
+
+test('native activation quantization equals the TypeScript reference (sym/asym, 4 and 8 bits, zero rows)', { skip: !native }, () => {
+  const x = randn(37 * 64, 12, 2);
+  x.fill(0, 5 * 64, 6 * 64);
+  for (const spec of [{ bits: 4, clipRatio: 0.9, symmetric: true }, { bits: 8, clipRatio: 1, symmetric: false }, { bits: 4, clipRatio: 0.8, symmetric: false }]) {
+    const got = new Float32Array(x.length);
+    native!.actQuant(x, got, 37, 64, spec.bits, spec.clipRatio, spec.symmetric);
+    assert.ok(relDiff(got, actQuantTs(x, 64, spec)) < 1e-6, JSON.stringify(spec));
+  }
 });

@@ -11,8 +11,9 @@
  * Applied to a row vector x as x Q without ever forming Q: with X = reshape(d * x, [a, b]) and
  * Q = diag(d) (A (x) B) / sqrt(n), x Q = vec(A^T X B) / sqrt(n) (row-major vec); A = Sylvester
  * (symmetric, applied by the fast Walsh-Hadamard transform) or the identity, B = the small dense
- * factor (Paley, or Sylvester in the fallback). Cost O(n (log a + b)) per row.
+ * factor (Paley, or Sylvester in the fallback), as one GEMM over all rows. Cost O(n (log a + b)) per row.
  */
+import { sgemm } from './gemm.js';
 
 export interface Rotation {
   size: number;
@@ -111,27 +112,19 @@ function largestPow2Divisor(n: number): number {
 
 /** In place: each of the `rows` rows of x (length r.size) becomes x Q. */
 export function rotateRows(x: Float32Array, rows: number, r: Rotation): void {
-  const n = r.size, a = r.outer, b = r.inner, B = r.innerMatrix;
-  const tmp = new Float32Array(b);
+  const n = r.size, a = r.outer, b = r.inner;
   const scale = 1 / r.norm;
-  for (let row = 0; row < rows; row++) {
-    const v = x.subarray(row * n, (row + 1) * n);
-    for (let i = 0; i < n; i++) v[i] *= r.signs[i];
-    // X B: each length-b chunk times the dense factor.
-    if (b > 1) {
-      for (let i = 0; i < a; i++) {
-        const chunk = v.subarray(i * b, (i + 1) * b);
-        tmp.fill(0);
-        for (let k = 0; k < b; k++) {
-          const xk = chunk[k];
-          if (xk === 0) continue;
-          for (let j = 0; j < b; j++) tmp[j] += xk * B[k * b + j];
-        }
-        chunk.set(tmp);
-      }
-    }
-    // A^T (X B): fast Walsh-Hadamard transform down the a chunks (A symmetric).
-    if (!r.outerIsIdentity) {
+  for (let row = 0; row < rows; row++) for (let i = 0; i < n; i++) x[row * n + i] *= r.signs[i];
+  // X B for every row at once: the rows' length-b chunks form a [rows * a, b] matrix.
+  if (b > 1) {
+    const xb = new Float32Array(rows * n);
+    sgemm({ m: rows * a, n: b, k: b }, { data: x }, { data: r.innerMatrix }, { data: xb });
+    x.set(xb);
+  }
+  // A^T (X B): fast Walsh-Hadamard transform down the a chunks of each row (A symmetric).
+  if (!r.outerIsIdentity) {
+    for (let row = 0; row < rows; row++) {
+      const v = x.subarray(row * n, (row + 1) * n);
       for (let h = 1; h < a; h *= 2) {
         for (let i = 0; i < a; i += 2 * h) {
           for (let k = i; k < i + h; k++) {
@@ -145,8 +138,8 @@ export function rotateRows(x: Float32Array, rows: number, r: Rotation): void {
         }
       }
     }
-    for (let i = 0; i < n; i++) v[i] *= scale;
   }
+  for (let i = 0; i < rows * n; i++) x[i] *= scale;
 }
 
 /** In place: each row of x becomes x Q^T (the inverse rotation). */

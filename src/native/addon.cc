@@ -184,6 +184,21 @@ napi_value Rope(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+napi_value ActQuant(napi_env env, napi_callback_info info) {
+  // (x, out, rows, width, bits, clip, symmetric)
+  Args a(env, info);
+  long rows = a.integer(2), width = a.integer(3), bits = a.integer(4);
+  double clip = a.num(5);
+  bool sym = a.flag(6);
+  if (a.failed) return nullptr;
+  if (bits < 2 || bits > 16) { a.fail("actQuant: bits must be 2..16"); return nullptr; }
+  const float* x = a.array<float>(0, napi_float32_array, 0, rows * width);
+  float* o = a.array<float>(1, napi_float32_array, 0, rows * width);
+  if (a.failed) return nullptr;
+  act_quant(x, o, rows, width, static_cast<int>(bits), clip, sym, g_threads);
+  return undefined(env);
+}
+
 napi_value CholeskyLower(napi_env env, napi_callback_info info) {
   // (A, n) -> 0 or failing column + 1
   Args a(env, info);
@@ -244,6 +259,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"add", nullptr, Add, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"actQuant", nullptr, ActQuant, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},

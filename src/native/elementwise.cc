@@ -56,3 +56,39 @@ void rope(const float* x, const float* cos, const float* sin, float* out, long r
 }
 
 }  // namespace lowbit
+
+namespace lowbit {
+
+void act_quant(const float* x, float* out, long rows, long width, int bits, double clip, bool symmetric, int threads) {
+  rows_parallel(rows, width, threads, [&](long r) {
+    const float* xr = x + r * width;
+    float* o = out + r * width;
+    float lo = 0, hi = 0;
+    for (long j = 0; j < width; ++j) {
+      lo = std::min(lo, xr[j]);
+      hi = std::max(hi, xr[j]);
+    }
+    double scale, zero = 0, qmin, qmax;
+    if (symmetric) {
+      qmax = std::ldexp(1.0, bits - 1) - 1;
+      qmin = -qmax - 1;
+      scale = clip * std::max(-static_cast<double>(lo), static_cast<double>(hi)) / qmax;
+    } else {
+      qmin = 0;
+      qmax = std::ldexp(1.0, bits) - 1;
+      scale = clip * (static_cast<double>(hi) - lo) / qmax;
+      if (scale > 0) zero = std::nearbyint(-clip * static_cast<double>(lo) / scale);
+    }
+    if (!(scale > 0)) {
+      std::copy(xr, xr + width, o);
+      return;
+    }
+    for (long j = 0; j < width; ++j) {
+      double q = std::nearbyint(xr[j] / scale) + zero;  // nearbyint: ties to even in the default mode
+      q = q < qmin ? qmin : q > qmax ? qmax : q;
+      o[j] = static_cast<float>(scale * (q - zero));
+    }
+  });
+}
+
+}  // namespace lowbit

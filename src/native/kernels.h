@@ -52,3 +52,10 @@ namespace lowbit {
 // for `iterations` steps each: the machine's compute limit that GEMM is compared against.
 double fma_peak(long iterations, int threads);
 }  // namespace lowbit
+
+namespace lowbit {
+// Per-row fake quantization of x [rows, width] (QuaRot's ActQuantizer): symmetric with
+// scale = clip * max|x| / (2^(b-1) - 1), or asymmetric over [clip * min(x, 0), clip * max(x, 0)];
+// round half to even. Rows of zeros stay zero.
+void act_quant(const float* x, float* out, long rows, long width, int bits, double clip, bool symmetric, int threads);
+}  // namespace lowbit

@@ -203,8 +203,11 @@ export class CpuBackend implements Backend {
   }
 
   actQuant(x: Tensor, spec: ActQuantSpec): Tensor {
-    const [, width] = rowsCols(x);
-    return new CpuTensor(x.shape, actQuantTs(cpu(x).data, width, spec));
+    const [rows, width] = rowsCols(x);
+    if (!this.k) return new CpuTensor(x.shape, actQuantTs(cpu(x).data, width, spec));
+    const out = new Float32Array(rows * width);
+    this.k.actQuant(cpu(x).data, out, rows, width, spec.bits, spec.clipRatio, spec.symmetric);
+    return new CpuTensor(x.shape, out);
   }
 
   rotate(x: Tensor, r: Rotation): Tensor {
