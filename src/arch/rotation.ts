@@ -55,7 +55,7 @@ function scaleColumns(w: Float32Array, rows: number, cols: number, g: Float32Arr
 export class RotatedSource implements TensorSource {
   readonly dir: string;
 
-  constructor(private readonly src: TensorSource, private readonly cfg: ModelConfig, readonly plan: RotationPlan) {
+  constructor(private readonly src: TensorSource, cfg: ModelConfig, readonly plan: RotationPlan) {
     this.dir = src.dir;
     if (cfg.tieWordEmbeddings)
       throw new LowbitError('rotating a model with tied embeddings is not supported yet (the rotated LM head would need its own tensor)', src.dir);

@@ -108,7 +108,8 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       const writeOldest = async () => {
         const { name, reply } = inFlight.shift()!;
         const r = await reply;
-        if (!r.ok) throw r.lowbit ? new LowbitErrorFromWorker(r.message) : new Error(r.message);
+        // A worker's LowbitError message already names its file.
+        if (!r.ok) throw r.lowbit ? new LowbitError(r.message) : new Error(r.message);
         const q: QuantizedWeight = r.weight;
         writer.quantized(name.slice(0, -'.weight'.length), q, q.report);
         done += count(name);
@@ -131,13 +132,6 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
   } finally {
     await pool.close();
     model.close();
-  }
-}
-
-/** A LowbitError raised in a worker, re-raised with the worker's (already file-prefixed) message. */
-class LowbitErrorFromWorker extends LowbitError {
-  constructor(message: string) {
-    super(message);
   }
 }
 

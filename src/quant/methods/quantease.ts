@@ -32,13 +32,12 @@
  */
 import { sgemm } from '../../linalg/gemm.js';
 import { type Grid, encode, fitGridTo, maxCode, roundHalfEven } from '../grid.js';
-import { type GroupGrid, emptyGroupGrid, groupCount, groupGridBits, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
+import { GROUP_GRID_FORMAT, type GroupGrid, emptyGroupGrid, groupCount, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
 import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
 import { columnOrder } from './gptq.js';
 import { topKByMagnitude } from '../select.js';
 import { f16ToF32, f32ToF16, roundToF16 } from '../../io/float.js';
-import { GROUP_GRID_FORMAT, groupGridFromTensors } from '../group-grid.js';
 
 export interface QuantEaseOptions {
   bits: number;
