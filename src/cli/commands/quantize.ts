@@ -9,12 +9,12 @@ import { LowbitError } from '../../util/errors.js';
 import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
 import { formatRate, progressBar } from '../progress.js';
 
-export interface QuantizeCliOptions {
+/** The options of `lowbit quantize` (method-specific ones arrive under their camelCase names). */
+export interface QuantizeSettings {
   method: string;
   bits: number;
   groupSize: number;
   sym?: boolean;
-  out: string;
   aBits?: number;
   aClip?: number;
   aAsym?: boolean;
@@ -26,7 +26,12 @@ export interface QuantizeCliOptions {
   calibSeed?: number;
   force?: boolean;
   json?: boolean;
+  /** Method-specific options, e.g. lrcRank for --lrc-rank. */
   [extra: string]: unknown;
+}
+
+export interface QuantizeCliOptions extends QuantizeSettings {
+  out: string;
 }
 
 /** commander's attribute name of a flag: "outlier-ratio" -> "outlierRatio". */
