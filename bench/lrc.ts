@@ -6,7 +6,7 @@
  */
 import { actQuantTs } from '../src/backend/cpu/ts-kernels.js';
 import { sgemm } from '../src/linalg/gemm.js';
-import { activationAwareTarget, w4a4RelativeError } from '../src/quant/act-aware.js';
+import { activationAwareTarget, layerRelativeError } from '../src/quant/act-aware.js';
 import { dequantizeGroupGrid } from '../src/quant/group-grid.js';
 import { gptqQuantize } from '../src/quant/methods/gptq.js';
 import { lowRankProduct, lowRankStep, lrcRank } from '../src/quant/methods/lrc.js';
@@ -37,7 +37,7 @@ export async function benchLrc(_limits: MachineLimits): Promise<Record<string, n
   const [grid, tGptq] = time(() => gptqQuantize(target, rows, cols, stats.quantizedInput!.qq, { bits: 4, groupSize: 0, symmetric: true, damp: 0.01, actOrder: false, blockSize: 128 }).grid);
   const wHat = dequantizeGroupGrid(grid);
   const [uv, tUv] = time(() => lowRankStep(w, wHat, rows, cols, k, stats.hessian, stats.quantizedInput!, 0.01));
-  const [, tErr] = time(() => w4a4RelativeError(w, wHat, lowRankProduct(uv.u, uv.v, rows, cols, k), rows, cols, stats));
+  const [, tErr] = time(() => layerRelativeError(w, wHat, lowRankProduct(uv.u, uv.v, rows, cols, k), rows, cols, stats));
   console.log(`\nLRC steps at 4096x4096, rank ${k} (10%), W4A4, CPU:`);
   console.log(`  W_hat-step: act-aware target ${tTarget.toFixed(2)} s + GPTQ ${tGptq.toFixed(2)} s`);
   console.log(`  (U, V)-step: ${tUv.toFixed(2)} s (Cholesky whitening, randomized SVD with 8 power iterations)`);

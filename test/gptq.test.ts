@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gptqQuantize, type GptqOptions } from '../src/quant/methods/gptq.js';
 import { dequantizeGroupGrid, quantizeRtn, groupGridWeight, GROUP_GRID_FORMAT } from '../src/quant/group-grid.js';
-import { relativeLayerError, inverseCholeskyUpper } from '../src/linalg/hessian.js';
+import { inverseCholeskyUpper } from '../src/linalg/hessian.js';
+
 import { dgemm } from '../src/linalg/gemm.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { quantizeCalibrated } from '../src/pipeline/calibrated.js';
@@ -17,7 +18,7 @@ import { METHODS } from '../src/quant/registry.js';
 import type { CalibratedMethod } from '../src/quant/method.js';
 import { sampleWindows } from '../src/calib/sample.js';
 import { LowbitError } from '../src/util/errors.js';
-import { ASSETS, ROOT, randn, tmpDir } from './helpers.js';
+import { ASSETS, ROOT, randn, tmpDir, relErr } from './helpers.js';
 
 const opts = (o: Partial<GptqOptions> = {}): GptqOptions => ({ bits: 3, groupSize: 128, symmetric: false, damp: 0.01, actOrder: false, blockSize: 128, ...o });
 
@@ -70,10 +71,10 @@ test('correlated inputs: GPTQ beats RTN on the layer objective; act-order layout
   const w = randn(rows * cols, 8);
   for (const bits of [3, 4]) {
     for (const groupSize of [64, 0]) {
-      const rtn = relativeLayerError(w, dequantizeGroupGrid(quantizeRtn(w, rows, cols, opts({ bits, groupSize }))), h, rows, cols);
+      const rtn = relErr(w, dequantizeGroupGrid(quantizeRtn(w, rows, cols, opts({ bits, groupSize }))), h, rows, cols);
       for (const actOrder of [false, true]) {
         const grid = gptqQuantize(w, rows, cols, h, opts({ bits, groupSize, actOrder })).grid;
-        const e = relativeLayerError(w, dequantizeGroupGrid(grid), h, rows, cols);
+        const e = relErr(w, dequantizeGroupGrid(grid), h, rows, cols);
         assert.ok(e < 0.9 * rtn, `${bits} bits g${groupSize} act-order ${actOrder}: GPTQ ${e} vs RTN ${rtn}`);
         assert.equal(grid.groupIndex !== undefined, actOrder && groupSize > 0);
         const saved = groupGridWeight(grid);
@@ -105,9 +106,9 @@ test('agrees with the PyTorch GPTQ oracle within 1% on real kdoc-6m layers (24 c
     const w = f.readF32(`${r.layer}.W`), [rows, cols] = f.info(`${r.layer}.W`).shape;
     const h = Float64Array.from(f.readF32(`${r.layer}.H`));
     const grid = gptqQuantize(w, rows, cols, h, opts({ bits: r.bits, groupSize: r.groupSize, actOrder: r.actOrder, damp: oracle.damp })).grid;
-    const e = relativeLayerError(w, dequantizeGroupGrid(grid), h, rows, cols);
+    const e = relErr(w, dequantizeGroupGrid(grid), h, rows, cols);
     assert.ok(Math.abs(e / r.gptq - 1) < 0.01, `${JSON.stringify(r)}: lowbit ${e}`);
-    const rtn = relativeLayerError(w, dequantizeGroupGrid(quantizeRtn(w, rows, cols, opts({ bits: r.bits, groupSize: r.groupSize }))), h, rows, cols);
+    const rtn = relErr(w, dequantizeGroupGrid(quantizeRtn(w, rows, cols, opts({ bits: r.bits, groupSize: r.groupSize }))), h, rows, cols);
     assert.ok(Math.abs(rtn / r.rtn - 1) < 1e-4, `RTN ${rtn} vs oracle ${r.rtn}`);
   }
   f.close();

@@ -7,6 +7,7 @@ import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { f32ToBf16 } from '../src/io/float.js';
 import { ROOT, ASSETS } from '../src/util/assets.js';
 import { seededRandom } from '../src/calib/sample.js';
+import { layerRelativeError } from '../src/quant/act-aware.js';
 
 export { ROOT, ASSETS };
 
@@ -116,4 +117,9 @@ export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return num / den;
+}
+
+/** ||W X - W_hat X||^2 / ||W X||^2 from H = X^T X (the layer objective of GPTQ and QuantEase). */
+export function relErr(w: Float32Array, wHat: Float32Array, h: Float64Array, rows: number, cols: number): number {
+  return layerRelativeError(w, wHat, null, rows, cols, { hessian: h, tokens: 0 });
 }

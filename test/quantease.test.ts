@@ -11,7 +11,7 @@ import path from 'node:path';
 import { quanteaseQuantize, quanteaseWeight, largestEigenvalue, isRelaxed, SPARSE_OUTLIER_FORMAT, type QuantEaseOptions } from '../src/quant/methods/quantease.js';
 import { gptqQuantize } from '../src/quant/methods/gptq.js';
 import { dequantizeGroupGrid, quantizeRtn } from '../src/quant/group-grid.js';
-import { relativeLayerError } from '../src/linalg/hessian.js';
+
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { blockForward, blockTensorName, embedTokens, loadBlock, loadModel, readFinite, LINEAR_NAMES } from '../src/arch/llama.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
@@ -20,7 +20,7 @@ import { sampleWindows } from '../src/calib/sample.js';
 import { openModelDir } from '../src/export/reader.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
 import { collectHessians } from '../src/pipeline/calibrated.js';
-import { ASSETS, ROOT, randn, runCli, tmpDir } from './helpers.js';
+import { ASSETS, ROOT, randn, runCli, tmpDir, relErr } from './helpers.js';
 
 const opts = (o: Partial<QuantEaseOptions> = {}): QuantEaseOptions => ({
   bits: 3, groupSize: 128, symmetric: false, iterations: 30, relaxEvery: 3, actOrder: true, tolerance: 0, outlierRatio: 0, outlierStructure: 'entry', ...o,
@@ -81,7 +81,7 @@ test('agrees with the PyTorch QuantEase oracle on the final objective within 1% 
   for (const r of oracle.results) {
     const p = problems.get(r.layer)!;
     const res = quanteaseQuantize(p.w, p.rows, p.cols, p.h, opts({ bits: r.bits, groupSize: r.groupSize, iterations: r.sweeps, relaxEvery: r.relaxEvery, actOrder: r.actOrder }));
-    const e = relativeLayerError(p.w, dequantizeGroupGrid(res.grid), p.h, p.rows, p.cols);
+    const e = relErr(p.w, dequantizeGroupGrid(res.grid), p.h, p.rows, p.cols);
     assert.ok(Math.abs(e / r.quantease - 1) < 0.01, `${JSON.stringify(r)}: lowbit ${e}`);
     assert.ok(Math.abs(res.objectives.at(-1)! / e - 1) < 1e-3, 'tracked objective disagrees with the recomputed one');
   }
@@ -93,7 +93,7 @@ test('outlier-aware QuantEase: objective at most plain (entry and column), outli
     for (const outlierStructure of ['entry', 'column'] as const) {
       const res = quanteaseQuantize(p.w, p.rows, p.cols, p.h, opts({ outlierRatio: 0.01, outlierStructure }));
       const q = quanteaseWeight(res);
-      const e = relativeLayerError(p.w, q.dequantized, p.h, p.rows, p.cols);
+      const e = relErr(p.w, q.dequantized, p.h, p.rows, p.cols);
       assert.ok(e <= plain, `${p.name} ${outlierStructure}: ${e} > plain ${plain}`);
       assert.equal(res.outliers!.index.length, outlierStructure === 'entry' ? Math.round(0.01 * p.rows * p.cols) : p.rows * Math.max(1, Math.round((0.01 * p.rows * p.cols) / p.rows)));
       assert.deepEqual([...SPARSE_OUTLIER_FORMAT.decode(q.tensors, q.params, p.rows, p.cols)], [...q.dequantized]);
@@ -115,8 +115,8 @@ test('kdoc-6m: QuantEase objective at most GPTQ\'s on every linear at 3 and 4 bi
       const t = blockTensorName(layer, `${name}.weight`), [rows, cols] = dir.source.shape(t), w = readFinite(dir.source, t);
       const h = hs[inputGroupOf(name)].sum;
       for (const bits of [3, 4]) {
-        const qe = relativeLayerError(w, dequantizeGroupGrid(quanteaseQuantize(w, rows, cols, h, opts({ bits })).grid), h, rows, cols);
-        const gp = relativeLayerError(w, dequantizeGroupGrid(gptqQuantize(w, rows, cols, h, { bits, groupSize: 128, symmetric: false, damp: 0.01, actOrder: false, blockSize: 128 }).grid), h, rows, cols);
+        const qe = relErr(w, dequantizeGroupGrid(quanteaseQuantize(w, rows, cols, h, opts({ bits })).grid), h, rows, cols);
+        const gp = relErr(w, dequantizeGroupGrid(gptqQuantize(w, rows, cols, h, { bits, groupSize: 128, symmetric: false, damp: 0.01, actOrder: false, blockSize: 128 }).grid), h, rows, cols);
         assert.ok(qe <= gp, `layer ${layer} ${name} ${bits} bits: QuantEase ${qe} > GPTQ ${gp}`);
       }
     }

@@ -12,7 +12,7 @@
 import { DenseLinear, LINEAR_NAMES, QuantizedActLinear, applyRuntime, blockForward, blockTensorName, linearTensors, loadBlock, parseLinearWeightName, readFinite, uploadTensor, validateTensors, type Block, type Model, type RuntimeSpec } from '../arch/llama.js';
 import { RotatedSource, planRotation } from '../arch/rotation.js';
 import type { TensorSource } from '../io/tensor-source.js';
-import { w4a4RelativeError } from '../quant/act-aware.js';
+import { layerRelativeError } from '../quant/act-aware.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
 import { NO_RUNTIME, manifestRuntime } from './runtime.js';
 import { createBackend, type ActQuantSpec, type Backend, type Tensor } from '../backend/index.js';
@@ -117,8 +117,8 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
           const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
           const report: LayerReport = {
             ...q.report,
-            relError: w4a4RelativeError(w, q.dequantized, low, rows, cols, layerStats),
-            rtnRelError: w4a4RelativeError(w, rtn, null, rows, cols, layerStats),
+            relError: layerRelativeError(w, q.dequantized, low, rows, cols, layerStats),
+            rtnRelError: layerRelativeError(w, rtn, null, rows, cols, layerStats),
           };
           writer.quantized(tensorName.slice(0, -'.weight'.length), q, report);
           const old = linearTensors(block.linears[name]);

@@ -21,8 +21,6 @@ import { LowbitError } from '../util/errors.js';
 import { copyTensor } from './passthrough.js';
 import type { WorkerJob, WorkerReply } from './data-free-job.js';
 
-export { relativeError } from './data-free-job.js';
-
 export interface DataFreeRun {
   method: DataFreeMethod;
   options: QuantOptions;

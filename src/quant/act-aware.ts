@@ -54,10 +54,11 @@ export function activationAwareTarget(w: Float32Array, low: Float64Array | null,
 }
 
 /**
- * E||W x - W_hat x~ - L x||^2 / E||W x||^2 (see the module comment), in f64, in row chunks.
- * With no quantized-input statistics, x~ = x.
+ * The layer's relative output error E||W x - W_hat x~ - L x||^2 / E||W x||^2 (see the module
+ * comment), in f64, in row chunks. Without quantized-input statistics x~ = x, and with L = null this
+ * is the classic ||W X - W_hat X||^2 / ||W X||^2 = tr(dW H dW^T) / tr(W H W^T) of GPTQ and QuantEase.
  */
-export function w4a4RelativeError(w: Float32Array, wHat: Float32Array, low: Float64Array | null, rows: number, cols: number, stats: LayerStats): number {
+export function layerRelativeError(w: Float32Array, wHat: Float32Array, low: Float64Array | null, rows: number, cols: number, stats: LayerStats): number {
   const sxx = stats.hessian, q = stats.quantizedInput;
   const chunk = Math.max(1, Math.min(rows, Math.floor(8_000_000 / cols)));
   const a1 = new Float64Array(chunk * cols), a2 = new Float64Array(chunk * cols);

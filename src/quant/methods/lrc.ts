@@ -24,7 +24,7 @@ import { choleskyLower, invertLower } from '../../linalg/cholesky.js';
 import { dgemm } from '../../linalg/gemm.js';
 import { truncatedSvd } from '../../linalg/svd.js';
 import { LowbitError } from '../../util/errors.js';
-import { activationAwareTarget, damped, quantizedInputStats, w4a4RelativeError, type QuantizedInputStats } from '../act-aware.js';
+import { activationAwareTarget, damped, quantizedInputStats, layerRelativeError, type QuantizedInputStats } from '../act-aware.js';
 import { dequantizeGroupGrid, groupGridWeight, type GroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, LayerStats, QuantOptions } from '../method.js';
 import type { QuantizedWeight, StoredTensor } from '../types.js';
@@ -92,13 +92,13 @@ export function lrcQuantize(w: Float32Array, rows: number, cols: number, stats: 
     const target = activationAwareTarget(w, low, rows, cols, q, o.damp);
     grid = gptqQuantize(target, rows, cols, q.qq, o).grid;
     if (k === 0) {
-      errors.push(w4a4RelativeError(w, dequantizeGroupGrid(grid), null, rows, cols, stats));
+      errors.push(layerRelativeError(w, dequantizeGroupGrid(grid), null, rows, cols, stats));
       break;
     }
     // (U, V)-step for this W_hat.
     ({ u, v } = lowRankStep(w, dequantizeGroupGrid(grid), rows, cols, k, stats.hessian, q, o.damp));
     low = lowRankProduct(u, v, rows, cols, k);
-    errors.push(w4a4RelativeError(w, dequantizeGroupGrid(grid), low, rows, cols, stats));
+    errors.push(layerRelativeError(w, dequantizeGroupGrid(grid), low, rows, cols, stats));
   }
   return { grid: grid!, u, v, rank: k, errors };
 }
