@@ -71,7 +71,7 @@ export function registerInspect(program: Command): void {
           parameters: params,
           dtypes,
           quantization: model.manifest
-            ? { method: model.manifest.method, options: model.manifest.options, bitsPerWeight: model.manifest.summary.bitsPerWeight }
+            ? { method: model.manifest.method, options: model.manifest.options, runtime: model.manifest.runtime ?? null, bitsPerWeight: model.manifest.summary.bitsPerWeight }
             : null,
           kernels: kernelDescription(),
           tensors: stats,
@@ -82,7 +82,12 @@ export function registerInspect(program: Command): void {
         console.log(`  hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} KV, head dim ${c.headDim}), MLP ${c.intermediateSize}, vocab ${c.vocabSize}`);
         console.log(`  RoPE theta ${c.ropeTheta} (${c.ropeScaling.type}), max positions ${c.maxPositions}, tied embeddings ${c.tieWordEmbeddings}${c.slidingWindow ? `, sliding window ${c.slidingWindow}` : ''}`);
         console.log(`  dtypes: ${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}`);
-        if (report.quantization) console.log(`  quantized: ${report.quantization.method}, ${report.quantization.bitsPerWeight.toFixed(4)} bits/weight, options ${JSON.stringify(report.quantization.options)}`);
+        if (report.quantization) {
+          console.log(`  quantized: ${report.quantization.method}, ${report.quantization.bitsPerWeight.toFixed(4)} bits/weight, options ${JSON.stringify(report.quantization.options)}`);
+          const rt = report.quantization.runtime;
+          if (rt?.activation) console.log(`  activations: ${rt.activation.bits}-bit per token, ${rt.activation.symmetric ? 'symmetric' : 'asymmetric'}, clip ${rt.activation.clipRatio}`);
+          if (rt?.rotation) console.log(`  rotation: Hadamard seed ${rt.rotation.seed} (residual ${rt.rotation.residual}; before down_proj ${rt.rotation.down})`);
+        }
         console.log(`  kernels: ${report.kernels}\n`);
         const f = (x: number) => x.toPrecision(4);
         console.log(table(['tensor', 'shape', 'dtype', 'mean', 'std', 'min', 'max', 'kurtosis'],

@@ -41,7 +41,9 @@ export function toQuantOptions(o: QuantizeCliOptions): QuantOptions {
   const method = METHODS[o.method];
   const extra: QuantOptions['extra'] = {};
   for (const opt of method.options) {
-    const v = o[attribute(opt.flag)];
+    // Unset options take the method's default, so lowbit.json records the values actually used
+    // (a symbolic default such as outlier-bits' "bits" is left to the method).
+    const v = o[attribute(opt.flag)] ?? (typeof opt.default === (opt.parse ?? 'number') ? opt.default : undefined);
     if (v !== undefined) extra[attribute(opt.flag)] = v as number | boolean | string;
   }
   return { bits: o.bits, groupSize: o.groupSize, symmetric: o.sym === true, extra };
