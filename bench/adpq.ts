@@ -16,7 +16,7 @@ import { gaussian } from './gptq.js';
 
 const LLAMA2_7B_PARAMS = 6.74e9;
 
-function writeBlock(dir: string): number {
+export function writeBlock(dir: string): number {
   fs.mkdirSync(dir, { recursive: true });
   const h = 4096, m = 11008, p = 'model.layers.0.';
   const shapes: [string, number[]][] = [
