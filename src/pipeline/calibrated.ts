@@ -109,7 +109,8 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
           run.onProgress?.(done, total, `block ${layer}: ${name}`);
           const tensorName = blockTensorName(layer, `${name}.weight`);
           const [rows, cols] = source.shape(tensorName);
-          const w = readFinite(source, tensorName);
+          // The weight as loadBlock already read, checked and (if rotating) rotated it.
+          const w = await be.read(linearTensors(block.linears[name]).weight);
           const h = stats[inputGroupOf(name)];
           const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
           const q = run.method.quantize(w, rows, cols, layerStats, run.options);
