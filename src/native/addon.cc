@@ -129,21 +129,9 @@ napi_value NllRows(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-napi_value SiluMul(napi_env env, napi_callback_info info) {
-  // (gate, up, out, n)
-  Args a(env, info);
-  long n = a.integer(3);
-  if (a.failed) return nullptr;
-  const float* g = a.array<float>(0, napi_float32_array, 0, n);
-  const float* u = a.array<float>(1, napi_float32_array, 0, n);
-  float* o = a.array<float>(2, napi_float32_array, 0, n);
-  if (a.failed) return nullptr;
-  silu_mul(g, u, o, n, g_threads);
-  return undefined(env);
-}
-
-napi_value Add(napi_env env, napi_callback_info info) {
-  // (a, b, out, n)
+// out = f(a, b) elementwise over n floats: (a, b, out, n).
+template <void (*F)(const float*, const float*, float*, long, int)>
+napi_value BinaryElementwise(napi_env env, napi_callback_info info) {
   Args a(env, info);
   long n = a.integer(3);
   if (a.failed) return nullptr;
@@ -151,7 +139,7 @@ napi_value Add(napi_env env, napi_callback_info info) {
   const float* y = a.array<float>(1, napi_float32_array, 0, n);
   float* o = a.array<float>(2, napi_float32_array, 0, n);
   if (a.failed) return nullptr;
-  add(x, y, o, n, g_threads);
+  F(x, y, o, n, g_threads);
   return undefined(env);
 }
 
@@ -255,8 +243,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"dgemm", nullptr, Dgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"nllRows", nullptr, NllRows, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"siluMul", nullptr, SiluMul, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"add", nullptr, Add, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"siluMul", nullptr, BinaryElementwise<silu_mul>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"add", nullptr, BinaryElementwise<add>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"actQuant", nullptr, ActQuant, nullptr, nullptr, nullptr, napi_default, nullptr},

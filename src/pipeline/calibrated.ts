@@ -9,12 +9,10 @@
  * its Hessians; never the whole model's activations. Each layer's relative objective
  * ||WX - W_hat X||^2 / ||WX||^2 is computed from H and kept in the report, next to RTN's.
  */
-import { DenseLinear, LINEAR_NAMES, QuantizedActLinear, applyRuntime, blockForward, blockTensorName, linearTensors, loadBlock, parseLinearWeightName, readFinite, uploadTensor, validateTensors, type Block, type Model, type RuntimeSpec } from '../arch/llama.js';
-import { RotatedSource, planRotation } from '../arch/rotation.js';
-import type { TensorSource } from '../io/tensor-source.js';
+import { DenseLinear, LINEAR_NAMES, QuantizedActLinear, applyRuntime, blockForward, blockTensorName, linearTensors, loadBlock, parseLinearWeightName, uploadTensor, validateTensors, type Block, type Model, type RuntimeSpec } from '../arch/llama.js';
 import { layerRelativeError } from '../quant/act-aware.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
-import { NO_RUNTIME, manifestRuntime } from './runtime.js';
+import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { createBackend, type ActQuantSpec, type Backend, type Tensor } from '../backend/index.js';
 import { HessianAccumulator, INPUT_GROUPS, inputGroupOf } from '../calib/hessian.js';
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
@@ -69,9 +67,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     const ckpt = model.source as Checkpoint;
     const runtime = run.runtime ?? NO_RUNTIME;
     const act = runtime.activation;
-    const plan = runtime.rotation ? planRotation(cfg, runtime.rotation.seed) : null;
-    // The weights every step sees: the checkpoint's, or those of the rotated model.
-    const source: TensorSource = plan ? new RotatedSource(ckpt, cfg, plan) : ckpt;
+    const { plan, source } = runtimeSource(ckpt, cfg, runtime);
     const spec = resolveCalibration(run.calib, cfg.maxPositions);
     const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
     const be = run.backend ?? createBackend();
@@ -97,8 +93,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
       });
       for (const name of ckpt.names()) {
         if (parseLinearWeightName(name)) continue;
-        if (plan) writer.passthroughF32(name, readFinite(source, name), source.shape(name));
-        else copyTensor(ckpt, writer, name);
+        copyTensor(ckpt, writer, name, source);
       }
       for (let layer = 0; layer < cfg.numLayers; layer++) {
         const block = loadBlock(cfg, source, be, layer);

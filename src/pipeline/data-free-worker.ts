@@ -10,7 +10,7 @@ import { readFinite } from '../arch/llama.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import type { TensorSource } from '../io/tensor-source.js';
 import { loadConfig } from '../arch/config.js';
-import { RotatedSource, planRotation } from '../arch/rotation.js';
+import { runtimeSource } from './runtime.js';
 import { METHODS } from '../quant/registry.js';
 import type { QuantOptions } from '../quant/method.js';
 import { LowbitError } from '../util/errors.js';
@@ -24,7 +24,7 @@ function sourceFor(dir: string, rotationSeed: number | null): TensorSource {
   let src = sources.get(key);
   if (!src) {
     const ckpt = Checkpoint.open(dir);
-    src = rotationSeed === null ? ckpt : new RotatedSource(ckpt, loadConfig(dir), planRotation(loadConfig(dir), rotationSeed));
+    src = rotationSeed === null ? ckpt : runtimeSource(ckpt, loadConfig(dir), { activation: null, rotation: { seed: rotationSeed } }).source;
     sources.set(key, src);
   }
   return src;

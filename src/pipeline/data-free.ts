@@ -6,10 +6,8 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { parseLinearWeightName, readFinite, validateTensors, type RuntimeSpec } from '../arch/llama.js';
-import { RotatedSource, planRotation } from '../arch/rotation.js';
-import type { TensorSource } from '../io/tensor-source.js';
-import { NO_RUNTIME, manifestRuntime } from './runtime.js';
+import { parseLinearWeightName, validateTensors, type RuntimeSpec } from '../arch/llama.js';
+import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { openModelDir } from '../export/reader.js';
 import { QuantizedModelWriter } from '../export/writer.js';
 import type { LowbitManifest } from '../export/manifest.js';
@@ -82,14 +80,14 @@ class WorkerPool {
 export async function quantizeDataFree(srcDir: string, outDir: string, run: DataFreeRun): Promise<LowbitManifest> {
   checkOutputDir(outDir, { overwrite: run.force });
   const model = openModelDir(srcDir);
-  const pool = new WorkerPool(Math.max(1, run.workers ?? os.availableParallelism()));
+  const workers = Math.max(1, run.workers ?? os.availableParallelism());
+  const pool = new WorkerPool(workers);
   try {
     if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);
     validateTensors(model.config, model.source);
     const ckpt = model.source as Checkpoint;
     const runtime = run.runtime ?? NO_RUNTIME;
-    const plan = runtime.rotation ? planRotation(model.config, runtime.rotation.seed) : null;
-    const source: TensorSource = plan ? new RotatedSource(ckpt, model.config, plan) : ckpt;
+    const { plan, source } = runtimeSource(ckpt, model.config, runtime);
     const names = ckpt.names();
     const count = (n: string) => ckpt.shape(n).reduce((a, b) => a * b, 1);
     const total = names.reduce((s, n) => s + count(n), 0);
@@ -100,7 +98,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
         runtime: manifestRuntime(runtime, plan),
       });
       // Jobs are started in order and written in order; at most `window` results wait in memory.
-      const window = 2 * (run.workers ?? os.availableParallelism());
+      const window = 2 * workers;
       const inFlight: { name: string; reply: Promise<WorkerReply> }[] = [];
       let done = 0;
       const writeOldest = async () => {
@@ -119,13 +117,12 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
           if (inFlight.length >= window) await writeOldest();
           continue;
         }
-        if (plan) writer.passthroughF32(name, readFinite(source, name), source.shape(name));
-        else copyTensor(ckpt, writer, name);
+        copyTensor(ckpt, writer, name, source);
         done += count(name);
         run.onProgress?.(done, total, name);
       }
       while (inFlight.length) await writeOldest();
-      return writer.finish((performance.now() - start) / 1000, { workers: run.workers ?? os.availableParallelism() });
+      return writer.finish((performance.now() - start) / 1000, { workers });
     }, { overwrite: run.force });
   } finally {
     await pool.close();

@@ -1,7 +1,10 @@
 /** The runtime (activation quantization, rotation) shared by both quantization pipelines. */
 import type { RuntimeSpec } from '../arch/llama.js';
-import type { RotationPlan } from '../arch/rotation.js';
+import type { ModelConfig } from '../arch/config.js';
+import { RotatedSource, planRotation, type RotationPlan } from '../arch/rotation.js';
 import type { ManifestRuntime } from '../export/manifest.js';
+import type { Checkpoint } from '../io/checkpoint.js';
+import type { TensorSource } from '../io/tensor-source.js';
 
 /** A plain weight-only model. */
 export const NO_RUNTIME: RuntimeSpec = { activation: null, rotation: null };
@@ -14,3 +17,9 @@ export function manifestRuntime(runtime: RuntimeSpec, plan: RotationPlan | null)
   };
 }
 
+
+/** The rotation plan of a runtime (if it rotates) and the weights every step then sees. */
+export function runtimeSource(ckpt: Checkpoint, cfg: ModelConfig, runtime: RuntimeSpec): { plan: RotationPlan | null; source: TensorSource } {
+  const plan = runtime.rotation ? planRotation(cfg, runtime.rotation.seed) : null;
+  return { plan, source: plan ? new RotatedSource(ckpt, cfg, plan) : ckpt };
+}
