@@ -10,6 +10,7 @@ import { SINGLE_FILE } from '../io/checkpoint.js';
 import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../quant/types.js';
 import { VERSION } from '../util/version.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest, type ManifestRuntime } from './manifest.js';
+import type { ModelSink } from './sink.js';
 
 /** Files copied verbatim from the source model when present. */
 const COPIED_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
@@ -20,9 +21,11 @@ export interface ModelInfo {
   sourceDir: string;
   architecture: string;
   runtime?: ManifestRuntime;
+  /** Quantize every linear onto this ggml type (a lowbit directory that `lowbit export` turns into GGUF). */
+  ggmlType?: string;
 }
 
-export class QuantizedModelWriter {
+export class QuantizedModelWriter implements ModelSink {
   private readonly st: SafetensorsWriter;
   private readonly layers: Record<string, LayerEntry> = {};
   private bits: BitsBreakdown = { ...NO_BITS };
@@ -30,6 +33,10 @@ export class QuantizedModelWriter {
 
   constructor(private readonly dir: string, private readonly info: ModelInfo) {
     this.st = new SafetensorsWriter(path.join(dir, SINGLE_FILE));
+  }
+
+  ggmlTypeFor(): string | null {
+    return this.info.ggmlType ?? null;
   }
 
   /** Stores an unquantized tensor as it was in the source. */

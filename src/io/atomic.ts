@@ -67,3 +67,24 @@ export async function writeDirAtomically<T>(finalPath: string, work: (tmpDir: st
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+/** The same guarantee for a single output file: written under a temporary sibling name, renamed when complete. */
+export async function writeFileAtomically<T>(finalPath: string, work: (tmpFile: string) => Promise<T>, opts: AtomicDirOptions = {}): Promise<T> {
+  checkOutputDir(finalPath, opts);
+  const abs = path.resolve(finalPath);
+  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) throw new LowbitError('output is a directory; a GGUF output must be a file path', finalPath);
+  const tmp = `${abs}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  hookSignals();
+  live.add(tmp);
+  live.add(`${tmp}.body`);
+  try {
+    const result = await work(tmp);
+    fs.renameSync(tmp, abs);
+    return result;
+  } finally {
+    live.delete(tmp);
+    live.delete(`${tmp}.body`);
+    fs.rmSync(tmp, { force: true });
+    fs.rmSync(`${tmp}.body`, { force: true });
+  }
+}

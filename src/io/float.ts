@@ -56,3 +56,16 @@ export function f32ToBf16(src: Float32Array): Uint16Array {
 
 /** Rounds to the nearest f16 value (as a number). */
 export const roundToF16 = f16round;
+
+const f16View = new DataView(new ArrayBuffer(2));
+
+/** The f16 bit pattern of one value (round to nearest even), as ggml's GGML_FP32_TO_FP16 gives it. */
+export function f16Bits(x: number): number {
+  setFloat16(f16View, 0, x, true);
+  return f16View.getUint16(0, true);
+}
+
+/** The value of one f16 bit pattern. */
+export function f16Value(bits: number): number {
+  return f16DecodeTable()[bits];
+}

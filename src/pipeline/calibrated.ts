@@ -18,8 +18,9 @@ import { HessianAccumulator, INPUT_GROUPS, inputGroupOf } from '../calib/hessian
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
 import type { LowbitManifest } from '../export/manifest.js';
 import { openModelDir } from '../export/reader.js';
-import { QuantizedModelWriter } from '../export/writer.js';
-import { checkOutputDir, writeDirAtomically } from '../io/atomic.js';
+import { checkOutputDir } from '../io/atomic.js';
+import { writeModelOutput, type GgufOutput } from '../export/output.js';
+import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
 import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
@@ -39,6 +40,8 @@ export interface CalibratedRun {
   /** Activation quantization and rotation of the quantized model (default: none). */
   runtime?: RuntimeSpec;
   force?: boolean;
+  /** Write one GGUF file of this target instead of a lowbit directory. */
+  gguf?: GgufOutput;
   backend?: Backend;
   /** Progress: linear layers quantized so far, of the total, and what is being done. */
   onProgress?: (done: number, total: number, what: string) => void;
@@ -86,11 +89,12 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     let xs: Tensor[] = batches.map((b) => be.embedding(embed, b.ids));
     be.free(embed);
 
-    return await writeDirAtomically(outDir, async (tmp) => {
-      const writer = new QuantizedModelWriter(tmp, {
-        method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
-        sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan),
-      });
+    const info = {
+      method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
+      sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan), config: cfg,
+      ...(run.options.ggmlType ? { ggmlType: run.options.ggmlType } : {}),
+    };
+    return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
       for (const name of ckpt.names()) {
         if (parseLinearWeightName(name)) continue;
         copyTensor(ckpt, writer, name, source);
@@ -108,8 +112,10 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
           const w = await be.read(linearTensors(block.linears[name]).weight);
           const h = stats[inputGroupOf(name)];
           const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
-          const q = run.method.quantize(w, rows, cols, layerStats, run.options);
-          const rtn = groupGridWeight(quantizeRtn(w, rows, cols, run.options)).dequantized;
+          const ggmlType = writer.ggmlTypeFor(tensorName, [rows, cols]);
+          const options = ggmlType ? { ...run.options, ggmlType } : run.options;
+          const q = run.method.quantize(w, rows, cols, layerStats, options);
+          const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, run.options))).dequantized;
           const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
           const report: LayerReport = {
             ...q.report,
@@ -135,7 +141,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
       }
       xs.forEach((x) => be.free(x));
       return writer.finish((performance.now() - start) / 1000, { calibrationTokens: spec.samples * spec.seqLen });
-    }, { overwrite: run.force });
+    });
   } finally {
     model.close();
   }

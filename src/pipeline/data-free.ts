@@ -9,9 +9,9 @@ import { Worker } from 'node:worker_threads';
 import { parseLinearWeightName, validateTensors, type RuntimeSpec } from '../arch/llama.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { openModelDir } from '../export/reader.js';
-import { QuantizedModelWriter } from '../export/writer.js';
 import type { LowbitManifest } from '../export/manifest.js';
-import { writeDirAtomically, checkOutputDir } from '../io/atomic.js';
+import { checkOutputDir } from '../io/atomic.js';
+import { writeModelOutput, type GgufOutput } from '../export/output.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import type { DataFreeMethod, QuantOptions } from '../quant/method.js';
 import type { QuantizedWeight } from '../quant/types.js';
@@ -26,6 +26,8 @@ export interface DataFreeRun {
   runtime?: RuntimeSpec;
   /** Replace an existing output directory. */
   force?: boolean;
+  /** Write one GGUF file of this target instead of a lowbit directory. */
+  gguf?: GgufOutput;
   /** Worker threads (default: one per core). */
   workers?: number;
   /** Progress in parameters (quantized or copied). */
@@ -92,11 +94,11 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
     const count = (n: string) => ckpt.shape(n).reduce((a, b) => a * b, 1);
     const total = names.reduce((s, n) => s + count(n), 0);
     const start = performance.now();
-    return await writeDirAtomically(outDir, async (tmp) => {
-      const writer = new QuantizedModelWriter(tmp, {
-        method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: model.config.family,
-        runtime: manifestRuntime(runtime, plan),
-      });
+    const info = {
+      method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: model.config.family,
+      runtime: manifestRuntime(runtime, plan), config: model.config, ...(run.options.ggmlType ? { ggmlType: run.options.ggmlType } : {}),
+    };
+    return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
       // Jobs are started in order and written in order; at most `window` results wait in memory.
       const window = 2 * workers;
       const inFlight: { name: string; reply: Promise<WorkerReply> }[] = [];
@@ -113,7 +115,9 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       };
       for (const name of names) {
         if (parseLinearWeightName(name)) {
-          inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options: run.options, rotationSeed: plan?.seed ?? null }) });
+          const ggmlType = writer.ggmlTypeFor(name, ckpt.shape(name));
+          const options = ggmlType ? { ...run.options, ggmlType } : run.options;
+          inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: plan?.seed ?? null }) });
           if (inFlight.length >= window) await writeOldest();
           continue;
         }
@@ -123,7 +127,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       }
       while (inFlight.length) await writeOldest();
       return writer.finish((performance.now() - start) / 1000, { workers });
-    }, { overwrite: run.force });
+    });
   } finally {
     await pool.close();
     model.close();

@@ -1,5 +1,5 @@
 /** Copying unquantized tensors (embeddings, norms, LM head) into a quantized model. */
-import type { QuantizedModelWriter } from '../export/writer.js';
+import type { ModelSink } from '../export/sink.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import { bytesToF32, firstNonFinite } from '../io/safetensors.js';
 import { assertFinite, readFinite } from '../arch/llama.js';
@@ -10,7 +10,7 @@ import type { TensorSource } from '../io/tensor-source.js';
  * the stored bytes as they are, or, when `source` is a transformed view of the checkpoint (a
  * rotated model), its values as F32.
  */
-export function copyTensor(ckpt: Checkpoint, writer: QuantizedModelWriter, name: string, source: TensorSource = ckpt): void {
+export function copyTensor(ckpt: Checkpoint, writer: ModelSink, name: string, source: TensorSource = ckpt): void {
   if (source !== ckpt) return writer.passthroughF32(name, readFinite(source, name), source.shape(name));
   const info = ckpt.info(name);
   const bytes = ckpt.readBytes(name);

@@ -16,6 +16,11 @@ export interface QuantOptions {
   groupSize: number;
   /** Symmetric grids (levels -2^(b-1)..2^(b-1)-1) instead of asymmetric min/max. */
   symmetric: boolean;
+  /**
+   * When set, codes are chosen on this ggml tensor type's grid (GGUF output; quant/ggml) instead of
+   * lowbit's group grids, and the result has format "ggml". Methods that cannot target it refuse.
+   */
+  ggmlType?: string;
   /** Method-specific options (parsed by the CLI from each method's `options` list). */
   extra: Record<string, number | boolean | string>;
 }

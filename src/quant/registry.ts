@@ -7,6 +7,7 @@ import { gptq } from './methods/gptq.js';
 import { adpq, ADPQ_FORMAT } from './methods/adpq.js';
 import { quantease, quanteaseOutlier, SPARSE_OUTLIER_FORMAT } from './methods/quantease.js';
 import { lrc } from './methods/lrc.js';
+import { GGML_FORMAT } from './ggml/ggml-weight.js';
 
 export const METHODS: Record<string, QuantMethod> = {
   rtn,
@@ -21,4 +22,5 @@ export const FORMATS: Record<string, WeightFormat> = {
   [GROUP_GRID_FORMAT.name]: GROUP_GRID_FORMAT,
   [ADPQ_FORMAT.name]: ADPQ_FORMAT,
   [SPARSE_OUTLIER_FORMAT.name]: SPARSE_OUTLIER_FORMAT,
+  [GGML_FORMAT.name]: GGML_FORMAT,
 };

@@ -8,6 +8,10 @@ import type { RuntimeSpec } from '../../arch/llama.js';
 import { LowbitError } from '../../util/errors.js';
 import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
 import { formatRate, progressBar } from '../progress.js';
+import { parseGgufTarget } from '../../export/gguf/writer.js';
+import type { GgufOutput } from '../../export/output.js';
+import { MIXES } from '../../quant/ggml/mixes.js';
+import { BLOCK_TYPES, FLOAT_TYPES } from '../../quant/ggml/registry.js';
 
 /** The options of `lowbit quantize` (method-specific ones arrive under their camelCase names). */
 export interface QuantizeSettings {
@@ -26,6 +30,10 @@ export interface QuantizeSettings {
   calibSeed?: number;
   force?: boolean;
   json?: boolean;
+  /** GGUF output: a llama.cpp mix or a tensor type. */
+  gguf?: string;
+  tokenEmbeddingType?: string;
+  outputTensorType?: string;
   /** Method-specific options, e.g. lrcRank for --lrc-rank. */
   [extra: string]: unknown;
 }
@@ -78,6 +86,22 @@ export function defaultActivationBits(method: string): number {
   return method === 'lrc' ? 4 : 16;
 }
 
+/** The GGUF output the options ask for (undefined: a lowbit directory). */
+export function toGgufOutput(o: QuantizeCliOptions): GgufOutput | undefined {
+  const typeArg = (t: string | undefined, flag: string) => {
+    if (t === undefined) return undefined;
+    const up = t.toUpperCase();
+    if (!BLOCK_TYPES[up] && !FLOAT_TYPES[up]) throw new LowbitError(`${flag}: unknown tensor type ${t}`);
+    return up;
+  };
+  const overrides = { tokenEmbeddingType: typeArg(o.tokenEmbeddingType, '--token-embedding-type'), outputTensorType: typeArg(o.outputTensorType, '--output-tensor-type') };
+  if (!o.gguf) {
+    if (overrides.tokenEmbeddingType || overrides.outputTensorType) throw new LowbitError('--token-embedding-type and --output-tensor-type apply to GGUF output: add --gguf <type>');
+    return undefined;
+  }
+  return { target: parseGgufTarget(o.gguf), overrides };
+}
+
 export function toRuntime(o: QuantizeCliOptions): RuntimeSpec {
   const aBits = o.aBits ?? defaultActivationBits(o.method);
   return {
@@ -92,11 +116,13 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
   if (!method) throw new LowbitError(`unknown method ${o.method} (available: ${Object.keys(METHODS).join(', ')})`);
   const options = toQuantOptions(o);
   const runtime = toRuntime(o);
+  const gguf = toGgufOutput(o);
+  if (gguf && (runtime.activation || runtime.rotation)) throw new LowbitError('GGUF files hold weights only: activation quantization and online rotations cannot be stored; drop --a-bits/--rotate or --gguf');
   if (method.kind === 'data-free') {
     if (o.calib) throw new LowbitError(`method ${method.name} uses no calibration data; drop --calib`);
     const bar = progressBar(method.name, 1, 'params');
     try {
-      return await quantizeDataFree(model, o.out, { method, options, runtime, force: o.force, onProgress: (d, t, name) => bar.update(d, t, name) });
+      return await quantizeDataFree(model, o.out, { method, options, runtime, force: o.force, gguf, onProgress: (d, t, name) => bar.update(d, t, name) });
     } finally {
       bar.stop();
     }
@@ -105,7 +131,7 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
   const bar = progressBar(method.name, 1, 'layers');
   try {
     return await quantizeCalibrated(model, o.out, {
-      method, options, runtime, force: o.force,
+      method, options, runtime, force: o.force, gguf,
       calib: { file: o.calib, samples: o.calibSamples, seqLen: o.calibSeqLen, seed: o.calibSeed },
       onProgress: (d, t, what) => bar.update(d, t, what),
     });
@@ -133,6 +159,9 @@ export function registerQuantize(program: Command): void {
     .option('--calib-samples <n>', 'calibration windows drawn at seeded random positions (default 128)', intArg(1))
     .option('--calib-seq-len <n>', 'tokens per calibration window (default 2048, capped by max_position_embeddings)', intArg(2))
     .option('--calib-seed <n>', 'seed of the window positions (default 0)', intArg(0))
+    .option('--gguf <type>', `write one GGUF file (llama.cpp, Ollama, LM Studio) instead of a lowbit directory: a llama.cpp mix (${MIXES.join(', ')}) or one tensor type for every matrix (${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')}); codes are chosen on that type's grid`)
+    .option('--token-embedding-type <type>', 'GGUF: tensor type of the token embedding (llama-quantize\'s option)')
+    .option('--output-tensor-type <type>', 'GGUF: tensor type of the output (LM head) tensor (llama-quantize\'s option)')
     .option('--force', 'replace the output directory if it exists')
     .option('--json', 'print the quantization summary as one JSON object');
   addMethodOptions(cmd);
@@ -160,6 +189,8 @@ Examples:
   lowbit quantize ./assets/kdoc-6m --method rtn --bits 3 --group-size 128 --out /tmp/kdoc-rtn3
   lowbit quantize ./assets/kdoc-6m --method gptq --bits 3 --group-size 128 \\
       --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-gptq3
+  lowbit quantize ./assets/kdoc-6m --method gptq --gguf Q4_K_M --calib ./assets/kdoc-calib.txt \\
+      --out /tmp/kdoc-q4km.gguf
   lowbit quantize ./assets/kdoc-6m --method lrc --bits 4 --a-bits 4 --lrc-rank 0.1 \\
       --rotate hadamard --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-lrc`);
   cmd.hook('preAction', (_this, action) => {

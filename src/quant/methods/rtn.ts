@@ -4,11 +4,12 @@
  */
 import type { DataFreeMethod } from '../method.js';
 import { groupGridWeight, quantizeRtn } from '../group-grid.js';
+import { ggmlRtn } from '../ggml/ggml-weight.js';
 
 export const rtn: DataFreeMethod = {
   name: 'rtn',
   kind: 'data-free',
-  summary: 'round-to-nearest on per-group min/max (or absmax) grids; no data',
+  summary: 'round-to-nearest on per-group min/max (or absmax) grids (on a GGUF type: ggml\'s own quantizer); no data',
   options: [],
-  quantize: (w, rows, cols, o) => groupGridWeight(quantizeRtn(w, rows, cols, o)),
+  quantize: (w, rows, cols, o) => (o.ggmlType ? ggmlRtn(w, rows, cols, o.ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, o))),
 };

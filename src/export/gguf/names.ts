@@ -1,0 +1,90 @@
+/**
+ * How a Llama-family checkpoint's tensors are named and laid out in GGUF (llama.cpp's
+ * convert_hf_to_gguf.py and gguf-py's tensor_mapping.py): Hugging Face names to GGUF names, the
+ * role each tensor plays in the quantization mixes, and the row order of attn_q/attn_k.
+ *
+ * llama.cpp's "llama" architecture applies RoPE to adjacent pairs (x[2i], x[2i+1]) while Hugging
+ * Face's Llama rotates halves (x[i], x[i + d/2]); the converter therefore permutes the rows of
+ * q_proj and k_proj within each head: GGUF row h*d + 2i + j holds HF row h*d + j*d/2 + i. Qwen2
+ * runs as NEOX-style rope in llama.cpp and is stored unpermuted. Rows are whole quantized rows, so
+ * the permutation moves block bytes without touching a value (export stays lossless).
+ */
+import type { ModelConfig } from '../../arch/config.js';
+import type { TensorRole } from '../../quant/ggml/mixes.js';
+
+const BLOCK_PARTS: Record<string, [string, TensorRole]> = {
+  'input_layernorm.weight': ['attn_norm.weight', 'other'],
+  'post_attention_layernorm.weight': ['ffn_norm.weight', 'other'],
+  'self_attn.q_proj.weight': ['attn_q.weight', 'attn_q'],
+  'self_attn.k_proj.weight': ['attn_k.weight', 'attn_k'],
+  'self_attn.v_proj.weight': ['attn_v.weight', 'attn_v'],
+  'self_attn.o_proj.weight': ['attn_output.weight', 'attn_output'],
+  'self_attn.q_proj.bias': ['attn_q.bias', 'other'],
+  'self_attn.k_proj.bias': ['attn_k.bias', 'other'],
+  'self_attn.v_proj.bias': ['attn_v.bias', 'other'],
+  'self_attn.o_proj.bias': ['attn_output.bias', 'other'],
+  'mlp.gate_proj.weight': ['ffn_gate.weight', 'ffn_gate'],
+  'mlp.up_proj.weight': ['ffn_up.weight', 'ffn_up'],
+  'mlp.down_proj.weight': ['ffn_down.weight', 'ffn_down'],
+};
+
+const TOP: Record<string, [string, TensorRole]> = {
+  'model.embed_tokens.weight': ['token_embd.weight', 'token_embd'],
+  'model.norm.weight': ['output_norm.weight', 'other'],
+  'lm_head.weight': ['output.weight', 'output'],
+};
+
+export interface GgufName {
+  name: string;
+  role: TensorRole;
+  layer: number;
+}
+
+/** The GGUF name of a Hugging Face tensor, or null for tensors GGUF does not keep (rotary caches). */
+export function ggufName(hf: string): GgufName | null {
+  const top = TOP[hf];
+  if (top) return { name: top[0], role: top[1], layer: 0 };
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
+  const part = m ? BLOCK_PARTS[m[2]] : undefined;
+  if (!m || !part) return null;
+  return { name: `blk.${m[1]}.${part[0]}`, role: part[1], layer: Number(m[1]) };
+}
+
+/** The Hugging Face name of a GGUF tensor (inverse of ggufName), or null. */
+export function hfName(gguf: string): string | null {
+  for (const [hf, [g]] of Object.entries(TOP)) if (g === gguf) return hf;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
+  if (!m) return null;
+  for (const [hf, [g]] of Object.entries(BLOCK_PARTS)) if (g === m[2]) return `model.layers.${m[1]}.${hf}`;
+  return null;
+}
+
+/** GGUF architecture name of a lowbit family. */
+export function ggufArch(cfg: ModelConfig): 'llama' | 'qwen2' {
+  return cfg.family === 'qwen2' ? 'qwen2' : 'llama';
+}
+
+/** Heads whose rows are permuted for `hf` (0: none): q_proj by n_head, k_proj by n_head_kv (llama only). */
+export function permutedHeads(cfg: ModelConfig, hf: string): number {
+  if (ggufArch(cfg) !== 'llama') return 0;
+  if (/self_attn\.q_proj\.(weight|bias)$/.test(hf)) return cfg.numHeads;
+  if (/self_attn\.k_proj\.(weight|bias)$/.test(hf)) return cfg.numKvHeads;
+  return 0;
+}
+
+/**
+ * Reorders whole rows (each `rowBytes` long) of a [rows, *] tensor between HF's and GGUF's rope
+ * layouts; `toGguf` false applies the inverse.
+ */
+export function permuteRows(data: Uint8Array, rows: number, heads: number, toGguf: boolean): Uint8Array {
+  const rowBytes = data.byteLength / rows, d = rows / heads, half = d / 2;
+  const out = new Uint8Array(data.byteLength);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < half; i++)
+      for (let j = 0; j < 2; j++) {
+        const g = h * d + 2 * i + j, f = h * d + j * half + i;
+        const [dst, src] = toGguf ? [g, f] : [f, g];
+        out.set(data.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes);
+      }
+  return out;
+}

@@ -1,0 +1,126 @@
+/**
+ * The tokenizer in GGUF (llama.cpp's llama-vocab.cpp, gguf-py's vocab writers), both ways.
+ *
+ * Byte-level BPE (GPT-2, Llama 3, Qwen2: tokenizer.json model "BPE" with a ByteLevel pre-tokenizer)
+ * is stored as tokenizer.ggml.model = "gpt2": the tokens in id order, their types (1 normal,
+ * 3 control, 4 user-defined), the merges as "left right" strings, and tokenizer.ggml.pre naming the
+ * pre-tokenizer regex llama.cpp must use. lowbit names it from the regex in tokenizer.json (where
+ * llama.cpp's converter hashes a test tokenization; same answer for the regexes listed here).
+ * SentencePiece-style vocabularies ("llama" in GGUF) are not written yet: a clear error says so.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type GgufValue, gv } from '../../io/gguf.js';
+import { readJson } from '../../io/checkpoint.js';
+import { LowbitError } from '../../util/errors.js';
+
+const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/** llama.cpp pre-tokenizer names by the regex they implement. */
+const PRE_BY_REGEX: Record<string, string> = { [LLAMA3_REGEX]: 'llama-bpe', [QWEN2_REGEX]: 'qwen2' };
+const REGEX_BY_PRE: Record<string, string> = { 'gpt-2': GPT2_REGEX, 'llama-bpe': LLAMA3_REGEX, qwen2: QWEN2_REGEX };
+
+interface TokenizerJson {
+  model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[]; byte_fallback?: boolean };
+  pre_tokenizer?: { type?: string; use_regex?: boolean; pretokenizers?: { type?: string; pattern?: { Regex?: string }; use_regex?: boolean }[] } | null;
+  added_tokens?: { id: number; content: string; special?: boolean }[];
+}
+
+/** The pre-tokenizer name of a byte-level BPE tokenizer.json, or null when it is not one lowbit knows. */
+function preTokenizerName(t: TokenizerJson): string | null {
+  const pre = t.pre_tokenizer;
+  if (!pre) return null;
+  if (pre.type === 'ByteLevel') return pre.use_regex === false ? null : 'gpt-2';
+  if (pre.type === 'Sequence' && pre.pretokenizers) {
+    const split = pre.pretokenizers.find((p) => p.type === 'Split');
+    const byteLevel = pre.pretokenizers.find((p) => p.type === 'ByteLevel');
+    if (split?.pattern?.Regex && byteLevel) return PRE_BY_REGEX[split.pattern.Regex] ?? null;
+  }
+  return null;
+}
+
+/** tokenizer.ggml.* (and tokenizer.chat_template) for the model directory's tokenizer. */
+export function tokenizerMetadata(modelDir: string, vocabSize: number): [string, GgufValue][] {
+  const file = path.join(modelDir, 'tokenizer.json');
+  if (!fs.existsSync(file)) throw new LowbitError('no tokenizer.json: GGUF files carry their tokenizer', modelDir);
+  const t = readJson(file) as TokenizerJson;
+  const model = t.model;
+  if (model?.type !== 'BPE' || !model.vocab || !model.merges) throw new LowbitError(`GGUF export supports byte-level BPE tokenizers; this one is ${model?.type ?? 'unknown'}`, file);
+  if (model.byte_fallback) throw new LowbitError('GGUF export of SentencePiece-style (byte_fallback) BPE vocabularies is not supported yet', file);
+  const pre = preTokenizerName(t);
+  if (!pre) throw new LowbitError('GGUF export: the pre-tokenizer is not one llama.cpp names (byte-level BPE with the GPT-2, Llama-3 or Qwen2 regex)', file);
+
+  const tokens: string[] = new Array(vocabSize).fill('');
+  const types: number[] = new Array(vocabSize).fill(1);
+  const filled = new Uint8Array(vocabSize);
+  for (const [tok, id] of Object.entries(model.vocab)) {
+    if (id >= vocabSize) continue;
+    tokens[id] = tok;
+    filled[id] = 1;
+  }
+  for (const a of t.added_tokens ?? []) {
+    if (a.id >= vocabSize) continue;
+    tokens[a.id] = a.content;
+    types[a.id] = a.special ? 3 : 4;
+    filled[a.id] = 1;
+  }
+  // Ids the tokenizer does not use (the embedding matrix is often padded): unused placeholders.
+  for (let id = 0; id < vocabSize; id++) if (!filled[id]) { tokens[id] = `[PAD${id}]`; types[id] = 5; }
+  const merges = model.merges.map((m) => (Array.isArray(m) ? `${m[0]} ${m[1]}` : m));
+
+  const kv: [string, GgufValue][] = [
+    ['tokenizer.ggml.model', gv.str('gpt2')],
+    ['tokenizer.ggml.pre', gv.str(pre)],
+    ['tokenizer.ggml.tokens', gv.strs(tokens)],
+    ['tokenizer.ggml.token_type', gv.i32s(types)],
+    ['tokenizer.ggml.merges', gv.strs(merges)],
+  ];
+  // Special token ids from the model's configs (tokenizer_config.json names them, config.json gives ids).
+  const cfgFile = path.join(modelDir, 'tokenizer_config.json');
+  const tcfg = fs.existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
+  const idOf = (v: unknown): number | undefined => {
+    const content = typeof v === 'string' ? v : (v as { content?: string } | null)?.content;
+    if (content === undefined) return undefined;
+    const id = tokens.indexOf(content);
+    return id >= 0 ? id : undefined;
+  };
+  for (const [key, name] of [['bos', 'bos_token'], ['eos', 'eos_token'], ['unknown', 'unk_token'], ['padding', 'pad_token']] as const) {
+    const id = idOf(tcfg[name]);
+    if (id !== undefined) kv.push([`tokenizer.ggml.${key}_token_id`, gv.u32(id)]);
+  }
+  // Hugging Face adds BOS only when the post-processor says so; byte-level BPE models mostly do not.
+  kv.push(['tokenizer.ggml.add_bos_token', gv.bool(tcfg.add_bos_token === true)]);
+  if (typeof tcfg.chat_template === 'string') kv.push(['tokenizer.chat_template', gv.str(tcfg.chat_template)]);
+  return kv;
+}
+
+/** A tokenizer.json (and tokenizer_config.json) object rebuilt from GGUF metadata, for @huggingface/tokenizers. */
+export function tokenizerJsonFromMetadata(get: (key: string) => unknown, file: string): { tokenizer: object; config: object } {
+  const model = get('tokenizer.ggml.model');
+  if (model !== 'gpt2') throw new LowbitError(`tokenizer model ${String(model)} is not supported (lowbit reads byte-level BPE, "gpt2")`, file);
+  const pre = String(get('tokenizer.ggml.pre') ?? 'gpt-2');
+  const regex = REGEX_BY_PRE[pre] ?? (pre === 'default' ? GPT2_REGEX : undefined);
+  if (!regex) throw new LowbitError(`pre-tokenizer ${pre} is not supported (lowbit knows ${Object.keys(REGEX_BY_PRE).join(', ')})`, file);
+  const tokens = get('tokenizer.ggml.tokens') as string[] | undefined;
+  const merges = (get('tokenizer.ggml.merges') as string[] | undefined) ?? [];
+  const types = (get('tokenizer.ggml.token_type') as number[] | undefined) ?? [];
+  if (!Array.isArray(tokens)) throw new LowbitError('missing tokenizer.ggml.tokens', file);
+  const vocab: Record<string, number> = {};
+  tokens.forEach((t, id) => { if (!(t in vocab)) vocab[t] = id; });
+  const added = tokens.flatMap((content, id) => (types[id] === 3 || types[id] === 4 ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: types[id] === 3 }] : []));
+  const preTokenizer = pre === 'gpt-2' || pre === 'default'
+    ? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }
+    : { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+  return {
+    tokenizer: {
+      version: '1.0', truncation: null, padding: null, normalizer: null, added_tokens: added,
+      pre_tokenizer: preTokenizer,
+      post_processor: null,
+      decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: pre === 'llama-bpe', vocab, merges },
+    },
+    config: {},
+  };
+}

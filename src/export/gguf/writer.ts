@@ -1,0 +1,147 @@
+/**
+ * Writes a quantized (or float) Llama-family model as one GGUF file that llama.cpp loads: the
+ * architecture's metadata, the tokenizer, lowbit's method and options under `lowbit.*`, and every
+ * tensor under its GGUF name in the type the chosen mix (or single type) gives it. Block linears
+ * arrive already quantized onto that type by the method (format "ggml"): their bytes are written
+ * as they are, so the file holds exactly the model lowbit evaluated. Other 2-D tensors (token
+ * embedding, output) are rounded here with ggml's reference quantizer, as llama-quantize does;
+ * 1-D tensors are stored as F32, as llama.cpp's converter does.
+ */
+import type { ModelConfig } from '../../arch/config.js';
+import { GgufWriter, gv, type GgufValue } from '../../io/gguf.js';
+import { bytesToF32, type DType } from '../../io/safetensors.js';
+import { ggmlRtn, GGML_FORMAT_NAME } from '../../quant/ggml/ggml-weight.js';
+import { FILE_TYPE, MIXES, type Mix, type MixOverrides, mixTypeFor, fallbackType } from '../../quant/ggml/mixes.js';
+import { BLOCK_TYPES, FLOAT_TYPES } from '../../quant/ggml/registry.js';
+import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../../quant/types.js';
+import { LowbitError } from '../../util/errors.js';
+import { VERSION } from '../../util/version.js';
+import { MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest } from '../manifest.js';
+import type { ModelSink } from '../sink.js';
+import { architectureMetadata, ropeFreqFactors } from './metadata.js';
+import { ggufName, ggufArch, permuteRows, permutedHeads } from './names.js';
+import { tokenizerMetadata } from './tokenizer.js';
+import path from 'node:path';
+
+/** What the file's tensors are quantized to: a llama.cpp mix, or one type for every 2-D tensor (llama-quantize --pure). */
+export type GgufTarget = { mix: Mix } | { type: string };
+
+/** Parses `--gguf NAME`: a mix name first (as llama-quantize reads its ftype argument), else a tensor type. */
+export function parseGgufTarget(name: string): GgufTarget {
+  const up = name.toUpperCase();
+  if ((MIXES as readonly string[]).includes(up)) return { mix: up as Mix };
+  if (BLOCK_TYPES[up] || FLOAT_TYPES[up]) return { type: up };
+  throw new LowbitError(`unknown GGUF type ${name}; mixes: ${MIXES.join(', ')}; types: ${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')}`);
+}
+
+export interface GgufModelInfo {
+  config: ModelConfig;
+  sourceDir: string;
+  target: GgufTarget;
+  overrides: MixOverrides;
+  method: string;
+  options: Record<string, unknown>;
+}
+
+export class GgufModelWriter implements ModelSink {
+  private readonly file: GgufWriter;
+  private readonly layers: Record<string, LayerEntry> = {};
+  private bits: BitsBreakdown = { ...NO_BITS };
+  private params = 0;
+  private readonly typesUsed = new Map<string, number>();
+
+  constructor(readonly path: string, private readonly info: GgufModelInfo) {
+    for (const t of [info.overrides.tokenEmbeddingType, info.overrides.outputTensorType])
+      if (t && !BLOCK_TYPES[t] && !FLOAT_TYPES[t]) throw new LowbitError(`unknown tensor type ${t}`);
+    this.file = new GgufWriter(path);
+  }
+
+  /** The ggml type of a 2-D tensor of the source, by the target's rules. */
+  private typeOf(hf: string, shape: number[]): string {
+    const g = ggufName(hf);
+    if (!g) throw new Error(`no GGUF name for ${hf}`);
+    const cfg = this.info.config, rowLength = shape[shape.length - 1];
+    const t = this.info.target;
+    if ('mix' in t)
+      return mixTypeFor(t.mix, { role: g.role, layer: g.layer, nLayers: cfg.numLayers, nGqa: cfg.numHeads / cfg.numKvHeads, rowLength, tiedEmbeddings: cfg.tieWordEmbeddings }, this.info.overrides);
+    const o = this.info.overrides;
+    if (g.role === 'token_embd' && o.tokenEmbeddingType) return o.tokenEmbeddingType;
+    if (g.role === 'output' && o.outputTensorType) return o.outputTensorType;
+    return fallbackType(t.type, rowLength);
+  }
+
+  ggmlTypeFor(name: string, shape: number[]): string {
+    return this.typeOf(name, shape);
+  }
+
+  passthrough(name: string, dtype: DType, shape: number[], bytes: Uint8Array): void {
+    if (!ggufName(name)) return;
+    this.passthroughF32(name, bytesToF32(bytes.slice(), dtype, name, this.info.sourceDir), shape);
+  }
+
+  passthroughF32(name: string, data: Float32Array, shape: number[]): void {
+    const g = ggufName(name);
+    if (!g) return;
+    if (shape.length === 1) return this.add(name, 'F32', shape, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const type = this.typeOf(name, shape);
+    const q = ggmlRtn(data, shape[0], shape[1], type);
+    this.add(name, type, shape, q.tensors.blocks.data as Uint8Array);
+  }
+
+  quantized(layer: string, q: QuantizedWeight, report?: Record<string, number | string | boolean>): void {
+    if (q.format !== GGML_FORMAT_NAME) throw new LowbitError(`layer ${layer}: the method produced ${q.format}, which a GGUF file cannot hold`);
+    if (q.lowRank) throw new LowbitError(`layer ${layer}: low-rank factors cannot be stored in GGUF`);
+    this.add(`${layer}.weight`, String(q.params.type), [q.rows, q.cols], q.tensors.blocks.data as Uint8Array);
+    const n = q.rows * q.cols;
+    this.layers[layer] = { format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits, bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}) };
+    this.bits = addBits(this.bits, q.bits);
+    this.params += n;
+  }
+
+  private add(hf: string, type: string, shape: number[], bytes: Uint8Array): void {
+    const g = ggufName(hf)!;
+    const heads = permutedHeads(this.info.config, hf);
+    const data = heads ? permuteRows(bytes, shape[0], heads, true) : bytes;
+    const id = FLOAT_TYPES[type]?.id ?? BLOCK_TYPES[type].id;
+    this.file.add(g.name, id, [...shape].reverse(), data);
+    if (shape.length > 1) this.typesUsed.set(type, (this.typesUsed.get(type) ?? 0) + 1);
+  }
+
+  finish(seconds: number, summaryExtra: Record<string, unknown> = {}): LowbitManifest {
+    const cfg = this.info.config;
+    const freqs = ropeFreqFactors(cfg);
+    if (freqs) this.file.add('rope_freqs.weight', FLOAT_TYPES.F32.id, [freqs.length], new Uint8Array(freqs.buffer));
+    const t = this.info.target;
+    const targetName = 'mix' in t ? t.mix : t.type;
+    const bpw = this.params ? totalBits(this.bits) / this.params : 0;
+    const summary = {
+      quantizedLayers: Object.keys(this.layers).length, quantizedParams: this.params, bits: this.bits, bitsPerWeight: bpw, seconds,
+      gguf: { target: targetName, tensorTypes: Object.fromEntries(this.typesUsed) }, ...summaryExtra,
+    };
+    const meta: [string, GgufValue][] = [
+      ...architectureMetadata(cfg),
+      ['general.type', gv.str('model')],
+      ['general.name', gv.str(path.basename(path.resolve(this.info.sourceDir)))],
+      ['general.quantization_version', gv.u32(2)],
+      ...(FILE_TYPE[targetName] !== undefined ? [['general.file_type', gv.u32(FILE_TYPE[targetName])] as [string, GgufValue]] : []),
+      ...tokenizerMetadata(this.info.sourceDir, cfg.vocabSize),
+      ['lowbit.version', gv.str(VERSION)],
+      ['lowbit.method', gv.str(this.info.method)],
+      ['lowbit.options', gv.str(JSON.stringify(this.info.options))],
+      ['lowbit.gguf_target', gv.str(targetName)],
+      ['lowbit.bits_per_weight', gv.f32(bpw)],
+    ];
+    this.file.finish(meta);
+    return {
+      lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },
+      description: `GGUF (${ggufArch(cfg)}, ${targetName}) written by lowbit`,
+      method: this.info.method, options: this.info.options,
+      source: { path: path.resolve(this.info.sourceDir), architecture: cfg.family },
+      createdAt: new Date().toISOString(), summary, layers: this.layers,
+    };
+  }
+
+  abort(): void {
+    this.file.abort();
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Opens the output a pipeline writes into: a lowbit directory, or, when a GGUF target is given,
+ * one GGUF file. Either way it is written under a temporary name and appears only when complete.
+ */
+import { writeDirAtomically, writeFileAtomically } from '../io/atomic.js';
+import type { ModelConfig } from '../arch/config.js';
+import type { MixOverrides } from '../quant/ggml/mixes.js';
+import type { LowbitManifest } from './manifest.js';
+import type { ModelSink } from './sink.js';
+import { QuantizedModelWriter, type ModelInfo } from './writer.js';
+import { GgufModelWriter, type GgufTarget } from './gguf/writer.js';
+
+export interface GgufOutput {
+  target: GgufTarget;
+  overrides: MixOverrides;
+}
+
+export async function writeModelOutput(out: string, info: ModelInfo & { config: ModelConfig }, gguf: GgufOutput | undefined, force: boolean | undefined,
+  work: (sink: ModelSink) => Promise<LowbitManifest>): Promise<LowbitManifest> {
+  if (!gguf) return writeDirAtomically(out, (tmp) => work(new QuantizedModelWriter(tmp, info)), { overwrite: force });
+  return writeFileAtomically(out, async (tmp) => {
+    const sink = new GgufModelWriter(tmp, { config: info.config, sourceDir: info.sourceDir, target: gguf.target, overrides: gguf.overrides, method: info.method, options: info.options });
+    try {
+      return await work(sink);
+    } catch (e) {
+      sink.abort();
+      throw e;
+    }
+  }, { overwrite: force });
+}

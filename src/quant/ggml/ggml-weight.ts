@@ -1,0 +1,70 @@
+/**
+ * A linear layer stored in a ggml tensor type: the QuantizedWeight of format "ggml" (tensor
+ * `blocks`: the rows' bytes exactly as GGUF stores them, U8 [rows, row bytes]) and its decoder.
+ * Float types (F32, F16, BF16) are carried the same way, so a mix's F16 fallback is one more type.
+ * Bits are what the file holds: every byte of every block (codes + sub-block scales + super-scales).
+ */
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/float.js';
+import type { BitsBreakdown, QuantizedWeight, StoredTensor, WeightFormat } from '../types.js';
+import { dequantizeBlocks, quantizeBlocks } from './block-type.js';
+import { BLOCK_TYPES, FLOAT_TYPES, rowBytes } from './registry.js';
+
+export const GGML_FORMAT_NAME = 'ggml';
+
+/** Whether the named ggml type can hold a row of `cols` weights. */
+export function ggmlTypeFits(type: string, cols: number): boolean {
+  return !!FLOAT_TYPES[type] || (!!BLOCK_TYPES[type] && cols % BLOCK_TYPES[type].blockSize === 0);
+}
+
+/** Bytes of a float type. */
+function floatBytes(type: string, w: Float32Array): Uint8Array {
+  const d = type === 'F32' ? w.slice() : type === 'F16' ? f32ToF16(w) : f32ToBf16(w);
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** Decodes a ggml tensor's bytes ([rows, row bytes]) to f32. */
+export function decodeGgml(type: string, bytes: Uint8Array, rows: number, cols: number): Float32Array {
+  const copy = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  if (type === 'F32') return new Float32Array(copy.buffer, copy.byteOffset, rows * cols).slice();
+  if (type === 'F16') return f16ToF32(new Uint16Array(copy.buffer, copy.byteOffset, rows * cols));
+  if (type === 'BF16') return bf16ToF32(new Uint16Array(copy.buffer, copy.byteOffset, rows * cols));
+  const t = BLOCK_TYPES[type];
+  if (!t) throw new Error(`ggml type ${type} cannot be decoded`);
+  const out = new Float32Array(rows * cols);
+  dequantizeBlocks(t, bytes, 0, (rows * cols) / t.blockSize, out, 0);
+  return out;
+}
+
+/** Packages a tensor's ggml bytes as a QuantizedWeight (dequantized = what llama.cpp computes with). */
+export function ggmlWeight(type: string, bytes: Uint8Array, rows: number, cols: number): QuantizedWeight {
+  const total = bytes.byteLength * 8;
+  const codeBits = BLOCK_TYPES[type]?.codeBits ?? 8 * (FLOAT_TYPES[type]?.bytes ?? 0);
+  const codes = rows * cols * codeBits;
+  const bits: BitsBreakdown = { codes, scales: total - codes, zeros: 0, outliers: 0, lowRank: 0, other: 0 };
+  return {
+    format: GGML_FORMAT_NAME, params: { type }, rows, cols,
+    tensors: { blocks: { dtype: 'U8', shape: [rows, rowBytes(type, cols)], data: bytes } },
+    bits, dequantized: decodeGgml(type, bytes, rows, cols),
+  };
+}
+
+/** Round-to-nearest on a ggml type: ggml's own reference quantizer, row by row (llama-quantize without imatrix). */
+export function ggmlRtn(w: Float32Array, rows: number, cols: number, type: string): QuantizedWeight {
+  if (FLOAT_TYPES[type]) return ggmlWeight(type, floatBytes(type, w), rows, cols);
+  const t = BLOCK_TYPES[type];
+  const rb = rowBytes(type, cols);
+  const out = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) quantizeBlocks(t, w, r * cols, cols, out, r * rb);
+  return ggmlWeight(type, out, rows, cols);
+}
+
+export const GGML_FORMAT: WeightFormat = {
+  name: GGML_FORMAT_NAME,
+  decode(t: Record<string, StoredTensor>, p, rows, cols) {
+    const type = String(p.type);
+    if (!ggmlTypeFits(type, cols)) throw new Error(`ggml type ${type} cannot hold rows of ${cols}`);
+    const b = t.blocks;
+    if (!b || b.data.byteLength !== rows * rowBytes(type, cols)) throw new Error(`tensor blocks missing or not ${rows} rows of ${type}`);
+    return decodeGgml(type, b.data as Uint8Array, rows, cols);
+  },
+};
