@@ -3,7 +3,7 @@ import { loadModel, type Model } from '../arch/llama.js';
 import type { Backend } from '../backend/index.js';
 import { openModelDir, type ModelDir } from '../export/reader.js';
 import { applyManifestRuntime } from '../export/runtime.js';
-import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
+import { tokenizeFile } from '../io/tokenizer.js';
 import { perplexity, type PerplexityResult } from './perplexity.js';
 
 export interface EvalRequest {
@@ -39,7 +39,7 @@ export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, t
 
 export async function evaluate(be: Backend, req: EvalRequest): Promise<EvalReport> {
   const { model, info } = loadModelDir(be, req.modelDir, req.onLoad);
-  const tokens = tokenizeFile(loadTokenizer(req.modelDir), req.dataFile);
+  const tokens = tokenizeFile(info.tokenizer(), req.dataFile);
   const result = await perplexity(be, model, tokens, {
     seqLen: req.seqLen, maxWindows: req.maxWindows, batch: req.batch, source: req.dataFile, onProgress: req.onProgress,
   });

@@ -12,25 +12,32 @@ import { FORMATS } from '../quant/registry.js';
 import type { StoredTensor, TypedData } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LowbitManifest } from './manifest.js';
+import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
+import { isGgufFile, openGgufModel } from './gguf/reader.js';
 
 export interface ModelDir {
+  /** The model directory, or the GGUF file. */
   dir: string;
   config: ModelConfig;
   source: TensorSource;
   /** Present when the directory is a lowbit-quantized model. */
   manifest: LowbitManifest | null;
+  /** The model's tokenizer (tokenizer.json, or the GGUF file's own). */
+  tokenizer(): TextTokenizer;
   close(): void;
 }
 
+/** Opens a model: a Hugging Face or lowbit directory, or a GGUF file (gguf/reader.ts). */
 export function openModelDir(dir: string): ModelDir {
   if (!fs.existsSync(dir)) throw new LowbitError('no such model directory', dir);
-  if (!fs.statSync(dir).isDirectory()) throw new LowbitError('not a directory (expected a model directory)', dir);
+  if (fs.statSync(dir).isFile() && isGgufFile(dir)) return openGgufModel(dir);
+  if (!fs.statSync(dir).isDirectory()) throw new LowbitError('not a directory or GGUF file (expected a model directory)', dir);
   const config = loadConfig(dir);
   const manifestFile = path.join(dir, MANIFEST_FILE);
   const manifest = fs.existsSync(manifestFile) ? validateManifest(readJson(manifestFile), manifestFile) : null;
   const ckpt = Checkpoint.open(dir);
   const source = manifest ? new QuantizedSource(ckpt, manifest) : ckpt;
-  return { dir, config, source, manifest, close: () => ckpt.close() };
+  return { dir, config, source, manifest, tokenizer: () => loadTokenizer(dir), close: () => ckpt.close() };
 }
 
 function validateManifest(raw: unknown, file: string): LowbitManifest {

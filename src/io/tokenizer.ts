@@ -20,11 +20,16 @@ export function loadTokenizer(modelDir: string): TextTokenizer {
   const cfgFile = path.join(modelDir, 'tokenizer_config.json');
   const json = readJson(tokFile) as Record<string, unknown>;
   const config = fs.existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
+  return tokenizerFromJson(json, config, tokFile);
+}
+
+/** A tokenizer from tokenizer.json / tokenizer_config.json objects (e.g. rebuilt from a GGUF file's metadata). */
+export function tokenizerFromJson(json: object, config: object, file: string): TextTokenizer {
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json as never, config as never);
   } catch (e) {
-    throw new LowbitError(`unsupported tokenizer (${(e as Error).message})`, tokFile);
+    throw new LowbitError(`unsupported tokenizer (${(e as Error).message})`, file);
   }
   return {
     encode: (text) => Int32Array.from(tok.encode(text, { add_special_tokens: false }).ids),

@@ -1,0 +1,96 @@
+/**
+ * Opens a GGUF file (lowbit's or llama.cpp's) as a model lowbit runs: the configuration and the
+ * tokenizer from its metadata, and a TensorSource that serves every tensor under its Hugging Face
+ * name as dense f32 (block types dequantized exactly as ggml does; attn_q/attn_k rows put back
+ * into Hugging Face's rope layout).
+ */
+import fs from 'node:fs';
+import { GgufFile, GGUF_MAGIC } from '../../io/gguf.js';
+import type { TensorSource } from '../../io/tensor-source.js';
+import { tokenizerFromJson } from '../../io/tokenizer.js';
+import { decodeGgml } from '../../quant/ggml/ggml-weight.js';
+import { GGML_TYPE_NAMES } from '../../quant/ggml/registry.js';
+import { LowbitError } from '../../util/errors.js';
+import type { ModelDir } from '../reader.js';
+import { configFromMetadata } from './metadata.js';
+import { tokenizerJsonFromMetadata } from './tokenizer.js';
+import { ggufName, hfName, permuteRows, permutedHeads } from './names.js';
+
+/** Whether the file starts with GGUF's magic. */
+export function isGgufFile(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return fs.readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32LE(0) === GGUF_MAGIC;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function openGgufModel(file: string): ModelDir {
+  const g = GgufFile.open(file);
+  try {
+    const get = (k: string) => g.get(k);
+    if (g.tensors.has('rope_freqs.weight')) throw new LowbitError('GGUF files with rope_freqs (Llama-3.1-style rope scaling) are not supported yet', file);
+    const config = configFromMetadata(get, g.tensors.has('output.weight'), file);
+    const source = new GgufSource(g, config);
+    return {
+      dir: file, config, source, manifest: null,
+      tokenizer: () => {
+        const { tokenizer, config: tcfg } = tokenizerJsonFromMetadata(get, file);
+        return tokenizerFromJson(tokenizer, tcfg, file);
+      },
+      close: () => g.close(),
+    };
+  } catch (e) {
+    g.close();
+    throw e;
+  }
+}
+
+class GgufSource implements TensorSource {
+  readonly dir: string;
+  private readonly byHf = new Map<string, string>();
+
+  constructor(private readonly g: GgufFile, private readonly config: ModelDir['config']) {
+    this.dir = g.path;
+    for (const name of g.tensors.keys()) {
+      const hf = hfName(name);
+      if (hf) this.byHf.set(hf, name);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.byHf.has(name);
+  }
+
+  private info(name: string) {
+    const g = this.byHf.get(name);
+    if (!g) throw new LowbitError(`no tensor ${ggufName(name)?.name ?? name} (for ${name})`, this.dir);
+    return this.g.info(g);
+  }
+
+  shape(name: string): number[] {
+    return [...this.info(name).ne].reverse();
+  }
+
+  fileOf(): string {
+    return this.dir;
+  }
+
+  /** The ggml type name of a tensor (for inspect). */
+  typeOf(name: string): string {
+    return GGML_TYPE_NAMES[this.info(name).type] ?? String(this.info(name).type);
+  }
+
+  readF32(name: string): Float32Array {
+    const t = this.info(name);
+    const shape = this.shape(name);
+    const rows = shape.length > 1 ? shape[0] : 1, cols = shape[shape.length - 1];
+    const dense = decodeGgml(GGML_TYPE_NAMES[t.type], this.g.readBytes(t.name), rows, cols);
+    const heads = permutedHeads(this.config, name);
+    if (!heads) return dense;
+    const back = permuteRows(new Uint8Array(dense.buffer), rows, heads, false);
+    return new Float32Array(back.buffer);
+  }
+}
