@@ -1,0 +1,139 @@
+/**
+ * GGUF: lowbit's ggml block types and mixes against llama.cpp's own llama-quantize (fixture made by
+ * scripts/make-llama-quantize-fixture.ts), GGUF files checked by llama.cpp itself (node-llama-cpp,
+ * installed by scripts/install-verifier.js), the reader on files made by both, and bad files.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ASSETS, ROOT, runCli, tmpDir } from './helpers.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { Checkpoint } from '../src/io/checkpoint.js';
+import { BLOCK_TYPES } from '../src/quant/ggml/registry.js';
+import { quantizeBlocks, dequantizeBlocks } from '../src/quant/ggml/block-type.js';
+import { MIXES, mixTypeFor, type Mix } from '../src/quant/ggml/mixes.js';
+import { ggufName, permuteRows } from '../src/export/gguf/names.js';
+import { GgufFile } from '../src/io/gguf.js';
+import { loadConfig } from '../src/arch/config.js';
+
+const MODEL = ASSETS.model;
+const HELDOUT = ASSETS.heldout;
+const fixture = SafetensorsFile.open(path.join(ROOT, 'test/fixtures/llama-quantize.safetensors'));
+const fixtureTypes = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/llama-quantize.json'), 'utf8')).tensorTypes as Record<string, Record<string, string>>;
+
+test('every ggml block type quantizes byte-identically to llama-quantize (kdoc-6m blk.0.attn_q)', () => {
+  const w = Checkpoint.open(MODEL).readF32('model.layers.0.self_attn.q_proj.weight');
+  for (const [name, t] of Object.entries(BLOCK_TYPES)) {
+    const expected = fixture.readBytes(name);
+    const out = new Uint8Array(expected.length);
+    quantizeBlocks(t, w, 0, w.length, out, 0);
+    // The file stores attn_q's rows in llama.cpp's rope order (names.ts): whole rows move.
+    const rows = permuteRows(out, 256, 8, true);
+    let diff = 0;
+    for (let i = 0; i < rows.length; i++) if (rows[i] !== expected[i]) diff++;
+    assert.equal(diff, 0, `${name}: ${diff} of ${out.length} bytes differ from llama-quantize`);
+  }
+});
+
+test('block types round-trip: unpack/pack of codes is the identity and decoding matches grids x levels', () => {
+  const w = Checkpoint.open(MODEL).readF32('model.layers.0.self_attn.q_proj.weight').subarray(0, 256);
+  for (const [name, t] of Object.entries(BLOCK_TYPES)) {
+    const bytes = new Uint8Array((256 / t.blockSize) * t.blockBytes);
+    quantizeBlocks(t, w, 0, 256, bytes, 0);
+    const codes = new Uint8Array(t.blockSize), again = bytes.slice();
+    for (let b = 0; b < 256 / t.blockSize; b++) {
+      t.unpackCodes(bytes, b * t.blockBytes, codes);
+      t.packCodes(codes, again, b * t.blockBytes);
+    }
+    assert.deepEqual(again, bytes, name);
+    // Dequantized weights stay within one sub-block step of the originals.
+    const y = new Float32Array(256);
+    dequantizeBlocks(t, bytes, 0, 256 / t.blockSize, y, 0);
+    let err = 0, norm = 0;
+    for (let i = 0; i < 256; i++) { err += (y[i] - w[i]) ** 2; norm += w[i] ** 2; }
+    assert.ok(err / norm < (t.codeBits <= 2 ? 0.2 : t.codeBits === 3 ? 0.06 : 0.02), `${name}: relative error ${err / norm}`);
+  }
+});
+
+test('mix tables give every kdoc-6m tensor the type llama-quantize gives it', () => {
+  const cfg = loadConfig(MODEL);
+  const ckpt = Checkpoint.open(MODEL);
+  for (const mix of MIXES) {
+    for (const hf of ckpt.names()) {
+      const g = ggufName(hf)!;
+      const shape = ckpt.shape(hf);
+      const expected = fixtureTypes[mix][g.name];
+      const got = shape.length === 1 ? 'F32' : mixTypeFor(mix as Mix, { role: g.role, layer: g.layer, nLayers: cfg.numLayers, nGqa: cfg.numHeads / cfg.numKvHeads, rowLength: shape[1], tiedEmbeddings: false });
+      assert.equal(got, expected, `${mix} ${g.name}`);
+    }
+  }
+});
+
+/** llama.cpp (node-llama-cpp) perplexity over the first `windows` windows of 512 tokens. */
+async function llamaCppPerplexity(file: string, windows: number): Promise<number> {
+  const mod = path.join(ROOT, '.verifier/node_modules/node-llama-cpp/dist/index.js');
+  assert.ok(fs.existsSync(mod), 'node-llama-cpp is not installed in .verifier (npm test runs scripts/install-verifier.js)');
+  const { getLlama } = await import(mod);
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  const model = await llama.loadModel({ modelPath: file });
+  const ctx = await model.createContext({ contextSize: 512, batchSize: 512, threads: 2 });
+  const seq = ctx.getSequence();
+  const tokens: number[] = model.tokenize(fs.readFileSync(HELDOUT, 'utf8'), false);
+  let nll = 0, n = 0;
+  for (let w = 0; w < windows; w++) {
+    const win = tokens.slice(w * 512, (w + 1) * 512);
+    await seq.clearHistory();
+    const res = await seq.controlledEvaluate(win.map((t, i) => (i < 511 ? [t, { generateNext: { probabilities: true } }] : t)));
+    for (let i = 0; i < 511; i++) {
+      nll -= Math.log(res[i].next.probabilities.get(win[i + 1]));
+      n++;
+    }
+  }
+  await ctx.dispose();
+  await model.dispose();
+  return Math.exp(nll / n);
+}
+
+test('llama.cpp loads lowbit GGUF files and its perplexity matches lowbit\'s on the same file within 1%', async () => {
+  const dir = tmpDir();
+  for (const target of ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M', 'Q3_K_M', 'Q2_K', 'IQ4_XS', 'Q5_K_S', 'Q6_K']) {
+    const file = path.join(dir, `kdoc-${target}.gguf`);
+    const q = runCli(['quantize', MODEL, '--gguf', target, '--out', file, '--json']);
+    assert.equal(q.code, 0, q.stderr);
+    const ev = runCli(['eval', file, '--data', HELDOUT, '--max-windows', '2', '--json']);
+    assert.equal(ev.code, 0, ev.stderr);
+    const ours = JSON.parse(ev.stdout).ppl;
+    const theirs = await llamaCppPerplexity(file, 2);
+    // llama.cpp quantizes activations to 8 bits inside its quantized dot products: a small gap remains.
+    assert.ok(Math.abs(theirs / ours - 1) < 0.01, `${target}: llama.cpp ${theirs} vs lowbit ${ours}`);
+    if (target === 'F32') assert.ok(Math.abs(theirs / ours - 1) < 1e-4, `F32: llama.cpp ${theirs} vs lowbit ${ours}`);
+  }
+});
+
+test('a float GGUF evaluates exactly as its source checkpoint; a bad GGUF gets a one-line error', () => {
+  const dir = tmpDir();
+  const file = path.join(dir, 'kdoc.gguf');
+  assert.equal(runCli(['quantize', MODEL, '--gguf', 'F32', '--out', file]).code, 0);
+  const a = JSON.parse(runCli(['eval', file, '--data', HELDOUT, '--max-windows', '3', '--json']).stdout).ppl;
+  const b = JSON.parse(runCli(['eval', MODEL, '--data', HELDOUT, '--max-windows', '3', '--json']).stdout).ppl;
+  assert.equal(a, b);
+  const bytes = fs.readFileSync(file);
+  const cases: [string, Buffer][] = [
+    ['truncated', bytes.subarray(0, bytes.length - 1000)],
+    ['header cut', bytes.subarray(0, 200)],
+    ['bad magic', Buffer.concat([Buffer.from('GGUX'), bytes.subarray(4)])],
+    ['huge tensor count', (() => { const c = Buffer.from(bytes); c.writeBigUInt64LE(1n << 40n, 8); return c; })()],
+  ];
+  for (const [what, data] of cases) {
+    const bad = path.join(dir, `bad-${what.replace(/ /g, '-')}.gguf`);
+    fs.writeFileSync(bad, data);
+    const r = runCli(['eval', bad, '--data', HELDOUT, '--max-windows', '1']);
+    assert.notEqual(r.code, 0, what);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${what}: ${r.stderr}`);
+    assert.match(lines[0], /^lowbit: .*bad-.*\.gguf: /, what);
+  }
+  // The reader's checks hold for a file read directly too (no allocation from untrusted counts).
+  assert.throws(() => GgufFile.open(path.join(dir, 'bad-huge-tensor-count.gguf')), /corrupt GGUF/);
+});
