@@ -11,7 +11,8 @@
  * (asymmetric only: symmetric grids have z = 2^(b-1)), g_idx I32 [cols] (act-order only).
  */
 import { f16ToF32, f32ToF16 } from '../io/float.js';
-import { type GridSpec, fitGridTo, encode, maxCode } from './grid.js';
+import { type GridSpec, fitGridTo, encode, maxCode, roundHalfEven } from './grid.js';
+import type { ColumnGrid } from './column-grid.js';
 import type { BitsBreakdown, FormatParams, QuantizedWeight, StoredTensor, WeightFormat } from './types.js';
 
 export interface GroupGridSpec extends GridSpec {
@@ -158,3 +159,51 @@ export const GROUP_GRID_FORMAT: WeightFormat = {
   name: 'group-grid',
   decode: (t, p, rows, cols) => dequantizeGroupGrid(groupGridFromTensors(t, p, rows, cols)),
 };
+
+/**
+ * lowbit's group grids as a ColumnGrid (column-grid.ts). `perm[j]` is the original column of
+ * processing column j (act-order; null: natural order); groups are runs of the processing order,
+ * as GPTQ's desc_act, and each column keeps its group index (g_idx).
+ */
+export class GroupColumnGrid implements ColumnGrid {
+  readonly grid: GroupGrid;
+  readonly rows: number;
+  readonly cols: number;
+  readonly groupSize: number;
+  private readonly groups: number;
+  private readonly maxq: number;
+
+  constructor(rows: number, cols: number, private readonly spec: GroupGridSpec, private readonly perm: Int32Array | null = null) {
+    this.grid = emptyGroupGrid(rows, cols, spec);
+    this.rows = rows;
+    this.cols = cols;
+    this.groupSize = this.grid.groupSize;
+    this.groups = groupCount(this.grid);
+    this.maxq = maxCode(spec.bits);
+    if (perm && this.groupSize < cols) {
+      const gIdx = new Int32Array(cols);
+      for (let j = 0; j < cols; j++) gIdx[perm[j]] = Math.floor(j / this.groupSize);
+      this.grid.groupIndex = gIdx;
+    }
+  }
+
+  fit(r: number, j0: number, v: Float32Array, n: number): void {
+    const g = r * this.groups + Math.floor(j0 / this.groupSize);
+    const grd = fitGridTo(v, 0, n, 1, this.spec);
+    this.grid.scales[g] = grd.scale;
+    this.grid.zeros[g] = grd.zero;
+  }
+
+  round(r: number, j: number, x: number): number {
+    const g = r * this.groups + ((j / this.groupSize) | 0);
+    const s = this.grid.scales[g], z = this.grid.zeros[g];
+    let code = roundHalfEven(x / s) + z;
+    code = code < 0 ? 0 : code > this.maxq ? this.maxq : code;
+    this.grid.codes[r * this.cols + (this.perm ? this.perm[j] : j)] = code;
+    return s * (code - z);
+  }
+
+  weight(): QuantizedWeight {
+    return groupGridWeight(this.grid);
+  }
+}

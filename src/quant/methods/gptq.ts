@@ -26,8 +26,11 @@
 import { sgemm } from '../../linalg/gemm.js';
 import { inverseCholeskyUpper } from '../../linalg/hessian.js';
 import { LowbitError } from '../../util/errors.js';
-import { type Grid, encode, fitGridTo, maxCode } from '../grid.js';
-import { type GroupGrid, emptyGroupGrid, groupCount, groupGridWeight } from '../group-grid.js';
+import { type GroupGrid, GroupColumnGrid, groupGridWeight } from '../group-grid.js';
+import type { ColumnGrid } from '../column-grid.js';
+import { GgmlColumnGrid } from '../ggml/ggml-column-grid.js';
+import { BLOCK_TYPES } from '../ggml/registry.js';
+import { ggmlRtn } from '../ggml/ggml-weight.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
 import { activationAwareTarget } from '../act-aware.js';
 
@@ -75,9 +78,17 @@ function preparedHessian(hessian: Float64Array, cols: number, perm: Int32Array, 
 
 export function gptqQuantize(w: Float32Array, rows: number, cols: number, hessian: Float64Array, o: GptqOptions): GptqResult {
   const perm = columnOrder(hessian, cols, o.actOrder);
-  const grid = emptyGroupGrid(rows, cols, o);
-  const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(o.bits);
-  const grouped = gs < cols;
+  const grid = new GroupColumnGrid(rows, cols, o, o.actOrder ? perm : null);
+  const { dampUsed } = gptqSolve(w, rows, cols, hessian, o, grid, perm);
+  return { grid: grid.grid, dampUsed };
+}
+
+/**
+ * The GPTQ column loop on any ColumnGrid (lowbit's group grids, a ggml block type): `perm` is the
+ * processing order (act-order or the identity). Returns the damping that made H positive definite.
+ */
+export function gptqSolve(w: Float32Array, rows: number, cols: number, hessian: Float64Array, o: Pick<GptqOptions, 'damp' | 'blockSize'>, grid: ColumnGrid, perm: Int32Array): { dampUsed: number } {
+  const gs = grid.groupSize;
 
   // Working copy with permuted columns; dead inputs zeroed.
   const wp = new Float32Array(rows * cols);
@@ -96,18 +107,6 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, hessia
   if (!u64) throw new LowbitError(`GPTQ: the layer Hessian is not positive definite even with damping ${dampUsed / 10} (calibration inputs degenerate?)`);
   const u = Float32Array.from(u64);
 
-  // Row grids of the current group (per-channel: fitted once on the whole original row).
-  const rowGrids: Grid[] = new Array(rows);
-  const setGroup = (g: number, fit: (r: number) => Grid) => {
-    for (let r = 0; r < rows; r++) {
-      const grd = fit(r);
-      rowGrids[r] = grd;
-      grid.scales[r * groups + g] = grd.scale;
-      grid.zeros[r * groups + g] = grd.zero;
-    }
-  };
-  if (!grouped) setGroup(0, (r) => fitGridTo(wp, r * cols, cols, 1, o));
-
   const bs = Math.max(SUB, Math.ceil(o.blockSize / SUB) * SUB);
   const block = new Float32Array(bs * rows); // block columns, transposed: block[j * rows + r] = W[r, i1 + j]
   const errs = new Float32Array(bs * rows); // scaled errors of the block's columns, same layout
@@ -117,21 +116,20 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, hessia
     for (let j = 0; j < count; j++) for (let r = 0; r < rows; r++) block[j * rows + r] = wp[r * cols + i1 + j];
     for (let i = 0; i < count; i++) {
       const col = i1 + i;
-      if (grouped && col % gs === 0) {
+      if (col % gs === 0) {
         // Fit the new group's grids on the current weights: in-block columns from `block`.
+        // (Per-channel: one group, fitted here on the whole original row.)
         const end = Math.min(cols, col + gs);
-        setGroup(col / gs, (r) => {
+        for (let r = 0; r < rows; r++) {
           for (let c = col; c < end; c++) groupVals[c - col] = c < i2 ? block[(c - i1) * rows + r] : wp[r * cols + c];
-          return fitGridTo(groupVals, 0, end - col, 1, o);
-        });
+          grid.fit(r, col, groupVals, end - col);
+        }
       }
       const d = u[col * cols + col];
-      const wcol = i * rows, orig = perm[col];
+      const wcol = i * rows;
       for (let r = 0; r < rows; r++) {
-        const x = block[wcol + r], grd = rowGrids[r];
-        const code = encode(x, grd, maxq);
-        grid.codes[r * cols + orig] = code;
-        errs[wcol + r] = (x - grd.scale * (code - grd.zero)) / d;
+        const x = block[wcol + r];
+        errs[wcol + r] = (x - grid.round(r, col, x)) / d;
       }
       // Exact update of the rest of the sub-block: w_k -= e * U[col, k].
       const s2 = Math.min(count, (Math.floor(i / SUB) + 1) * SUB);
@@ -154,12 +152,7 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, hessia
       sgemm({ m: rows, n: cols - i2, k: count, transA: true, alpha: -1, beta: 1 },
         { data: errs, ld: rows }, { data: u, offset: i1 * cols + i2, ld: cols }, { data: wp, offset: i2, ld: cols });
   }
-  if (o.actOrder && grouped) {
-    const gIdx = new Int32Array(cols);
-    for (let j = 0; j < cols; j++) gIdx[perm[j]] = Math.floor(j / gs);
-    grid.groupIndex = gIdx;
-  }
-  return { grid, dampUsed };
+  return { dampUsed };
 }
 
 export function gptqOptions(o: QuantOptions): GptqOptions {
@@ -183,8 +176,17 @@ export const gptq: CalibratedMethod = {
     // With quantized activations, GPTQ minimises the true layer error E||W x - W_hat x~||^2:
     // the act-aware target with Hessian X~^T X~ (act-aware.ts); otherwise the classic problem.
     const target = stats.quantizedInput ? activationAwareTarget(w, null, rows, cols, stats.quantizedInput, opts.damp) : w;
-    const { grid, dampUsed } = gptqQuantize(target, rows, cols, stats.quantizedInput ? stats.quantizedInput.qq : stats.hessian, opts);
-    const q = groupGridWeight(grid);
-    return { ...q, report: { dampUsed } };
+    const h = stats.quantizedInput ? stats.quantizedInput.qq : stats.hessian;
+    if (o.ggmlType) {
+      // A GGUF tensor: ggml's block grids, natural column order (ggml stores no g_idx).
+      const type = BLOCK_TYPES[o.ggmlType];
+      if (!type) return ggmlRtn(w, rows, cols, o.ggmlType); // a float type: nothing to solve
+      if (opts.actOrder) throw new LowbitError('GPTQ --act-order cannot be stored in GGUF (ggml blocks are runs of consecutive inputs, with no g_idx)');
+      const grid = new GgmlColumnGrid(type, rows, cols);
+      const { dampUsed } = gptqSolve(target, rows, cols, h, opts, grid, columnOrder(h, cols, false));
+      return { ...grid.weight(), report: { dampUsed } };
+    }
+    const { grid, dampUsed } = gptqQuantize(target, rows, cols, h, opts);
+    return { ...groupGridWeight(grid), report: { dampUsed } };
   },
 };

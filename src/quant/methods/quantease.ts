@@ -31,11 +31,15 @@
  * `column` structure), Q's grids are fitted to W with those removed.
  */
 import { sgemm } from '../../linalg/gemm.js';
-import { type Grid, encode, fitGridTo, maxCode, roundHalfEven } from '../grid.js';
-import { GROUP_GRID_FORMAT, type GroupGrid, emptyGroupGrid, groupCount, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
+import { GROUP_GRID_FORMAT, type GroupGrid, GroupColumnGrid, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
 import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
 import { columnOrder } from './gptq.js';
+import type { ColumnGrid } from '../column-grid.js';
+import { GgmlColumnGrid } from '../ggml/ggml-column-grid.js';
+import { BLOCK_TYPES } from '../ggml/registry.js';
+import { ggmlRtn } from '../ggml/ggml-weight.js';
+import { LowbitError } from '../../util/errors.js';
 import { topKByMagnitude } from '../select.js';
 import { f16ToF32, f32ToF16, roundToF16 } from '../../io/float.js';
 
@@ -109,8 +113,16 @@ export function largestEigenvalue(s: Float32Array, n: number, iterations = 100):
 
 export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, hessian: Float64Array, o: QuantEaseOptions): QuantEaseResult {
   const perm = columnOrder(hessian, cols, o.actOrder);
-  const grid = emptyGroupGrid(rows, cols, o);
-  const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(o.bits);
+  const grid = new GroupColumnGrid(rows, cols, o, o.actOrder ? perm : null);
+  return { ...quanteaseSolve(w, rows, cols, hessian, o, grid, perm), grid: grid.grid };
+}
+
+/**
+ * QuantEase's sweeps on any ColumnGrid (lowbit's group grids, a ggml block type); `perm` is the
+ * processing order. The grids are fitted once, to the target's groups in that order.
+ */
+export function quanteaseSolve(w: Float32Array, rows: number, cols: number, hessian: Float64Array, o: Omit<QuantEaseOptions, 'bits' | 'groupSize' | 'symmetric'>, grid: ColumnGrid, perm: Int32Array): Omit<QuantEaseResult, 'grid'> {
+  const gs = grid.groupSize;
   const n = rows * cols;
 
   // Everything is kept transposed ([cols, rows]: column j of W is row j here, contiguous), in the
@@ -130,18 +142,13 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
   const qTarget = h ? target.map((x, i) => x - h![i]) : target;
 
   // Grids fitted once to the (outlier-free) target, groups in processing order.
-  const rowGrids: Grid[][] = [];
-  for (let r = 0; r < rows; r++) {
-    const gridsOfRow: Grid[] = [];
-    for (let g = 0; g < groups; g++) {
-      const c0 = g * gs, count = Math.min(gs, cols - c0);
-      const grd = fitGridTo(qTarget, c0 * rows + r, count, rows, o);
-      grid.scales[r * groups + g] = grd.scale;
-      grid.zeros[r * groups + g] = grd.zero;
-      gridsOfRow.push(grd);
+  const groupVals = new Float32Array(gs);
+  for (let r = 0; r < rows; r++)
+    for (let c0 = 0; c0 < cols; c0 += gs) {
+      const count = Math.min(gs, cols - c0);
+      for (let k = 0; k < count; k++) groupVals[k] = qTarget[(c0 + k) * rows + r];
+      grid.fit(r, c0, groupVals, count);
     }
-    rowGrids.push(gridsOfRow);
-  }
 
   const q = qTarget.slice(); // W_hat^T (the grid part), starting at its target
   const p = new Float32Array(n); // P^T = S (W - H)^T
@@ -157,11 +164,9 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
   let sweep = 0;
   const delta = new Float32Array(BLOCK * rows); // change of the current block's columns in this sweep
   const rBlock = new Float32Array(BLOCK * rows);
-  const groupScale = new Float32Array(rows), groupZero = new Float32Array(rows);
   if (h) times(s, qTarget, p, rows, cols);
   for (; sweep < o.iterations; sweep++) {
     const relaxed = isRelaxed(sweep, o.iterations, o.relaxEvery);
-    let currentGroup = -1;
     // R is maintained through every column update below; recomputing it exactly now and then
     // keeps f32 rounding from accumulating over many sweeps.
     if (sweep % RECOMPUTE_EVERY === 0) times(s, q, r, rows, cols);
@@ -171,27 +176,14 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
       // r itself keeps the pre-block values until the block's change is applied to all of it.
       rBlock.set(r.subarray(j0 * rows, j1 * rows));
       for (let i = 0; i < count; i++) {
-        const j = j0 + i, sjj = s[j * cols + j], g = Math.floor(j / gs);
-        if (g !== currentGroup) {
-          // The grids of this group, one per row, as flat arrays for the hot loop.
-          for (let row = 0; row < rows; row++) {
-            groupScale[row] = rowGrids[row][g].scale;
-            groupZero[row] = rowGrids[row][g].zero;
-          }
-          currentGroup = g;
-        }
+        const j = j0 + i, sjj = s[j * cols + j];
         const col = j * rows, d = i * rows;
         for (let row = 0; row < rows; row++) {
           const old = q[col + row];
           // beta_j = ((W S)_j - (W_hat S)_j + W_hat_j S_jj) / S_jj  (dead input: beta = W_hat_j, just rounded)
           const beta = sjj === 0 ? old : (p[col + row] - rBlock[d + row] + old * sjj) / sjj;
-          let next = beta;
-          if (!relaxed || sjj === 0) {
-            const sc = groupScale[row], z = groupZero[row];
-            let code = roundHalfEven(beta / sc) + z;
-            code = code < 0 ? 0 : code > maxq ? maxq : code;
-            next = sc * (code - z);
-          }
+          // A quantized step stores the code; the last sweep is never relaxed, so the stored codes are W_hat's.
+          const next = relaxed && sjj !== 0 ? beta : grid.round(row, j, beta);
           q[col + row] = next;
           delta[d + row] = next - old;
         }
@@ -238,16 +230,6 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
     }
   }
 
-  // Codes of the final (quantized) W_hat, back in the original column order.
-  for (let j = 0; j < cols; j++) {
-    const g = Math.floor(j / gs);
-    for (let row = 0; row < rows; row++) grid.codes[row * cols + perm[j]] = encode(q[j * rows + row], rowGrids[row][g], maxq);
-  }
-  if (o.actOrder && gs < cols) {
-    const gIdx = new Int32Array(cols);
-    for (let j = 0; j < cols; j++) gIdx[perm[j]] = Math.floor(j / gs);
-    grid.groupIndex = gIdx;
-  }
   let outliers: SparseMatrix | null = null;
   if (h) {
     const entries: [number, number][] = [];
@@ -256,7 +238,7 @@ export function quanteaseQuantize(w: Float32Array, rows: number, cols: number, h
     entries.sort((a, b) => a[0] - b[0]);
     outliers = { index: Int32Array.from(entries, (e) => e[0]), values: Float32Array.from(entries, (e) => e[1]) };
   }
-  return { grid, outliers, objectives, relaxed: relaxedLog, sweeps: sweep, outlierStructure: o.outlierStructure };
+  return { outliers, objectives, relaxed: relaxedLog, sweeps: sweep, outlierStructure: o.outlierStructure };
 }
 
 /** C^T = S A^T for transposed [cols, rows] operands (S symmetric, so this is (A S)^T). */
@@ -363,7 +345,17 @@ export const quantease: CalibratedMethod = {
   kind: 'calibrated',
   summary: 'QuantEase: coordinate descent on ||WX - W_hat X||^2, matrix-vector work only (Behdin et al. 2023)',
   options: COMMON_OPTIONS,
-  quantize: (w, rows, cols, stats, o) => quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, { ...quanteaseOptions(o), outlierRatio: 0 })),
+  quantize: (w, rows, cols, stats, o) => {
+    const opts = { ...quanteaseOptions(o), outlierRatio: 0 };
+    if (!o.ggmlType) return quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, opts));
+    // A GGUF tensor: ggml's block grids fitted to W's consecutive blocks, swept in natural order
+    // (act-order would need a g_idx, which ggml does not store).
+    const type = BLOCK_TYPES[o.ggmlType];
+    if (!type) return ggmlRtn(w, rows, cols, o.ggmlType);
+    const grid = new GgmlColumnGrid(type, rows, cols);
+    const res = quanteaseSolve(w, rows, cols, stats.hessian, { ...opts, actOrder: false }, grid, columnOrder(stats.hessian, cols, false));
+    return { ...grid.weight(), report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: res.objectives[res.objectives.length - 1] } };
+  },
 };
 
 export const quanteaseOutlier: CalibratedMethod = {
@@ -376,6 +368,7 @@ export const quanteaseOutlier: CalibratedMethod = {
     { flag: 'outlier-structure', description: 'outliers as individual entries or whole input columns (entry|column)', default: 'entry', parse: 'string' },
   ],
   quantize: (w, rows, cols, stats, o) => {
+    if (o.ggmlType) throw new LowbitError('quantease-outlier keeps full-precision sparse outliers, which a GGUF tensor type cannot hold; use quantease, gptq or rtn for GGUF');
     const opts = quanteaseOptions(o);
     if (!(opts.outlierRatio > 0)) opts.outlierRatio = 0.01;
     return quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, opts));
