@@ -34,6 +34,8 @@ export interface ModelConfig {
   bias: { qkv: boolean; o: boolean; mlp: boolean };
   /** Sliding attention window in tokens, or 0 for full causal attention. */
   slidingWindow: number;
+  /** End-of-sequence token (generation stops there), when the model names one. */
+  eosTokenId?: number;
 }
 
 const FAMILIES: Record<string, ModelConfig['family']> = {
@@ -103,6 +105,7 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
       ? { qkv: true, o: false, mlp: false }
       : { qkv: raw.attention_bias === true, o: raw.attention_bias === true, mlp: raw.mlp_bias === true },
     slidingWindow,
+    ...(typeof raw.eos_token_id === 'number' ? { eosTokenId: raw.eos_token_id } : {}),
   };
 }
 

@@ -260,14 +260,35 @@ function ropeFor(be: Backend, cfg: ModelConfig, seqLen: number): { cos: Tensor; 
   return t;
 }
 
-/** One decoder block on hidden states x [batch*seqLen, hidden]; returns the new hidden states. */
-export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver): Tensor {
+/**
+ * A block's keys and values of the positions seen so far (generation): the block appends the new
+ * positions' k, v and attends over all of them.
+ */
+export interface LayerCache {
+  k: Tensor | null;
+  v: Tensor | null;
+  /** Positions in the cache. */
+  past: number;
+}
+
+/** RoPE tables for positions past..past+n-1 (generation: uploaded per step, n rows). */
+function ropeAt(be: Backend, cfg: ModelConfig, past: number, n: number): { cos: Tensor; sin: Tensor } {
+  const { cos, sin } = ropeTables(cfg, past + n);
+  const half = cfg.headDim / 2;
+  return { cos: be.upload(cos.slice(past * half), [n, half]), sin: be.upload(sin.slice(past * half), [n, half]) };
+}
+
+/**
+ * One decoder block on hidden states x [batch*seqLen, hidden]; returns the new hidden states.
+ * With a cache (one sequence: batch 1), x holds the positions after the cached ones.
+ */
+export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver, cache?: LayerCache): Tensor {
   const L = block.linears;
   const run = (name: LinearName, input: Tensor): Tensor => {
     observe?.(name, input);
     return L[name].forward(be, input);
   };
-  const { cos, sin } = ropeFor(be, cfg, shape.seqLen);
+  const { cos, sin } = cache ? ropeAt(be, cfg, cache.past, shape.seqLen) : ropeFor(be, cfg, shape.seqLen);
 
   const h1 = be.rmsNorm(x, block.inputNorm, cfg.rmsNormEps);
   const q0 = run('self_attn.q_proj', h1), k0 = run('self_attn.k_proj', h1), v = run('self_attn.v_proj', h1);
@@ -276,12 +297,21 @@ export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Ten
   const k = be.rope(k0, cos, sin, cfg.numKvHeads, cfg.headDim);
   be.free(q0);
   be.free(k0);
-  const attn = be.attention(q, k, v, {
-    batch: shape.batch, seqLen: shape.seqLen, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, window: cfg.slidingWindow,
-  });
+  let attn: Tensor;
+  if (cache) {
+    // Keys and values of every position so far: the cache, then the new rows.
+    const kAll = cache.k ? be.concatRows(cache.k, k) : k, vAll = cache.v ? be.concatRows(cache.v, v) : v;
+    attn = be.attendCached(q, kAll, vAll, { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, past: cache.past, window: cfg.slidingWindow });
+    for (const t of [cache.k, cache.v, ...(cache.k ? [k, v] : []), cos, sin]) if (t) be.free(t);
+    Object.assign(cache, { k: kAll, v: vAll, past: cache.past + shape.seqLen });
+  } else {
+    attn = be.attention(q, k, v, {
+      batch: shape.batch, seqLen: shape.seqLen, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, window: cfg.slidingWindow,
+    });
+    be.free(k);
+    be.free(v);
+  }
   be.free(q);
-  be.free(k);
-  be.free(v);
   const o = run('self_attn.o_proj', attn);
   be.free(attn);
   const x1 = be.add(x, o);

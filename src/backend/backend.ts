@@ -26,6 +26,16 @@ export interface AttentionShape {
   window?: number;
 }
 
+/** Shape of attention over a KV cache (one sequence). */
+export interface CachedAttentionShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Positions already in the cache before the new queries. */
+  past: number;
+  window?: number;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -62,6 +72,13 @@ export interface Backend {
   rope(x: Tensor, cos: Tensor, sin: Tensor, heads: number, headDim: number): Tensor;
   /** Causal scaled-dot-product attention with grouped KV heads; returns [batch*seqLen, heads*headDim]. */
   attention(q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape): Tensor;
+  /**
+   * Attention of n new queries at positions past..past+n-1 over the keys and values of all
+   * positions 0..past+n-1 (a KV cache plus the new rows): q [n, heads*headDim], k/v [past+n, kvHeads*headDim].
+   */
+  attendCached(q: Tensor, k: Tensor, v: Tensor, shape: CachedAttentionShape): Tensor;
+  /** The rows of a followed by the rows of b (equal widths): growing a KV cache. */
+  concatRows(a: Tensor, b: Tensor): Tensor;
   /** Per-row negative log-likelihood of `targets` under softmax(logits): [n, vocab] -> [n]. */
   nll(logits: Tensor, targets: Int32Array): Tensor;
 

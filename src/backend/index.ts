@@ -2,7 +2,7 @@
 import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
 
-export type { Backend, Tensor, AttentionShape, ActQuantSpec } from './backend.js';
+export type { Backend, Tensor, AttentionShape, ActQuantSpec, CachedAttentionShape } from './backend.js';
 
 export const BACKENDS: Record<string, () => Backend> = {
   cpu: () => new CpuBackend(),

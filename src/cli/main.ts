@@ -9,6 +9,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerQuantize } from './commands/quantize.js';
+import { registerGenerate } from './commands/generate.js';
 
 export function buildProgram(): Command {
   const program = new Command('lowbit')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerEval(program);
   registerQuantize(program);
+  registerGenerate(program);
   registerDemo(program);
   registerInspect(program);
   for (const c of program.commands) c.exitOverride();

@@ -4,11 +4,11 @@
  * elementwise ops (norms, RoPE, adds) are plain TypeScript in both cases: they are memory-bound
  * and a small fraction of the forward pass.
  */
-import type { ActQuantSpec, AttentionShape, Backend, Tensor } from '../backend.js';
+import type { ActQuantSpec, AttentionShape, Backend, CachedAttentionShape, Tensor } from '../backend.js';
 import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { native as nativeKernels, type NativeKernels } from '../../native/index.js';
 import { gemmReference } from '../../linalg/gemm.js';
-import { actQuantTs, attentionTs, nllTs, siluMulTs } from './ts-kernels.js';
+import { actQuantTs, attendCachedTs, attentionTs, nllTs, siluMulTs } from './ts-kernels.js';
 
 export class CpuTensor implements Tensor {
   constructor(readonly shape: readonly number[], readonly data: Float32Array) {
@@ -189,6 +189,23 @@ export class CpuBackend implements Backend {
     const out = new Float32Array(qd.length);
     this.k.attention(qd, kd, vd, out, s.batch, s.seqLen, s.heads, s.kvHeads, s.headDim, 1 / Math.sqrt(s.headDim), s.window ?? 0);
     return new CpuTensor([rows, s.heads * s.headDim], out);
+  }
+
+  attendCached(q: Tensor, k: Tensor, v: Tensor, s: CachedAttentionShape): Tensor {
+    const qd = cpu(q).data, kd = cpu(k).data, vd = cpu(v).data;
+    const n = qd.length / (s.heads * s.headDim);
+    if (!Number.isInteger(n) || kd.length !== (s.past + n) * s.kvHeads * s.headDim || vd.length !== kd.length)
+      throw new Error('attendCached: q/k/v sizes disagree with the attention shape');
+    return new CpuTensor([n, s.heads * s.headDim], attendCachedTs(qd, kd, vd, s));
+  }
+
+  concatRows(a: Tensor, b: Tensor): Tensor {
+    const [n, d] = rowsCols(a), [m, d2] = rowsCols(b);
+    if (d !== d2) throw new Error(`concatRows: widths ${d} and ${d2} differ`);
+    const out = new Float32Array((n + m) * d);
+    out.set(cpu(a).data);
+    out.set(cpu(b).data, n * d);
+    return new CpuTensor([n + m, d], out);
   }
 
   nll(logits: Tensor, targets: Int32Array): Tensor {

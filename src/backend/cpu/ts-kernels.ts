@@ -3,7 +3,7 @@
  * gating). They are the fallback when the addon is not built, and the reference it is tested
  * against, so they favour obviousness over speed.
  */
-import type { ActQuantSpec, AttentionShape } from '../backend.js';
+import type { ActQuantSpec, AttentionShape, CachedAttentionShape } from '../backend.js';
 import { roundHalfEven } from '../../quant/grid.js';
 
 export function attentionTs(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape): Float32Array {
@@ -90,6 +90,37 @@ export function actQuantTs(x: Float32Array, width: number, spec: ActQuantSpec): 
       let q = roundHalfEven(x[o + j] / scale) + zero;
       q = q < qmin ? qmin : q > qmax ? qmax : q;
       out[o + j] = scale * (q - zero);
+    }
+  }
+  return out;
+}
+
+/** Causal attention of n queries at positions past.. over past + n cached keys/values (one sequence). */
+export function attendCachedTs(q: Float32Array, k: Float32Array, v: Float32Array, s: CachedAttentionShape): Float32Array {
+  const { heads, kvHeads, headDim: hd, past } = s;
+  const window = s.window ?? 0;
+  const group = heads / kvHeads, ldq = heads * hd, ldk = kvHeads * hd, n = q.length / ldq;
+  const scale = 1 / Math.sqrt(hd);
+  const out = new Float32Array(q.length);
+  const scores = new Float64Array(past + n);
+  for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / group);
+    for (let i = 0; i < n; i++) {
+      const pos = past + i, qo = i * ldq + h * hd;
+      const lo = window > 0 ? Math.max(0, pos - window + 1) : 0;
+      let max = -Infinity;
+      for (let j = lo; j <= pos; j++) {
+        let dot = 0;
+        for (let d = 0; d < hd; d++) dot += q[qo + d] * k[j * ldk + g * hd + d];
+        scores[j] = dot * scale;
+        if (scores[j] > max) max = scores[j];
+      }
+      let sum = 0;
+      for (let j = lo; j <= pos; j++) sum += (scores[j] = Math.exp(scores[j] - max));
+      for (let j = lo; j <= pos; j++) {
+        const p = scores[j] / sum, vo = j * ldk + g * hd;
+        for (let d = 0; d < hd; d++) out[qo + d] += p * v[vo + d];
+      }
     }
   }
   return out;

@@ -84,5 +84,6 @@ export function configFromMetadata(get: (key: string) => unknown, hasOutput: boo
     tieWordEmbeddings: !hasOutput,
     bias: { qkv: arch === 'qwen2', o: false, mlp: false },
     slidingWindow: 0,
+    ...(typeof get('tokenizer.ggml.eos_token_id') === 'number' ? { eosTokenId: get('tokenizer.ggml.eos_token_id') as number } : {}),
   };
 }
