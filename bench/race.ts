@@ -15,7 +15,7 @@ import { evaluate } from '../src/eval/run.js';
 import { quantizeCalibrated } from '../src/pipeline/calibrated.js';
 import { quantizeDataFree } from '../src/pipeline/data-free.js';
 import { METHODS } from '../src/quant/registry.js';
-import { parseGgufTarget } from '../src/export/gguf/writer.js';
+import { parseGgufTarget } from '../src/export/gguf/plan.js';
 import type { CalibratedMethod, DataFreeMethod, QuantOptions } from '../src/quant/method.js';
 import { ASSETS } from '../src/util/assets.js';
 import type { MachineLimits } from './machine.js';

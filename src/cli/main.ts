@@ -10,6 +10,7 @@ import { registerEval } from './commands/eval.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerQuantize } from './commands/quantize.js';
 import { registerGenerate } from './commands/generate.js';
+import { registerExport } from './commands/export.js';
 
 export function buildProgram(): Command {
   const program = new Command('lowbit')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerQuantize(program);
   registerGenerate(program);
+  registerExport(program);
   registerDemo(program);
   registerInspect(program);
   for (const c of program.commands) c.exitOverride();

@@ -8,6 +8,7 @@
  * a packed format stores them (b bits per code), which is what `bitsPerWeight` reports.
  */
 import type { BitsBreakdown, FormatParams } from '../quant/types.js';
+import type { GgufOutput } from './gguf/plan.js';
 
 export const MANIFEST_FILE = 'lowbit.json';
 export const MANIFEST_FORMAT_VERSION = 1;
@@ -21,6 +22,8 @@ export interface LayerEntry {
   bitsPerWeight: number;
   /** Method-specific per-layer report (e.g. relative layer objective). */
   report?: Record<string, number | string | boolean>;
+  /** false for a matrix stored in a GGUF target's type but not counted in bits per weight (token embedding, output). */
+  counted?: boolean;
 }
 
 /** How the quantized model runs beyond its weights (absent or null: plain weight-only model). */
@@ -38,6 +41,8 @@ export interface LowbitManifest {
   options: Record<string, unknown>;
   source: { path: string; architecture: string };
   runtime?: ManifestRuntime;
+  /** The GGUF target this directory was quantized for (`lowbit export` writes that file). */
+  gguf?: GgufOutput;
   createdAt: string;
   summary: {
     quantizedLayers: number;

@@ -4,20 +4,18 @@
  */
 import { writeDirAtomically, writeFileAtomically } from '../io/atomic.js';
 import type { ModelConfig } from '../arch/config.js';
-import type { MixOverrides } from '../quant/ggml/mixes.js';
 import type { LowbitManifest } from './manifest.js';
 import type { ModelSink } from './sink.js';
 import { QuantizedModelWriter, type ModelInfo } from './writer.js';
-import { GgufModelWriter, type GgufTarget } from './gguf/writer.js';
+import { GgufModelWriter } from './gguf/writer.js';
+import type { GgufOutput } from './gguf/plan.js';
 
-export interface GgufOutput {
-  target: GgufTarget;
-  overrides: MixOverrides;
-}
+export type { GgufOutput };
 
 export async function writeModelOutput(out: string, info: ModelInfo & { config: ModelConfig }, gguf: GgufOutput | undefined, force: boolean | undefined,
   work: (sink: ModelSink) => Promise<LowbitManifest>): Promise<LowbitManifest> {
-  if (!gguf) return writeDirAtomically(out, (tmp) => work(new QuantizedModelWriter(tmp, info)), { overwrite: force });
+  // A GGUF target with an output that is not a .gguf file: a lowbit directory on the target's grids.
+  if (!gguf || !out.toLowerCase().endsWith('.gguf')) return writeDirAtomically(out, (tmp) => work(new QuantizedModelWriter(tmp, { ...info, ...(gguf ? { gguf } : {}) })), { overwrite: force });
   return writeFileAtomically(out, async (tmp) => {
     const sink = new GgufModelWriter(tmp, { config: info.config, sourceDir: info.sourceDir, target: gguf.target, overrides: gguf.overrides, method: info.method, options: info.options });
     try {

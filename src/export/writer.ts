@@ -11,6 +11,11 @@ import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight }
 import { VERSION } from '../util/version.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest, type ManifestRuntime } from './manifest.js';
 import type { ModelSink } from './sink.js';
+import type { ModelConfig } from '../arch/config.js';
+import { bytesToF32 } from '../io/safetensors.js';
+import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
+import { type GgufOutput, ggufTypeOf } from './gguf/plan.js';
+import { ggufName } from './gguf/names.js';
 
 /** Files copied verbatim from the source model when present. */
 const COPIED_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
@@ -21,8 +26,12 @@ export interface ModelInfo {
   sourceDir: string;
   architecture: string;
   runtime?: ManifestRuntime;
-  /** Quantize every linear onto this ggml type (a lowbit directory that `lowbit export` turns into GGUF). */
-  ggmlType?: string;
+  /**
+   * A GGUF target kept as a lowbit directory (`lowbit export` turns it into the GGUF file, losslessly):
+   * linears are quantized onto the target's ggml types, and other matrices are stored in theirs.
+   */
+  gguf?: GgufOutput;
+  config?: ModelConfig;
 }
 
 export class QuantizedModelWriter implements ModelSink {
@@ -35,28 +44,38 @@ export class QuantizedModelWriter implements ModelSink {
     this.st = new SafetensorsWriter(path.join(dir, SINGLE_FILE));
   }
 
-  ggmlTypeFor(): string | null {
-    return this.info.ggmlType ?? null;
+  ggmlTypeFor(name: string, shape: number[]): string | null {
+    return this.info.gguf && this.info.config ? ggufTypeOf(this.info.config, this.info.gguf, name, shape) : null;
   }
 
-  /** Stores an unquantized tensor as it was in the source. */
+  /** Stores an unquantized tensor as it was in the source (or, with a GGUF target, in its ggml type). */
   passthrough(name: string, dtype: DType, shape: number[], bytes: Uint8Array): void {
+    const type = this.ggmlTypeFor(name, shape);
+    if (type && type !== 'F32' && ggufName(name)) return this.passthroughF32(name, bytesToF32(bytes.slice(), dtype, name, this.info.sourceDir), shape);
     this.st.add(name, dtype, shape, bytes);
   }
 
-  /** Stores a tensor computed here (e.g. a rotated embedding) as F32. */
+  /** Stores a tensor computed here (e.g. a rotated embedding) as F32 (or in its GGUF target's type). */
   passthroughF32(name: string, data: Float32Array, shape: number[]): void {
+    const type = this.ggmlTypeFor(name, shape);
+    if (type && type !== 'F32' && ggufName(name)) return this.store(name.slice(0, -'.weight'.length), ggmlRtn(data, shape[0], shape[1], type), undefined, false);
     this.st.add(name, 'F32', shape, data);
   }
 
   /** Stores a quantized linear layer `layer` (e.g. model.layers.0.mlp.up_proj). */
   quantized(layer: string, q: QuantizedWeight, report?: Record<string, number | string | boolean>): void {
+    this.store(layer, q, report, true);
+  }
+
+  /** `counted`: part of the bits-per-weight summary (the decoder linears; not a GGUF target's embedding). */
+  private store(layer: string, q: QuantizedWeight, report: Record<string, number | string | boolean> | undefined, counted: boolean): void {
     for (const [suffix, t] of Object.entries(q.tensors)) this.st.add(`${layer}.${suffix}`, t.dtype, t.shape, t.data);
     const n = q.rows * q.cols;
     this.layers[layer] = {
       format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits,
-      bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}),
+      bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}), ...(counted ? {} : { counted: false }),
     };
+    if (!counted) return;
     this.bits = addBits(this.bits, q.bits);
     this.params += n;
   }
@@ -75,6 +94,7 @@ export class QuantizedModelWriter implements ModelSink {
       options: this.info.options,
       source: { path: path.resolve(this.info.sourceDir), architecture: this.info.architecture },
       ...(this.info.runtime && (this.info.runtime.activation || this.info.runtime.rotation) ? { runtime: this.info.runtime } : {}),
+      ...(this.info.gguf ? { gguf: this.info.gguf } : {}),
       createdAt: new Date().toISOString(),
       summary: {
         quantizedLayers: Object.keys(this.layers).length,

@@ -92,7 +92,6 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     const info = {
       method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
       sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan), config: cfg,
-      ...(run.options.ggmlType ? { ggmlType: run.options.ggmlType } : {}),
     };
     return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
       for (const name of ckpt.names()) {

@@ -96,7 +96,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
     const start = performance.now();
     const info = {
       method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: model.config.family,
-      runtime: manifestRuntime(runtime, plan), config: model.config, ...(run.options.ggmlType ? { ggmlType: run.options.ggmlType } : {}),
+      runtime: manifestRuntime(runtime, plan), config: model.config,
     };
     return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
       // Jobs are started in order and written in order; at most `window` results wait in memory.

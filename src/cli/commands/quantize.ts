@@ -8,9 +8,9 @@ import type { RuntimeSpec } from '../../arch/llama.js';
 import { LowbitError } from '../../util/errors.js';
 import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
 import { formatRate, progressBar } from '../progress.js';
-import { parseGgufTarget } from '../../export/gguf/writer.js';
+import { parseGgufTarget } from '../../export/gguf/plan.js';
 import type { GgufOutput } from '../../export/output.js';
-import { MIXES } from '../../quant/ggml/mixes.js';
+import { MIXES, type MixOverrides } from '../../quant/ggml/mixes.js';
 import { BLOCK_TYPES, FLOAT_TYPES } from '../../quant/ggml/registry.js';
 
 /** The options of `lowbit quantize` (method-specific ones arrive under their camelCase names). */
@@ -86,15 +86,20 @@ export function defaultActivationBits(method: string): number {
   return method === 'lrc' ? 4 : 16;
 }
 
-/** The GGUF output the options ask for (undefined: a lowbit directory). */
-export function toGgufOutput(o: QuantizeCliOptions): GgufOutput | undefined {
+/** --token-embedding-type / --output-tensor-type, checked. */
+export function toGgufOverrides(o: { tokenEmbeddingType?: string; outputTensorType?: string }): MixOverrides {
   const typeArg = (t: string | undefined, flag: string) => {
     if (t === undefined) return undefined;
     const up = t.toUpperCase();
-    if (!BLOCK_TYPES[up] && !FLOAT_TYPES[up]) throw new LowbitError(`${flag}: unknown tensor type ${t}`);
+    if (!BLOCK_TYPES[up] && !FLOAT_TYPES[up]) throw new LowbitError(`${flag}: unknown tensor type ${t} (types: ${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')})`);
     return up;
   };
-  const overrides = { tokenEmbeddingType: typeArg(o.tokenEmbeddingType, '--token-embedding-type'), outputTensorType: typeArg(o.outputTensorType, '--output-tensor-type') };
+  return { tokenEmbeddingType: typeArg(o.tokenEmbeddingType, '--token-embedding-type'), outputTensorType: typeArg(o.outputTensorType, '--output-tensor-type') };
+}
+
+/** The GGUF output the options ask for (undefined: a lowbit directory). */
+export function toGgufOutput(o: QuantizeCliOptions): GgufOutput | undefined {
+  const overrides = toGgufOverrides(o);
   if (!o.gguf) {
     if (overrides.tokenEmbeddingType || overrides.outputTensorType) throw new LowbitError('--token-embedding-type and --output-tensor-type apply to GGUF output: add --gguf <type>');
     return undefined;
@@ -145,7 +150,7 @@ export function registerQuantize(program: Command): void {
     .command('quantize')
     .description('quantize a model and save it as a directory that `lowbit eval` reads')
     .argument('<model>', 'model directory (config.json, *.safetensors, tokenizer.json)')
-    .requiredOption('--out <dir>', 'output directory; written to a temporary path and renamed when complete')
+    .requiredOption('--out <dir|file.gguf>', 'output directory (or .gguf file with --gguf); written to a temporary path and renamed when complete')
     .addOption(new Option('--method <name>', 'quantization method').choices(Object.keys(METHODS)).default('rtn'))
     .option('--bits <b>', 'bits per weight code', intArg(2, 8), 4)
     .option('--group-size <n>', 'inputs per quantization group; 0, -1 or "channel" for per-channel', groupSizeArg, 128)
@@ -159,7 +164,7 @@ export function registerQuantize(program: Command): void {
     .option('--calib-samples <n>', 'calibration windows drawn at seeded random positions (default 128)', intArg(1))
     .option('--calib-seq-len <n>', 'tokens per calibration window (default 2048, capped by max_position_embeddings)', intArg(2))
     .option('--calib-seed <n>', 'seed of the window positions (default 0)', intArg(0))
-    .option('--gguf <type>', `write one GGUF file (llama.cpp, Ollama, LM Studio) instead of a lowbit directory: a llama.cpp mix (${MIXES.join(', ')}) or one tensor type for every matrix (${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')}); codes are chosen on that type's grid`)
+    .option('--gguf <type>', `quantize for GGUF (llama.cpp, Ollama, LM Studio): with --out x.gguf one GGUF file, otherwise a lowbit directory that \`lowbit export\` turns into it; a llama.cpp mix (${MIXES.join(', ')}) or one tensor type for every matrix (${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')}); codes are chosen on that type's grid`)
     .option('--token-embedding-type <type>', 'GGUF: tensor type of the token embedding (llama-quantize\'s option)')
     .option('--output-tensor-type <type>', 'GGUF: tensor type of the output (LM head) tensor (llama-quantize\'s option)')
     .option('--force', 'replace the output directory if it exists')

@@ -11,7 +11,9 @@ import type { ModelConfig } from '../../arch/config.js';
 import { GgufWriter, gv, type GgufValue } from '../../io/gguf.js';
 import { bytesToF32, type DType } from '../../io/safetensors.js';
 import { ggmlRtn, GGML_FORMAT_NAME } from '../../quant/ggml/ggml-weight.js';
-import { FILE_TYPE, MIXES, type Mix, type MixOverrides, mixTypeFor, fallbackType } from '../../quant/ggml/mixes.js';
+import { FILE_TYPE, type MixOverrides } from '../../quant/ggml/mixes.js';
+import { type GgufTarget, ggufTypeOf, targetName as nameOfTarget } from './plan.js';
+import { parseLinearWeightName } from '../../arch/llama.js';
 import { BLOCK_TYPES, FLOAT_TYPES } from '../../quant/ggml/registry.js';
 import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../../quant/types.js';
 import { LowbitError } from '../../util/errors.js';
@@ -22,17 +24,6 @@ import { architectureMetadata, ropeFreqFactors } from './metadata.js';
 import { ggufName, ggufArch, permuteRows, permutedHeads } from './names.js';
 import { tokenizerMetadata } from './tokenizer.js';
 import path from 'node:path';
-
-/** What the file's tensors are quantized to: a llama.cpp mix, or one type for every 2-D tensor (llama-quantize --pure). */
-export type GgufTarget = { mix: Mix } | { type: string };
-
-/** Parses `--gguf NAME`: a mix name first (as llama-quantize reads its ftype argument), else a tensor type. */
-export function parseGgufTarget(name: string): GgufTarget {
-  const up = name.toUpperCase();
-  if ((MIXES as readonly string[]).includes(up)) return { mix: up as Mix };
-  if (BLOCK_TYPES[up] || FLOAT_TYPES[up]) return { type: up };
-  throw new LowbitError(`unknown GGUF type ${name}; mixes: ${MIXES.join(', ')}; types: ${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')}`);
-}
 
 export interface GgufModelInfo {
   config: ModelConfig;
@@ -56,22 +47,8 @@ export class GgufModelWriter implements ModelSink {
     this.file = new GgufWriter(path);
   }
 
-  /** The ggml type of a 2-D tensor of the source, by the target's rules. */
-  private typeOf(hf: string, shape: number[]): string {
-    const g = ggufName(hf);
-    if (!g) throw new Error(`no GGUF name for ${hf}`);
-    const cfg = this.info.config, rowLength = shape[shape.length - 1];
-    const t = this.info.target;
-    if ('mix' in t)
-      return mixTypeFor(t.mix, { role: g.role, layer: g.layer, nLayers: cfg.numLayers, nGqa: cfg.numHeads / cfg.numKvHeads, rowLength, tiedEmbeddings: cfg.tieWordEmbeddings }, this.info.overrides);
-    const o = this.info.overrides;
-    if (g.role === 'token_embd' && o.tokenEmbeddingType) return o.tokenEmbeddingType;
-    if (g.role === 'output' && o.outputTensorType) return o.outputTensorType;
-    return fallbackType(t.type, rowLength);
-  }
-
   ggmlTypeFor(name: string, shape: number[]): string {
-    return this.typeOf(name, shape);
+    return ggufTypeOf(this.info.config, this.info, name, shape);
   }
 
   passthrough(name: string, dtype: DType, shape: number[], bytes: Uint8Array): void {
@@ -83,7 +60,12 @@ export class GgufModelWriter implements ModelSink {
     const g = ggufName(name);
     if (!g) return;
     if (shape.length === 1) return this.add(name, 'F32', shape, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    const type = this.typeOf(name, shape);
+    this.passthroughAs(name, this.ggmlTypeFor(name, shape), data, shape);
+  }
+
+  /** Stores a matrix in the given type (ggml's reference quantizer for block types). */
+  passthroughAs(name: string, type: string, data: Float32Array, shape: number[]): void {
+    if (!ggufName(name)) return;
     const q = ggmlRtn(data, shape[0], shape[1], type);
     this.add(name, type, shape, q.tensors.blocks.data as Uint8Array);
   }
@@ -92,6 +74,8 @@ export class GgufModelWriter implements ModelSink {
     if (q.format !== GGML_FORMAT_NAME) throw new LowbitError(`layer ${layer}: the method produced ${q.format}, which a GGUF file cannot hold`);
     if (q.lowRank) throw new LowbitError(`layer ${layer}: low-rank factors cannot be stored in GGUF`);
     this.add(`${layer}.weight`, String(q.params.type), [q.rows, q.cols], q.tensors.blocks.data as Uint8Array);
+    // Bits per weight are over the decoder linears (an exported token embedding is written, not counted).
+    if (!parseLinearWeightName(`${layer}.weight`)) return;
     const n = q.rows * q.cols;
     this.layers[layer] = { format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits, bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}) };
     this.bits = addBits(this.bits, q.bits);
@@ -111,8 +95,7 @@ export class GgufModelWriter implements ModelSink {
     const cfg = this.info.config;
     const freqs = ropeFreqFactors(cfg);
     if (freqs) this.file.add('rope_freqs.weight', FLOAT_TYPES.F32.id, [freqs.length], new Uint8Array(freqs.buffer));
-    const t = this.info.target;
-    const targetName = 'mix' in t ? t.mix : t.type;
+    const targetName = nameOfTarget(this.info.target);
     const bpw = this.params ? totalBits(this.bits) / this.params : 0;
     const summary = {
       quantizedLayers: Object.keys(this.layers).length, quantizedParams: this.params, bits: this.bits, bitsPerWeight: bpw, seconds,
