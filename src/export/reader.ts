@@ -13,7 +13,7 @@ import type { StoredTensor, TypedData } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LowbitManifest } from './manifest.js';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
-import { isGgufFile, openGgufModel } from './gguf/reader.js';
+import { isGgufFile, openGgufModel, type GgufSummary } from './gguf/reader.js';
 
 export interface ModelDir {
   /** The model directory, or the GGUF file. */
@@ -22,6 +22,8 @@ export interface ModelDir {
   source: TensorSource;
   /** Present when the directory is a lowbit-quantized model. */
   manifest: LowbitManifest | null;
+  /** For a GGUF file: its format details (types, bits per weight, lowbit's keys). */
+  gguf?: GgufSummary;
   /** The model's tokenizer (tokenizer.json, or the GGUF file's own). */
   tokenizer(): TextTokenizer;
   close(): void;

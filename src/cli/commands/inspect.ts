@@ -5,6 +5,18 @@ import { Checkpoint } from '../../io/checkpoint.js';
 import { kernelDescription } from '../../native/index.js';
 import { printJson, table } from '../args.js';
 import { progressBar } from '../progress.js';
+import fs from 'node:fs';
+import { LowbitError } from '../../util/errors.js';
+import { GgufFile } from '../../io/gguf.js';
+import { isGgufFile, summariseGguf, type GgufSummary } from '../../export/gguf/reader.js';
+import { ggufName } from '../../export/gguf/names.js';
+
+function printGguf(s: GgufSummary, withTensors = true): void {
+  console.log(`  GGUF v${s.version}: ${Object.entries(s.tensorTypes).map(([t, n]) => `${n} ${t}`).join(', ')}; decoder matrices at ${s.bitsPerWeight.toFixed(4)} bits/weight`);
+  if (s.lowbit) console.log(`  written by lowbit ${s.lowbit.version}: ${s.lowbit.method}, target ${s.lowbit.gguf_target}, options ${JSON.stringify(s.lowbit.options)}`);
+  for (const k of ['general.name', 'general.file_type', 'tokenizer.ggml.model', 'tokenizer.ggml.pre']) if (s.metadata[k] !== undefined) console.log(`  ${k}: ${s.metadata[k]}`);
+  if (withTensors) console.log(table(['tensor', 'shape', 'type'], s.tensors.map((t) => [t.name, t.shape.join('x'), t.type])));
+}
 
 export interface TensorStats {
   name: string;
@@ -42,10 +54,23 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('architecture, parameter count, dtypes and per-layer weight statistics of a model')
-    .argument('<model>', 'model directory (original or lowbit-quantized)')
+    .argument('<model>', 'model directory (original or lowbit-quantized) or GGUF file (lowbit\'s or llama.cpp\'s)')
     .option('--json', 'print one JSON object')
     .action(async (dir: string, o: { json?: boolean }) => {
-      const model = openModelDir(dir);
+      let model: ReturnType<typeof openModelDir>;
+      try {
+        model = openModelDir(dir);
+      } catch (e) {
+        // A GGUF of an architecture lowbit does not run: its metadata and tensors are still worth showing.
+        if (!(e instanceof LowbitError) || !fs.existsSync(dir) || !fs.statSync(dir).isFile() || !isGgufFile(dir)) throw e;
+        const g = GgufFile.open(dir);
+        const s = summariseGguf(g);
+        g.close();
+        if (o.json) return printJson({ model: dir, runnable: false, reason: e.message, gguf: s });
+        console.log(`${dir}: GGUF v${s.version}, architecture ${s.architecture} (lowbit cannot run it: ${e.message})`);
+        printGguf(s);
+        return;
+      }
       try {
         validateTensors(model.config, model.source);
         const names = [...expectedTensors(model.config).keys()];
@@ -56,7 +81,8 @@ export function registerInspect(program: Command): void {
         let params = 0;
         for (const [i, name] of names.entries()) {
           const shape = model.source.shape(name);
-          const dtype = ckpt ? ckpt.info(name).dtype : model.manifest?.layers[name.replace(/\.weight$/, '')] ? 'quantized' : 'stored';
+          const ggufType = model.gguf?.tensors.find((t) => t.name === ggufName(name)?.name)?.type;
+          const dtype = ckpt ? ckpt.info(name).dtype : ggufType ?? (model.manifest?.layers[name.replace(/\.weight$/, '')] ? 'quantized' : 'stored');
           const n = shape.reduce((a, b) => a * b, 1);
           params += n;
           dtypes[dtype] = (dtypes[dtype] ?? 0) + n;
@@ -73,6 +99,7 @@ export function registerInspect(program: Command): void {
           quantization: model.manifest
             ? { method: model.manifest.method, options: model.manifest.options, runtime: model.manifest.runtime ?? null, bitsPerWeight: model.manifest.summary.bitsPerWeight }
             : null,
+          ...(model.gguf ? { gguf: { ...model.gguf, tensors: undefined } } : {}),
           kernels: kernelDescription(),
           tensors: stats,
         };
@@ -88,6 +115,7 @@ export function registerInspect(program: Command): void {
           if (rt?.activation) console.log(`  activations: ${rt.activation.bits}-bit per token, ${rt.activation.symmetric ? 'symmetric' : 'asymmetric'}, clip ${rt.activation.clipRatio}`);
           if (rt?.rotation) console.log(`  rotation: Hadamard seed ${rt.rotation.seed} (residual ${rt.rotation.residual}; before down_proj ${rt.rotation.down})`);
         }
+        if (model.gguf) printGguf(model.gguf, false);
         console.log(`  kernels: ${report.kernels}\n`);
         const f = (x: number) => x.toPrecision(4);
         console.log(table(['tensor', 'shape', 'dtype', 'mean', 'std', 'min', 'max', 'kurtosis'],

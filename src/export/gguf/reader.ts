@@ -27,6 +27,48 @@ export function isGgufFile(file: string): boolean {
   }
 }
 
+/** What `inspect` says about a GGUF file beyond the model: its types and what lowbit wrote into it. */
+export interface GgufSummary {
+  version: number;
+  architecture: string;
+  fileType: number | null;
+  /** Tensor count per ggml type. */
+  tensorTypes: Record<string, number>;
+  /** Bits per weight over the decoder-block matrices (blk.*), from the bytes they take. */
+  bitsPerWeight: number;
+  /** lowbit's own keys (method, options), when lowbit wrote the file. */
+  lowbit: Record<string, unknown> | null;
+  /** Scalar and string metadata (arrays shown by length). */
+  metadata: Record<string, unknown>;
+  tensors: { name: string; type: string; shape: number[] }[];
+}
+
+export function summariseGguf(g: GgufFile): GgufSummary {
+  const tensorTypes: Record<string, number> = {};
+  let bits = 0, weights = 0;
+  const tensors = [...g.tensors.values()].map((t) => {
+    const type = GGML_TYPE_NAMES[t.type] ?? String(t.type);
+    tensorTypes[type] = (tensorTypes[type] ?? 0) + 1;
+    if (t.name.startsWith('blk.') && t.ne.length === 2) {
+      bits += t.byteLength * 8;
+      weights += t.ne[0] * t.ne[1];
+    }
+    return { name: t.name, type, shape: [...t.ne].reverse() };
+  });
+  const metadata: Record<string, unknown> = {};
+  const lowbit: Record<string, unknown> = {};
+  for (const [k, v] of g.metadata) {
+    const value = Array.isArray(v.value) ? `[${v.value.length} entries]` : v.value;
+    if (k.startsWith('lowbit.')) lowbit[k.slice(7)] = k === 'lowbit.options' ? JSON.parse(String(v.value)) : v.value;
+    else metadata[k] = value;
+  }
+  return {
+    version: g.version, architecture: String(g.get('general.architecture') ?? 'unknown'),
+    fileType: typeof g.get('general.file_type') === 'number' ? (g.get('general.file_type') as number) : null,
+    tensorTypes, bitsPerWeight: weights ? bits / weights : 0, lowbit: Object.keys(lowbit).length ? lowbit : null, metadata, tensors,
+  };
+}
+
 export function openGgufModel(file: string): ModelDir {
   const g = GgufFile.open(file);
   try {
@@ -35,7 +77,7 @@ export function openGgufModel(file: string): ModelDir {
     const config = configFromMetadata(get, g.tensors.has('output.weight'), file);
     const source = new GgufSource(g, config);
     return {
-      dir: file, config, source, manifest: null,
+      dir: file, config, source, manifest: null, gguf: summariseGguf(g),
       tokenizer: () => {
         const { tokenizer, config: tcfg } = tokenizerJsonFromMetadata(get, file);
         return tokenizerFromJson(tokenizer, tcfg, file);
