@@ -4,14 +4,16 @@
  * for each quantized linear layer `<name>`, the tensors `<name>.<suffix>` of its format (see
  * src/quant/formats). config.json and the tokenizer files are copied from the source model.
  *
- * Format version 1 stores codes unpacked (one U8 per weight); bits are nevertheless counted as
- * a packed format stores them (b bits per code), which is what `bitsPerWeight` reports.
+ * Format version 2 bit-packs every integer tensor of a quantized layer (codes, zero points, group
+ * indices, positions) at the width its largest value needs (io/bitpack.ts; the layer entry's
+ * `packed` says which, with the original dtype and shape), so the file holds what `bitsPerWeight`
+ * reports. Version 1 (codes one U8 per weight) still loads.
  */
 import type { BitsBreakdown, FormatParams } from '../quant/types.js';
 import type { GgufOutput } from './gguf/plan.js';
 
 export const MANIFEST_FILE = 'lowbit.json';
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 2;
 
 export interface LayerEntry {
   format: string;
@@ -22,6 +24,8 @@ export interface LayerEntry {
   bitsPerWeight: number;
   /** Method-specific per-layer report (e.g. relative layer objective). */
   report?: Record<string, number | string | boolean>;
+  /** Integer tensors stored bit-packed (format v2): suffix -> width and the tensor as the format reads it. */
+  packed?: Record<string, { width: number; dtype: 'U8' | 'I32'; shape: number[] }>;
   /** false for a matrix stored in a GGUF target's type but not counted in bits per weight (token embedding, output). */
   counted?: boolean;
 }

@@ -13,6 +13,7 @@ import type { StoredTensor, TypedData } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LowbitManifest } from './manifest.js';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
+import { unpackBits } from '../io/bitpack.js';
 import { isGgufFile, openGgufModel, type GgufSummary } from './gguf/reader.js';
 
 export interface ModelDir {
@@ -100,8 +101,15 @@ class QuantizedSource implements TensorSource {
       if (!t.startsWith(prefix) || t === name) continue;
       const suffix = t.slice(prefix.length);
       if (suffix.includes('.') || suffix === 'bias') continue;
-      const info = this.ckpt.info(t);
-      tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: typed(this.ckpt.readBytes(t), info.dtype) };
+      const info = this.ckpt.info(t), packed = e.packed?.[suffix];
+      if (packed) {
+        const count = packed.shape.reduce((a, b) => a * b, 1);
+        const bytes = this.ckpt.readBytes(t);
+        if (!(packed.width >= 1 && packed.width <= 32) || !Number.isSafeInteger(count) || count * packed.width > bytes.length * 8)
+          throw new LowbitError(`layer ${layer}: packed tensor ${suffix} does not hold ${count} values of ${packed.width} bits`, this.fileOf(name));
+        const out = packed.dtype === 'U8' ? new Uint8Array(count) : new Int32Array(count);
+        tensors[suffix] = { dtype: packed.dtype, shape: packed.shape, data: unpackBits(bytes, packed.width, count, out) };
+      } else tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: typed(this.ckpt.readBytes(t), info.dtype) };
     }
     try {
       return FORMATS[e.format].decode(tensors, e.params, e.rows, e.cols);

@@ -13,7 +13,8 @@ import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitMan
 import type { ModelSink } from './sink.js';
 import type { ModelConfig } from '../arch/config.js';
 import { bytesToF32 } from '../io/safetensors.js';
-import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
+import { GGML_FORMAT_NAME, ggmlRtn } from '../quant/ggml/ggml-weight.js';
+import { bitsFor, packBits } from '../io/bitpack.js';
 import { type GgufOutput, ggufTypeOf } from './gguf/plan.js';
 import { ggufName } from './gguf/names.js';
 
@@ -69,11 +70,25 @@ export class QuantizedModelWriter implements ModelSink {
 
   /** `counted`: part of the bits-per-weight summary (the decoder linears; not a GGUF target's embedding). */
   private store(layer: string, q: QuantizedWeight, report: Record<string, number | string | boolean> | undefined, counted: boolean): void {
-    for (const [suffix, t] of Object.entries(q.tensors)) this.st.add(`${layer}.${suffix}`, t.dtype, t.shape, t.data);
+    const packed: NonNullable<LayerEntry['packed']> = {};
+    for (const [suffix, t] of Object.entries(q.tensors)) {
+      // Integer tensors are bit-packed at the width their largest value needs (format v2);
+      // ggml blocks are already packed bytes.
+      const natural = t.dtype === 'U8' ? 8 : t.dtype === 'I32' ? 32 : 0;
+      let max = 0, negative = false;
+      if (natural && q.format !== GGML_FORMAT_NAME) for (const v of t.data as Uint8Array | Int32Array) { if (v > max) max = v; if (v < 0) negative = true; }
+      const width = bitsFor(max);
+      if (natural && q.format !== GGML_FORMAT_NAME && !negative && width < natural) {
+        const bytes = packBits(t.data, width);
+        this.st.add(`${layer}.${suffix}`, 'U8', [bytes.length], bytes);
+        packed[suffix] = { width, dtype: t.dtype as 'U8' | 'I32', shape: t.shape };
+      } else this.st.add(`${layer}.${suffix}`, t.dtype, t.shape, t.data);
+    }
     const n = q.rows * q.cols;
     this.layers[layer] = {
       format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits,
       bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}), ...(counted ? {} : { counted: false }),
+      ...(Object.keys(packed).length ? { packed } : {}),
     };
     if (!counted) return;
     this.bits = addBits(this.bits, q.bits);
@@ -89,7 +104,7 @@ export class QuantizedModelWriter implements ModelSink {
     }
     const manifest: LowbitManifest = {
       lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },
-      description: 'lowbit quantized model: unpacked codes (one U8 per weight) + f16 scales; bits per weight counted as packed',
+      description: 'lowbit quantized model: bit-packed integer tensors (codes, zeros, indices) + f16 scales; see `packed` per layer',
       method: this.info.method,
       options: this.info.options,
       source: { path: path.resolve(this.info.sourceDir), architecture: this.info.architecture },

@@ -166,6 +166,35 @@ export function adpqBits(l: AdpqLayout, o: AdpqOptions): BitsBreakdown {
   };
 }
 
+/**
+ * Salient positions as per-group counts [rows, groups] and in-group indices (in position order): the
+ * cheaper of the two encodings positionBits counts, once bit-packed by the writer.
+ */
+function positionLists(mask: Uint8Array, rows: number, cols: number, gs: number): { counts: Int32Array; index: Int32Array } {
+  const groups = Math.ceil(cols / gs), counts = new Int32Array(rows * groups), index: number[] = [];
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++)
+      if (mask[r * cols + c]) {
+        counts[r * groups + Math.floor(c / gs)]++;
+        index.push(c % gs);
+      }
+  return { counts, index: Int32Array.from(index) };
+}
+
+function maskFromLists(counts: Int32Array, index: Int32Array, rows: number, cols: number, gs: number): Uint8Array {
+  const groups = Math.ceil(cols / gs), mask = new Uint8Array(rows * cols);
+  let k = 0;
+  for (let r = 0; r < rows; r++)
+    for (let g = 0; g < groups; g++)
+      for (let n = 0; n < counts[r * groups + g]; n++, k++) {
+        const c = g * gs + index[k];
+        if (k >= index.length || index[k] >= gs || c >= cols) throw new Error('salient positions do not match their counts');
+        mask[r * cols + c] = 1;
+      }
+  if (k !== index.length) throw new Error('salient positions do not match their counts');
+  return mask;
+}
+
 /** Packs a 0/1 mask into bits, row by row (LSB first). */
 function packMask(mask: Uint8Array, rows: number, cols: number): Uint8Array {
   const stride = Math.ceil(cols / 8), out = new Uint8Array(rows * stride);
@@ -182,10 +211,13 @@ function unpackMask(packed: Uint8Array, rows: number, cols: number): Uint8Array 
 export function adpqWeight(l: AdpqLayout, o: AdpqOptions): QuantizedWeight {
   const { rows, cols } = l.grid;
   const groups = groupCount(l.grid);
-  const tensors: Record<string, StoredTensor> = {
-    ...groupGridTensors(l.grid),
-    salient_mask: { dtype: 'U8', shape: [rows, Math.ceil(cols / 8)], data: packMask(l.salient, rows, cols) },
-  };
+  const tensors: Record<string, StoredTensor> = { ...groupGridTensors(l.grid) };
+  // Positions as positionBits counts them: a bitmask, or per-group counts + in-group indices when smaller.
+  if (positionBits(rows, cols, l.grid.groupSize, l.salientCount) < rows * cols) {
+    const { counts, index } = positionLists(l.salient, rows, cols, l.grid.groupSize);
+    tensors.salient_count = { dtype: 'I32', shape: [rows, groups], data: counts };
+    tensors.salient_index = { dtype: 'I32', shape: [index.length], data: index };
+  } else tensors.salient_mask = { dtype: 'U8', shape: [rows, Math.ceil(cols / 8)], data: packMask(l.salient, rows, cols) };
   if (l.salientValues) tensors.salient_values = { dtype: 'F16', shape: [l.salientCount], data: f32ToF16(l.salientValues) };
   else {
     tensors.salient_scales = { dtype: 'F16', shape: [rows, groups], data: f32ToF16(l.salientScales) };
@@ -209,7 +241,8 @@ export const ADPQ_FORMAT: WeightFormat = {
     grid.codes = t.codes.data as Uint8Array;
     grid.scales = f16ToF32(t.scales.data as Uint16Array);
     grid.zeros = symmetric ? new Uint8Array(rows * groups).fill(1 << (bits - 1)) : (t.zeros.data as Uint8Array);
-    const salient = unpackMask(t.salient_mask.data as Uint8Array, rows, cols);
+    const salient = t.salient_mask ? unpackMask(t.salient_mask.data as Uint8Array, rows, cols)
+      : maskFromLists(t.salient_count.data as Int32Array, t.salient_index.data as Int32Array, rows, cols, grid.groupSize);
     let salientCount = 0;
     for (const s of salient) salientCount += s;
     const values = t.salient_values ? f16ToF32(t.salient_values.data as Uint16Array) : null;

@@ -1,0 +1,49 @@
+/**
+ * Bit-packing of small non-negative integers (codes, zero points, group indices, positions): n
+ * values of `width` bits as one little-endian bit stream, value i in bits [i*width, (i+1)*width),
+ * least significant bit first. This is how lowbit's format v2 stores integer tensors, so a file's
+ * size matches the bits per weight it reports.
+ */
+
+/** Bits needed for the largest value (at least 1). */
+export function bitsFor(max: number): number {
+  let w = 1;
+  while (w < 32 && max >= 2 ** w) w++;
+  return w;
+}
+
+export function packedBytes(count: number, width: number): number {
+  return Math.ceil((count * width) / 8);
+}
+
+export function packBits(values: ArrayLike<number>, width: number): Uint8Array {
+  const out = new Uint8Array(packedBytes(values.length, width));
+  let bit = 0;
+  for (let i = 0; i < values.length; i++) {
+    let v = values[i];
+    for (let left = width; left > 0; ) {
+      const at = bit >> 3, off = bit & 7, take = Math.min(left, 8 - off);
+      out[at] |= (v & ((1 << take) - 1)) << off;
+      v = Math.floor(v / 2 ** take);
+      bit += take;
+      left -= take;
+    }
+  }
+  return out;
+}
+
+export function unpackBits(bytes: Uint8Array, width: number, count: number, out: Uint8Array | Int32Array): Uint8Array | Int32Array {
+  if (bytes.length < packedBytes(count, width)) throw new Error(`packed tensor has ${bytes.length} bytes, ${count} values of ${width} bits need ${packedBytes(count, width)}`);
+  let bit = 0;
+  for (let i = 0; i < count; i++) {
+    let v = 0, got = 0;
+    while (got < width) {
+      const at = bit >> 3, off = bit & 7, take = Math.min(width - got, 8 - off);
+      v += ((bytes[at] >> off) & ((1 << take) - 1)) * 2 ** got;
+      bit += take;
+      got += take;
+    }
+    out[i] = v;
+  }
+  return out;
+}
