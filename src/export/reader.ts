@@ -11,7 +11,7 @@ import { loadConfig, type ModelConfig } from '../arch/config.js';
 import { FORMATS } from '../quant/registry.js';
 import type { StoredTensor, TypedData } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
-import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LowbitManifest } from './manifest.js';
+import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest } from './manifest.js';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
 import { unpackBits } from '../io/bitpack.js';
 import { isGgufFile, openGgufModel, type GgufSummary } from './gguf/reader.js';
@@ -66,6 +66,30 @@ function typed(bytes: Uint8Array, dtype: string): TypedData {
   }
 }
 
+/**
+ * The saved tensors of quantized layer `layer` as its format reads them (bit-packed ones unpacked
+ * to their original dtype and shape; the layer's bias is not one of them).
+ */
+export function layerTensors(ckpt: Checkpoint, layer: string, e: LayerEntry): Record<string, StoredTensor> {
+  const tensors: Record<string, StoredTensor> = {};
+  const prefix = `${layer}.`;
+  for (const t of ckpt.names()) {
+    if (!t.startsWith(prefix)) continue;
+    const suffix = t.slice(prefix.length);
+    if (suffix.includes('.') || suffix === 'bias' || suffix === 'weight') continue;
+    const info = ckpt.info(t), packed = e.packed?.[suffix];
+    if (packed) {
+      const count = packed.shape.reduce((a, b) => a * b, 1);
+      const bytes = ckpt.readBytes(t);
+      if (!(packed.width >= 1 && packed.width <= 32) || !Number.isSafeInteger(count) || count * packed.width > bytes.length * 8)
+        throw new LowbitError(`layer ${layer}: packed tensor ${suffix} does not hold ${count} values of ${packed.width} bits`, ckpt.fileOf(t));
+      const out = packed.dtype === 'U8' ? new Uint8Array(count) : new Int32Array(count);
+      tensors[suffix] = { dtype: packed.dtype, shape: packed.shape, data: unpackBits(bytes, packed.width, count, out) };
+    } else tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: typed(ckpt.readBytes(t), info.dtype) };
+  }
+  return tensors;
+}
+
 class QuantizedSource implements TensorSource {
   readonly dir: string;
   private readonly quantized = new Map<string, string>(); // "<layer>.weight" -> layer
@@ -95,22 +119,7 @@ class QuantizedSource implements TensorSource {
     const layer = this.quantized.get(name);
     if (!layer) return this.ckpt.readF32(name);
     const e = this.manifest.layers[layer];
-    const tensors: Record<string, StoredTensor> = {};
-    const prefix = `${layer}.`;
-    for (const t of this.ckpt.names()) {
-      if (!t.startsWith(prefix) || t === name) continue;
-      const suffix = t.slice(prefix.length);
-      if (suffix.includes('.') || suffix === 'bias') continue;
-      const info = this.ckpt.info(t), packed = e.packed?.[suffix];
-      if (packed) {
-        const count = packed.shape.reduce((a, b) => a * b, 1);
-        const bytes = this.ckpt.readBytes(t);
-        if (!(packed.width >= 1 && packed.width <= 32) || !Number.isSafeInteger(count) || count * packed.width > bytes.length * 8)
-          throw new LowbitError(`layer ${layer}: packed tensor ${suffix} does not hold ${count} values of ${packed.width} bits`, this.fileOf(name));
-        const out = packed.dtype === 'U8' ? new Uint8Array(count) : new Int32Array(count);
-        tensors[suffix] = { dtype: packed.dtype, shape: packed.shape, data: unpackBits(bytes, packed.width, count, out) };
-      } else tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: typed(this.ckpt.readBytes(t), info.dtype) };
-    }
+    const tensors = layerTensors(this.ckpt, layer, e);
     try {
       return FORMATS[e.format].decode(tensors, e.params, e.rows, e.cols);
     } catch (err) {

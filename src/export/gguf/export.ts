@@ -7,14 +7,13 @@
  * Other tensors follow the directory's GGUF target, or keep their stored dtype.
  */
 import type { LowbitManifest } from '../manifest.js';
-import { openModelDir } from '../reader.js';
+import { layerTensors, openModelDir } from '../reader.js';
 import { Checkpoint } from '../../io/checkpoint.js';
 import { writeFileAtomically } from '../../io/atomic.js';
 import { GROUP_GRID_FORMAT, groupGridFromTensors } from '../../quant/group-grid.js';
 import { GGML_FORMAT_NAME, ggmlWeight } from '../../quant/ggml/ggml-weight.js';
 import { ggmlTypeOfGroupGrid, groupGridToGgml } from '../../quant/ggml/from-group-grid.js';
 import type { MixOverrides } from '../../quant/ggml/mixes.js';
-import type { StoredTensor, TypedData } from '../../quant/types.js';
 import { LowbitError } from '../../util/errors.js';
 import { GgufModelWriter } from './writer.js';
 import { parseLinearWeightName } from '../../arch/llama.js';
@@ -24,14 +23,6 @@ const WHY_NOT: Record<string, string> = {
   'group-grid+sparse': "QuantEase's full-precision sparse outliers have no place in a ggml type",
 };
 
-function typed(bytes: Uint8Array, dtype: string): TypedData {
-  const b = bytes.slice();
-  if (dtype === 'F16') return new Uint16Array(b.buffer);
-  if (dtype === 'I32') return new Int32Array(b.buffer);
-  if (dtype === 'F32') return new Float32Array(b.buffer);
-  return b;
-}
-
 export async function exportGguf(dir: string, out: string, o: { overrides: MixOverrides; force?: boolean }): Promise<LowbitManifest> {
   const model = openModelDir(dir);
   try {
@@ -40,15 +31,7 @@ export async function exportGguf(dir: string, out: string, o: { overrides: MixOv
     if (m.runtime?.activation) throw new LowbitError(`activation quantization (${m.runtime.activation.bits}-bit) cannot be stored in GGUF: llama.cpp runs weights only`, dir);
     if (m.runtime?.rotation) throw new LowbitError('the model needs an online Hadamard rotation before down_proj, which GGUF cannot express', dir);
     const ckpt = Checkpoint.open(dir);
-    const read = (layer: string): Record<string, StoredTensor> => {
-      const t: Record<string, StoredTensor> = {};
-      for (const name of ckpt.names())
-        if (name.startsWith(`${layer}.`) && !name.slice(layer.length + 1).includes('.')) {
-          const info = ckpt.info(name);
-          t[name.slice(layer.length + 1)] = { dtype: info.dtype, shape: info.shape, data: typed(ckpt.readBytes(name), info.dtype) };
-        }
-      return t;
-    };
+    try {
     const target = m.gguf ?? { target: { type: 'BF16' }, overrides: {} };
     // Non-linear matrices keep their stored dtype unless the directory has a GGUF target or an override says otherwise.
     const keep = !m.gguf;
@@ -70,7 +53,7 @@ export async function exportGguf(dir: string, out: string, o: { overrides: MixOv
           } else sink.passthrough(name, info.dtype, info.shape, ckpt.readBytes(name));
         }
         for (const [layer, e] of Object.entries(m.layers)) {
-          const tensors = read(layer);
+          const tensors = layerTensors(ckpt, layer, e);
           if (e.format === GGML_FORMAT_NAME) {
             sink.quantized(layer, ggmlWeight(String(e.params.type), tensors.blocks.data as Uint8Array, e.rows, e.cols), e.report);
             continue;
@@ -94,6 +77,9 @@ export async function exportGguf(dir: string, out: string, o: { overrides: MixOv
         throw err;
       }
     }, { overwrite: o.force });
+    } finally {
+      ckpt.close();
+    }
   } finally {
     model.close();
   }

@@ -1,0 +1,104 @@
+/**
+ * GGUF outputs around the edges: `lowbit export` is lossless where a ggml type can hold the grid and
+ * refuses (with the reason, leaving no file) where it cannot; quantize --gguf refuses what GGUF cannot
+ * store; inspect lists GGUFs of architectures lowbit does not run; format v2 stores what it counts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ASSETS, runCli, tmpDir } from './helpers.js';
+import { GgufWriter, gv } from '../src/io/gguf.js';
+import { bitsFor, packBits, unpackBits } from '../src/io/bitpack.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { rng } from './helpers.js';
+
+const MODEL = ASSETS.model, HELDOUT = ASSETS.heldout;
+const ppl = (m: string) => {
+  const r = runCli(['eval', m, '--data', HELDOUT, '--max-windows', '4', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).ppl as number;
+};
+
+test('export is lossless: a GGUF-target directory and a Q4_0-shaped group grid evaluate identically as GGUF', () => {
+  const dir = tmpDir();
+  for (const [name, args] of [['mix', ['--method', 'gptq', '--gguf', 'Q3_K_M', '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '256']], ['q4_0', ['--bits', '4', '--group-size', '32', '--sym']], ['q8_0', ['--bits', '8', '--group-size', '32', '--sym']]] as const) {
+    const out = path.join(dir, name), file = path.join(dir, `${name}.gguf`);
+    assert.equal(runCli(['quantize', MODEL, ...args, '--out', out]).code, 0);
+    const e = runCli(['export', out, '--gguf', '--out', file]);
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(ppl(file), ppl(out), name);
+  }
+});
+
+test('export and quantize --gguf refuse what GGUF cannot hold, with the reason and no output left behind', () => {
+  const dir = tmpDir();
+  const cases: [string[], RegExp][] = [
+    [['--method', 'adpq', '--bits', '4', '--group-size', '32'], /AdpQ's salient weights/],
+    [['--bits', '4', '--group-size', '128'], /groups of 128/],
+    [['--bits', '3', '--group-size', '32', '--sym'], /symmetric 3-bit grids have no ggml block type/],
+  ];
+  for (const [i, [args, why]] of cases.entries()) {
+    const out = path.join(dir, `d${i}`), file = path.join(dir, `d${i}.gguf`);
+    assert.equal(runCli(['quantize', MODEL, ...args, '--out', out]).code, 0);
+    const r = runCli(['export', out, '--gguf', '--out', file]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, why);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!fs.existsSync(file));
+  }
+  const refusals: [string[], RegExp][] = [
+    [['--method', 'adpq', '--gguf', 'Q4_K_M'], /AdpQ|format adpq|cannot hold/],
+    [['--method', 'gptq', '--act-order', '--gguf', 'Q4_K_M', '--calib', ASSETS.calib, '--calib-samples', '4', '--calib-seq-len', '128'], /act-order cannot be stored in GGUF/],
+    [['--a-bits', '8', '--gguf', 'Q8_0'], /activation quantization/],
+    [['--gguf', 'Q9_K'], /unknown GGUF type Q9_K/],
+    [['--gguf', 'Q4_K_M', '--output-tensor-type', 'Q7'], /unknown tensor type Q7/],
+  ];
+  for (const [i, [args, why]] of refusals.entries()) {
+    const file = path.join(dir, `r${i}.gguf`);
+    const r = runCli(['quantize', MODEL, ...args, '--out', file]);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.stderr, why, r.stderr);
+    assert.ok(!fs.existsSync(file), `${file} left behind`);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(`r${i}.gguf`)), []);
+  }
+});
+
+test('inspect lists a GGUF of an architecture lowbit does not run; eval refuses it in one line', () => {
+  const file = path.join(tmpDir(), 'phi3.gguf');
+  const w = new GgufWriter(file);
+  w.add('token_embd.weight', 0, [4, 2], new Uint8Array(32));
+  w.finish([['general.architecture', gv.str('phi3')], ['phi3.block_count', gv.u32(1)]]);
+  const r = runCli(['inspect', file, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.runnable, false);
+  assert.equal(j.gguf.architecture, 'phi3');
+  assert.deepEqual(j.gguf.tensors, [{ name: 'token_embd.weight', type: 'F32', shape: [2, 4] }]);
+  const e = runCli(['eval', file, '--data', HELDOUT]);
+  assert.notEqual(e.code, 0);
+  assert.match(e.stderr, /^lowbit: .*phi3\.gguf: unsupported GGUF architecture phi3/);
+});
+
+test('bit-packing round-trips at every width; format v2 files hold the bits they report (within 2%)', () => {
+  const r = rng(5);
+  for (let width = 1; width <= 31; width++) {
+    const v = Int32Array.from({ length: 97 }, () => Math.floor(r() * 2 ** width));
+    assert.deepEqual(unpackBits(packBits(v, width), width, v.length, new Int32Array(v.length)), v, `width ${width}`);
+  }
+  assert.equal(bitsFor(0), 1);
+  assert.equal(bitsFor(15), 4);
+  assert.equal(bitsFor(16), 5);
+  const dir = tmpDir();
+  for (const args of [['--bits', '3'], ['--method', 'adpq', '--bits', '3'], ['--method', 'adpq', '--bits', '4', '--group-size', '0', '--outlier-ratio', '0.3'], ['--bits', '4', '--group-size', '0']]) {
+    const out = path.join(dir, args.join('_'));
+    assert.equal(runCli(['quantize', MODEL, ...args, '--out', out]).code, 0);
+    const m = JSON.parse(fs.readFileSync(path.join(out, 'lowbit.json'), 'utf8'));
+    assert.equal(m.lowbit.formatVersion, 2);
+    const st = SafetensorsFile.open(path.join(out, 'model.safetensors'));
+    let bytes = 0;
+    for (const layer of Object.keys(m.layers)) for (const [n, t] of st.tensors) if (n.startsWith(`${layer}.`)) bytes += t.byteLength;
+    const stored = (bytes * 8) / m.summary.quantizedParams;
+    assert.ok(Math.abs(stored / m.summary.bitsPerWeight - 1) < 0.02, `${args.join(' ')}: stored ${stored} vs reported ${m.summary.bitsPerWeight}`);
+  }
+});
