@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ASSETS, ROOT, runCli, tmpDir } from './helpers.js';
+import { ASSETS, ROOT, makeTinyModel, runCli, tmpDir } from './helpers.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { BLOCK_TYPES } from '../src/quant/ggml/registry.js';
@@ -111,6 +111,19 @@ test('llama.cpp loads lowbit GGUF files and its perplexity matches lowbit\'s on 
     // llama.cpp quantizes activations to 8 bits inside its quantized dot products: a small gap remains.
     assert.ok(Math.abs(theirs / ours - 1) < 0.01, `${target}: llama.cpp ${theirs} vs lowbit ${ours}`);
     if (target === 'F32') assert.ok(Math.abs(theirs / ours - 1) < 1e-4, `F32: llama.cpp ${theirs} vs lowbit ${ours}`);
+  }
+});
+
+test('Qwen2 (q/k/v biases, NEOX rope, no row permutation) as GGUF: llama.cpp agrees with lowbit', async () => {
+  const dir = tmpDir();
+  const model = makeTinyModel(path.join(dir, 'qwen2'), { family: 'qwen2', hidden: 64, layers: 2, heads: 4, kvHeads: 2, mlp: 128 });
+  for (const target of ['F32', 'Q8_0']) {
+    const file = path.join(dir, `qwen2-${target}.gguf`);
+    assert.equal(runCli(['quantize', model, '--gguf', target, '--out', file]).code, 0);
+    const ours = JSON.parse(runCli(['eval', file, '--data', HELDOUT, '--max-windows', '2', '--json']).stdout).ppl;
+    const theirs = await llamaCppPerplexity(file, 2);
+    assert.ok(Math.abs(theirs / ours - 1) < (target === 'F32' ? 1e-4 : 0.01), `qwen2 ${target}: llama.cpp ${theirs} vs lowbit ${ours}`);
+    if (target === 'F32') assert.equal(ours, JSON.parse(runCli(['eval', model, '--data', HELDOUT, '--max-windows', '2', '--json']).stdout).ppl);
   }
 });
 
