@@ -6,25 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { SafetensorsFile } from '../src/io/safetensors.js';
 import { GgmlColumnGrid } from '../src/quant/ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../src/quant/ggml/registry.js';
 import { ggmlRtn, GGML_FORMAT } from '../src/quant/ggml/ggml-weight.js';
 import { columnOrder, gptq, gptqSolve } from '../src/quant/methods/gptq.js';
 import { quantease } from '../src/quant/methods/quantease.js';
-import { ROOT, randn, relErr } from './helpers.js';
+import { randn, relErr } from './helpers.js';
+import { layerProblems } from './helpers.js';
 
-function fixtureProblems(): { name: string; w: Float32Array; h: Float64Array; rows: number; cols: number }[] {
-  const f = SafetensorsFile.open(path.join(ROOT, 'test/fixtures/layer-problems.safetensors'));
-  const names = [...new Set([...f.tensors.keys()].map((k) => k.replace(/\.(W|H)$/, '')))];
-  const out = names.map((name) => {
-    const [rows, cols] = f.info(`${name}.W`).shape;
-    return { name, w: f.readF32(`${name}.W`), h: Float64Array.from(f.readF32(`${name}.H`)), rows, cols };
-  });
-  f.close();
-  return out;
-}
+const fixtureProblems = layerProblems;
 
 test('diagonal H: GPTQ on a K-quant grid is ggml\'s own quantization, byte for byte', () => {
   const rows = 16, cols = 512;

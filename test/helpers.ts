@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
 import { f32ToBf16 } from '../src/io/float.js';
 import { ROOT, ASSETS } from '../src/util/assets.js';
 import { seededRandom } from '../src/calib/sample.js';
@@ -122,4 +123,16 @@ export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** ||W X - W_hat X||^2 / ||W X||^2 from H = X^T X (the layer objective of GPTQ and QuantEase). */
 export function relErr(w: Float32Array, wHat: Float32Array, h: Float64Array, rows: number, cols: number): number {
   return layerRelativeError(w, wHat, null, rows, cols, { hessian: h, tokens: 0 });
+}
+
+/** The real kdoc-6m layer problems (W and H) of test/fixtures/layer-problems.safetensors. */
+export function layerProblems(): { name: string; w: Float32Array; h: Float64Array; rows: number; cols: number }[] {
+  const f = SafetensorsFile.open(path.join(ROOT, 'test/fixtures/layer-problems.safetensors'));
+  const names = [...new Set([...f.tensors.keys()].map((k) => k.replace(/\.(W|H)$/, '')))];
+  const out = names.map((name) => {
+    const [rows, cols] = f.info(`${name}.W`).shape;
+    return { name, w: f.readF32(`${name}.W`), h: Float64Array.from(f.readF32(`${name}.H`)), rows, cols };
+  });
+  f.close();
+  return out;
 }

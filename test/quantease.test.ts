@@ -12,7 +12,6 @@ import { quanteaseQuantize, quanteaseWeight, largestEigenvalue, isRelaxed, SPARS
 import { gptqQuantize } from '../src/quant/methods/gptq.js';
 import { dequantizeGroupGrid, quantizeRtn } from '../src/quant/group-grid.js';
 
-import { SafetensorsFile } from '../src/io/safetensors.js';
 import { blockForward, blockTensorName, embedTokens, loadBlock, loadModel, readFinite, LINEAR_NAMES } from '../src/arch/llama.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { inputGroupOf } from '../src/calib/hessian.js';
@@ -21,21 +20,13 @@ import { openModelDir } from '../src/export/reader.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
 import { collectHessians } from '../src/pipeline/calibrated.js';
 import { ASSETS, ROOT, randn, runCli, tmpDir, relErr } from './helpers.js';
+import { layerProblems } from './helpers.js';
 
 const opts = (o: Partial<QuantEaseOptions> = {}): QuantEaseOptions => ({
   bits: 3, groupSize: 128, symmetric: false, iterations: 30, relaxEvery: 3, actOrder: true, tolerance: 0, outlierRatio: 0, outlierStructure: 'entry', ...o,
 });
 
-function fixtureProblems(): { name: string; w: Float32Array; h: Float64Array; rows: number; cols: number }[] {
-  const f = SafetensorsFile.open(path.join(ROOT, 'test/fixtures/layer-problems.safetensors'));
-  const names = [...new Set([...f.tensors.keys()].map((k) => k.replace(/\.(W|H)$/, '')))];
-  const out = names.map((name) => {
-    const [rows, cols] = f.info(`${name}.W`).shape;
-    return { name, w: f.readF32(`${name}.W`), h: Float64Array.from(f.readF32(`${name}.H`)), rows, cols };
-  });
-  f.close();
-  return out;
-}
+const fixtureProblems = layerProblems;
 
 test('the relaxed sweeps are the authors\' (0-based s % 3 == 1, s <= 25, never the last)', () => {
   const relaxed = Array.from({ length: 30 }, (_, s) => s).filter((s) => isRelaxed(s, 30, 3));

@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import { LowbitError, describeFsError } from '../util/errors.js';
+import { readAt } from './read-at.js';
 import { FLOAT_TYPES, GGML_TYPE_NAMES, blockTypeById } from '../quant/ggml/registry.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF"
@@ -205,13 +206,7 @@ export class GgufFile {
 
   readBytes(name: string): Uint8Array {
     const t = this.info(name);
-    const buf = new Uint8Array(t.byteLength);
-    for (let done = 0; done < t.byteLength; ) {
-      const n = fs.readSync(this.fd, buf, done, t.byteLength - done, this.dataStart + t.offset + done);
-      if (n === 0) throw new LowbitError(`file ended inside tensor ${name}`, this.path);
-      done += n;
-    }
-    return buf;
+    return readAt(this.fd, t.byteLength, this.dataStart + t.offset, this.path, `tensor ${name}`);
   }
 
   close(): void {

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { LowbitError, describeFsError } from '../util/errors.js';
 import { bf16ToF32, f16ToF32 } from './float.js';
+import { readAt } from './read-at.js';
 
 /** Element types lowbit reads and writes, with their byte sizes. */
 export const DTYPE_BYTES = {
@@ -68,14 +69,7 @@ export class SafetensorsFile {
   /** The tensor's raw little-endian bytes. */
   readBytes(name: string): Uint8Array {
     const t = this.info(name);
-    const buf = new Uint8Array(t.byteLength);
-    let done = 0;
-    while (done < t.byteLength) {
-      const n = fs.readSync(this.fd, buf, done, t.byteLength - done, t.offset + done);
-      if (n === 0) throw new LowbitError(`file ended inside tensor ${name}`, this.path);
-      done += n;
-    }
-    return buf;
+    return readAt(this.fd, t.byteLength, t.offset, this.path, `tensor ${name}`);
   }
 
   /** The tensor converted to f32 (from F32, F16, BF16 or F64). */

@@ -6,6 +6,7 @@
  * integers against one f16 super-scale.
  */
 import { f, nearestInt, GROUP_MAX_EPS } from './f32.js';
+import { signedAbsMax } from './extremes.js';
 import { f16Bits } from '../../io/float.js';
 import { writeF16Bits } from './block-type.js';
 
@@ -37,11 +38,7 @@ export function quantizeIq4(superSize: number, x: Float32Array, xo: number, out:
   for (let ib = 0; ib < nSub; ib++) {
     const xb = xo + 32 * ib;
     for (let j = 0; j < 32; j++) weight[j] = f(x[xb + j] * x[xb + j]);
-    let amax = 0, max = 0;
-    for (let j = 0; j < 32; j++) {
-      const ax = Math.abs(x[xb + j]);
-      if (ax > amax) { amax = ax; max = x[xb + j]; }
-    }
+    const [max, amax] = signedAbsMax(x, xb, 32);
     if (amax < GROUP_MAX_EPS) {
       scales[ib] = 0;
       continue;

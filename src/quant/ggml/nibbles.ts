@@ -29,3 +29,14 @@ export function unpackHighBits(src: Uint8Array, so: number, codes: Uint8Array): 
   const qh = src[so] | (src[so + 1] << 8) | (src[so + 2] << 16) | (src[so + 3] << 24);
   for (let j = 0; j < 32; j++) codes[j] |= ((qh >>> j) & 1) << 4;
 }
+
+/** Q5_0/Q5_1's 32 five-bit codes: fifth bits at `qh`, low nibbles at `qs`. */
+export function pack5(codes: Uint8Array, block: Uint8Array, qh: number, qs: number): void {
+  packHighBits(codes, block, qh);
+  packNibbles(codes, 0, 32, block, qs);
+}
+
+export function unpack5(block: Uint8Array, qh: number, qs: number, codes: Uint8Array): void {
+  unpackNibbles(block, qs, codes, 0, 32);
+  unpackHighBits(block, qh, codes);
+}

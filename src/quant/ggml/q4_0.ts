@@ -4,6 +4,7 @@
  * is the signed value of largest |x|, q = min(15, trunc(x / d + 8.5)) with the unrounded 1/d.
  */
 import { f } from './f32.js';
+import { signedAbsMax } from './extremes.js';
 import { type GgmlBlockType, readF16, uniformEncoder, uniformLevels, writeF16Bits } from './block-type.js';
 import { f16Bits } from '../../io/float.js';
 import { packNibbles, unpackNibbles } from './nibbles.js';
@@ -13,11 +14,7 @@ export const Q4_0: GgmlBlockType = {
   levels: uniformLevels(16, 8),
   encodeLevel: uniformEncoder(16, 8),
   quantize(x, xo, out, oo) {
-    let amax = 0, max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xo + j];
-      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-    }
+    const [max] = signedAbsMax(x, xo, 32);
     const d = f(max / -8), id = d ? f(1 / d) : 0;
     writeF16Bits(out, oo, f16Bits(d));
     const codes = new Uint8Array(32);

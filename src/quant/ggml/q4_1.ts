@@ -3,6 +3,7 @@
  * Reference: d = (max - min) / 15, m = min, q = min(15, trunc((x - min) / d + 0.5)).
  */
 import { f } from './f32.js';
+import { minMax } from './extremes.js';
 import { type GgmlBlockType, readF16, uniformEncoder, uniformLevels, writeF16Bits } from './block-type.js';
 import { f16Bits } from '../../io/float.js';
 import { packNibbles, unpackNibbles } from './nibbles.js';
@@ -12,12 +13,7 @@ export const Q4_1: GgmlBlockType = {
   levels: uniformLevels(16, 0),
   encodeLevel: uniformEncoder(16, 0),
   quantize(x, xo, out, oo) {
-    let min = Infinity, max = -Infinity;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xo + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    const [min, max] = minMax(x, xo, 32);
     const d = f(f(max - min) / 15), id = d ? f(1 / d) : 0;
     writeF16Bits(out, oo, f16Bits(d));
     writeF16Bits(out, oo + 2, f16Bits(min));

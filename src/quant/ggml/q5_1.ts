@@ -3,21 +3,17 @@
  * value = d * q + m. Reference: d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5).
  */
 import { f } from './f32.js';
+import { minMax } from './extremes.js';
 import { type GgmlBlockType, readF16, uniformEncoder, uniformLevels, writeF16Bits } from './block-type.js';
 import { f16Bits } from '../../io/float.js';
-import { packHighBits, packNibbles, unpackHighBits, unpackNibbles } from './nibbles.js';
+import { pack5, unpack5 } from './nibbles.js';
 
 export const Q5_1: GgmlBlockType = {
   name: 'Q5_1', id: 7, blockSize: 32, blockBytes: 24, subSize: 32, codeBits: 5,
   levels: uniformLevels(32, 0),
   encodeLevel: uniformEncoder(32, 0),
   quantize(x, xo, out, oo) {
-    let min = Infinity, max = -Infinity;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xo + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    const [min, max] = minMax(x, xo, 32);
     const d = f(f(max - min) / 31), id = d ? f(1 / d) : 0;
     writeF16Bits(out, oo, f16Bits(d));
     writeF16Bits(out, oo + 2, f16Bits(min));
@@ -30,12 +26,6 @@ export const Q5_1: GgmlBlockType = {
     scale[0] = readF16(block, bo);
     offset[0] = readF16(block, bo + 2);
   },
-  unpackCodes(block, bo, codes) {
-    unpackNibbles(block, bo + 8, codes, 0, 32);
-    unpackHighBits(block, bo + 4, codes);
-  },
-  packCodes(codes, block, bo) {
-    packHighBits(codes, block, bo + 4);
-    packNibbles(codes, 0, 32, block, bo + 8);
-  },
+  unpackCodes: (block, bo, codes) => unpack5(block, bo + 4, bo + 8, codes),
+  packCodes: (codes, block, bo) => pack5(codes, block, bo + 4, bo + 8),
 };

@@ -9,14 +9,11 @@
  * against one f16 super-scale and then round every weight on the stored grid.
  */
 import { f, nearestInt, GROUP_MAX_EPS } from './f32.js';
+import { signedAbsMax } from './extremes.js';
 
 /** make_qx_quants: returns the scale; L[lo + i] in [0, 2 nmax). rmseType 1 weights by x^2. */
 export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array | Int8Array, lo: number, rmseType: number, qw: Float32Array | null): number {
-  let max = 0, amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) { amax = ax; max = x[xo + i]; }
-  }
+  const [max, amax] = signedAbsMax(x, xo, n);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
@@ -64,11 +61,7 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
 
 /** make_q3_quants with do_rmse: returns the scale; L[lo + i] in [0, 2 nmax). */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0, amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) { amax = ax; max = x[xo + i]; }
-  }
+  const [max, amax] = signedAbsMax(x, xo, n);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
