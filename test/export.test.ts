@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ASSETS, runCli, tmpDir } from './helpers.js';
+import { ASSETS, makeTinyModel, runCli, tmpDir } from './helpers.js';
 import { GgufWriter, gv } from '../src/io/gguf.js';
 import { bitsFor, packBits, unpackBits } from '../src/io/bitpack.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
@@ -101,4 +101,21 @@ test('bit-packing round-trips at every width; format v2 files hold the bits they
     const stored = (bytes * 8) / m.summary.quantizedParams;
     assert.ok(Math.abs(stored / m.summary.bitsPerWeight - 1) < 0.02, `${args.join(' ')}: stored ${stored} vs reported ${m.summary.bitsPerWeight}`);
   }
+});
+
+test('packed evaluation: same perplexity as widened weights, and less memory than the source model', () => {
+  const dir = tmpDir();
+  const src = makeTinyModel(path.join(dir, 'wide'), { hidden: 512, layers: 6, heads: 8, kvHeads: 4, mlp: 1536, dtype: 'BF16' });
+  const file = path.join(dir, 'wide-q4_0.gguf'), lowbitDir = path.join(dir, 'wide-rtn4');
+  assert.equal(runCli(['quantize', src, '--gguf', 'Q4_0', '--out', file]).code, 0);
+  assert.equal(runCli(['quantize', src, '--bits', '4', '--out', lowbitDir]).code, 0);
+  const run = (m: string, ...flags: string[]) => {
+    const r = runCli(['eval', m, '--data', HELDOUT, '--max-windows', '2', '--json', ...flags]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { ppl: number; peakRssMiB: number };
+  };
+  for (const m of [file, lowbitDir]) assert.equal(run(m, '--packed').ppl, run(m, '--no-packed').ppl, m);
+  const source = run(src), packed = run(file, '--packed');
+  // The source holds 56M bytes of f32 linears; packed Q4_0 holds 8M and widens one layer (2 MB) at a time.
+  assert.ok(packed.peakRssMiB < source.peakRssMiB - 20, `packed Q4_0 ${packed.peakRssMiB} MiB vs source ${source.peakRssMiB} MiB`);
 });

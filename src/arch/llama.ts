@@ -13,7 +13,7 @@
  */
 import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
 import type { Rotation } from '../linalg/hadamard.js';
-import type { TensorSource } from '../io/tensor-source.js';
+import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import { LowbitError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
 import { ropeTables } from './rope.js';
@@ -198,6 +198,27 @@ export function readFinite(src: TensorSource, name: string): Float32Array {
 export interface LoadOptions {
   /** Called after each tensor is loaded (progress). */
   onTensor?: (name: string, done: number, total: number) => void;
+  /** Keep quantized linear weights packed (PackedLinear) when the source can serve them so. */
+  packed?: boolean;
+}
+
+/**
+ * A linear layer whose weight stays packed on the host (quantized codes, ggml blocks) and is
+ * widened to f32 only for the duration of one forward call: a quantized model evaluates in less
+ * memory than its source. Used by evaluation and generation for weight-only quantized models.
+ */
+export class PackedLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(readonly packed: PackedTensor, readonly bias?: Tensor) {
+    [this.outFeatures, this.inFeatures] = packed.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    const w = be.upload(this.packed.decode(), this.packed.shape);
+    const y = be.linear(x, w, this.bias);
+    be.free(w);
+    return y;
+  }
 }
 
 /** Reads a tensor of a validated source and uploads it (NaN/Inf rejected). */
@@ -206,11 +227,14 @@ export function uploadTensor(be: Backend, src: TensorSource, name: string): Tens
 }
 
 /** Loads decoder block `layer` onto the backend. */
-export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, layer: number, load = (n: string) => uploadTensor(be, src, n)): Block {
+export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, layer: number, load = (n: string) => uploadTensor(be, src, n),
+  loadPacked: (n: string) => PackedTensor | null = () => null): Block {
   const linears = {} as Record<LinearName, Linear>;
   for (const name of LINEAR_NAMES) {
-    const w = load(blockTensorName(layer, `${name}.weight`));
-    linears[name] = new DenseLinear(w, hasBias(cfg, name) ? load(blockTensorName(layer, `${name}.bias`)) : undefined);
+    const weightName = blockTensorName(layer, `${name}.weight`);
+    const bias = hasBias(cfg, name) ? load(blockTensorName(layer, `${name}.bias`)) : undefined;
+    const p = loadPacked(weightName);
+    linears[name] = p ? new PackedLinear(p, bias) : new DenseLinear(load(weightName), bias);
   }
   return {
     inputNorm: load(blockTensorName(layer, 'input_layernorm.weight')),
@@ -231,7 +255,14 @@ export function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts
   };
   const embed = load('model.embed_tokens.weight');
   const blocks: Block[] = [];
-  for (let l = 0; l < cfg.numLayers; l++) blocks.push(loadBlock(cfg, src, be, l, load));
+  const loadPacked = (name: string): PackedTensor | null => {
+    const p = opts.packed ? src.readPacked?.(name) ?? null : null;
+    if (!p) return null;
+    assertFinite(p.decode(), name, src.fileOf(name)); // once, as uploadTensor checks dense weights
+    opts.onTensor?.(name, ++done, total);
+    return p;
+  };
+  for (let l = 0; l < cfg.numLayers; l++) blocks.push(loadBlock(cfg, src, be, l, load, loadPacked));
   const finalNorm = load('model.norm.weight');
   const lmHead = new DenseLinear(cfg.tieWordEmbeddings ? embed : load('lm_head.weight'));
   return { config: cfg, embed, blocks, finalNorm, lmHead };

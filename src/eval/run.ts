@@ -6,8 +6,18 @@ import { applyManifestRuntime } from '../export/runtime.js';
 import { tokenizeFile } from '../io/tokenizer.js';
 import { perplexity, type PerplexityResult } from './perplexity.js';
 
+/**
+ * Whether quantized linears stay packed (widened one layer at a time, every forward pass) or are
+ * widened once at load: 'auto' packs when the widened linears would take more than 1 GiB, so small
+ * models run at full speed and large ones fit.
+ */
+export type PackedMode = 'auto' | boolean;
+
+const AUTO_PACK_BYTES = 1 << 30;
+
 export interface EvalRequest {
   modelDir: string;
+  packed?: PackedMode;
   dataFile: string;
   seqLen: number;
   maxWindows?: number;
@@ -25,11 +35,15 @@ export interface EvalReport extends PerplexityResult {
   backend: string;
 }
 
-/** Opens `dir` and loads it onto the backend (dequantizing quantized layers). */
-export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, total: number) => void): { model: Model; info: ModelDir } {
+/** Opens `dir` and loads it onto the backend (quantized linears packed or widened: see PackedMode). */
+export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto'): { model: Model; info: ModelDir } {
   const info = openModelDir(dir);
   try {
-    const model = loadModel(info.config, info.source, be, { onTensor: (_n, d, t) => onLoad?.(d, t) });
+    // Activation quantization and LRC's low-rank terms wrap dense layers: those models load widened.
+    const canPack = !info.manifest || (!info.manifest.runtime && info.manifest.method !== 'lrc');
+    const c = info.config, perLayer = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize;
+    const packed = canPack && (mode === 'auto' ? 4 * perLayer * c.numLayers > AUTO_PACK_BYTES : mode);
+    const model = loadModel(info.config, info.source, be, { onTensor: (_n, d, t) => onLoad?.(d, t), packed });
     applyManifestRuntime(be, model, info);
     return { model, info };
   } finally {
@@ -38,7 +52,7 @@ export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, t
 }
 
 export async function evaluate(be: Backend, req: EvalRequest): Promise<EvalReport> {
-  const { model, info } = loadModelDir(be, req.modelDir, req.onLoad);
+  const { model, info } = loadModelDir(be, req.modelDir, req.onLoad, req.packed);
   const tokens = tokenizeFile(info.tokenizer(), req.dataFile);
   const result = await perplexity(be, model, tokens, {
     seqLen: req.seqLen, maxWindows: req.maxWindows, batch: req.batch, source: req.dataFile, onProgress: req.onProgress,

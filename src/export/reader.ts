@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Checkpoint, readJson } from '../io/checkpoint.js';
-import type { TensorSource } from '../io/tensor-source.js';
+import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import { loadConfig, type ModelConfig } from '../arch/config.js';
 import { FORMATS } from '../quant/registry.js';
 import type { StoredTensor, TypedData } from '../quant/types.js';
@@ -71,21 +71,37 @@ function typed(bytes: Uint8Array, dtype: string): TypedData {
  * to their original dtype and shape; the layer's bias is not one of them).
  */
 export function layerTensors(ckpt: Checkpoint, layer: string, e: LayerEntry): Record<string, StoredTensor> {
+  return unpackLayer(storedLayer(ckpt, layer, e), layer, e, ckpt.dir);
+}
+
+/** The layer's tensors exactly as stored (bit-packed ones still packed). */
+function storedLayer(ckpt: Checkpoint, layer: string, e: LayerEntry): Record<string, StoredTensor> {
   const tensors: Record<string, StoredTensor> = {};
   const prefix = `${layer}.`;
   for (const t of ckpt.names()) {
     if (!t.startsWith(prefix)) continue;
     const suffix = t.slice(prefix.length);
     if (suffix.includes('.') || suffix === 'bias' || suffix === 'weight') continue;
-    const info = ckpt.info(t), packed = e.packed?.[suffix];
-    if (packed) {
-      const count = packed.shape.reduce((a, b) => a * b, 1);
-      const bytes = ckpt.readBytes(t);
-      if (!(packed.width >= 1 && packed.width <= 32) || !Number.isSafeInteger(count) || count * packed.width > bytes.length * 8)
-        throw new LowbitError(`layer ${layer}: packed tensor ${suffix} does not hold ${count} values of ${packed.width} bits`, ckpt.fileOf(t));
-      const out = packed.dtype === 'U8' ? new Uint8Array(count) : new Int32Array(count);
-      tensors[suffix] = { dtype: packed.dtype, shape: packed.shape, data: unpackBits(bytes, packed.width, count, out) };
-    } else tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: typed(ckpt.readBytes(t), info.dtype) };
+    const info = ckpt.info(t);
+    tensors[suffix] = { dtype: info.dtype, shape: info.shape, data: e.packed?.[suffix] ? ckpt.readBytes(t) : typed(ckpt.readBytes(t), info.dtype) };
+  }
+  return tensors;
+}
+
+/** Unpacks the bit-packed tensors of a stored layer to the dtype and shape its format reads. */
+function unpackLayer(stored: Record<string, StoredTensor>, layer: string, e: LayerEntry, file: string): Record<string, StoredTensor> {
+  const tensors: Record<string, StoredTensor> = {};
+  for (const [suffix, t] of Object.entries(stored)) {
+    const packed = e.packed?.[suffix];
+    if (!packed) {
+      tensors[suffix] = t;
+      continue;
+    }
+    const count = packed.shape.reduce((a, b) => a * b, 1), bytes = t.data as Uint8Array;
+    if (!(packed.width >= 1 && packed.width <= 32) || !Number.isSafeInteger(count) || count * packed.width > bytes.length * 8)
+      throw new LowbitError(`layer ${layer}: packed tensor ${suffix} does not hold ${count} values of ${packed.width} bits`, file);
+    const out = packed.dtype === 'U8' ? new Uint8Array(count) : new Int32Array(count);
+    tensors[suffix] = { dtype: packed.dtype, shape: packed.shape, data: unpackBits(bytes, packed.width, count, out) };
   }
   return tensors;
 }
@@ -118,13 +134,30 @@ class QuantizedSource implements TensorSource {
   readF32(name: string): Float32Array {
     const layer = this.quantized.get(name);
     if (!layer) return this.ckpt.readF32(name);
+    return this.decoder(layer, storedLayer(this.ckpt, layer, this.manifest.layers[layer]))();
+  }
+
+  readPacked(name: string): PackedTensor | null {
+    const layer = this.quantized.get(name);
+    if (!layer) return null;
+    const stored = storedLayer(this.ckpt, layer, this.manifest.layers[layer]);
     const e = this.manifest.layers[layer];
-    const tensors = layerTensors(this.ckpt, layer, e);
-    try {
-      return FORMATS[e.format].decode(tensors, e.params, e.rows, e.cols);
-    } catch (err) {
-      throw new LowbitError(`layer ${layer}: ${(err as Error).message}`, this.fileOf(name));
-    }
+    let byteLength = 0;
+    for (const t of Object.values(stored)) byteLength += t.data.byteLength;
+    return { shape: [e.rows, e.cols], byteLength, decode: this.decoder(layer, stored) };
+  }
+
+  /** Unpacks and decodes a stored layer to its dense weight. */
+  private decoder(layer: string, stored: Record<string, StoredTensor>): () => Float32Array {
+    const e = this.manifest.layers[layer], file = this.fileOf(`${layer}.weight`);
+    return () => {
+      try {
+        return FORMATS[e.format].decode(unpackLayer(stored, layer, e, file), e.params, e.rows, e.cols);
+      } catch (err) {
+        if (err instanceof LowbitError) throw err;
+        throw new LowbitError(`layer ${layer}: ${(err as Error).message}`, file);
+      }
+    };
   }
 
   private firstTensorOf(layer: string): string {

@@ -7,4 +7,17 @@ export interface TensorSource {
   /** The file holding `name` (for error messages). */
   fileOf(name: string): string;
   readF32(name: string): Float32Array;
+  /**
+   * A quantized matrix kept as stored (packed codes, ggml blocks) with a decoder, so a model can
+   * hold it compactly and widen it one layer at a time; null when the tensor is stored dense.
+   */
+  readPacked?(name: string): PackedTensor | null;
+}
+
+export interface PackedTensor {
+  shape: number[];
+  /** Bytes held while packed. */
+  byteLength: number;
+  /** The dense f32 weight (the same values readF32 returns). */
+  decode(): Float32Array;
 }

@@ -10,6 +10,7 @@ export interface EvalCliOptions {
   seqLen: number;
   maxWindows?: number;
   batch: number;
+  packed?: boolean;
   json?: boolean;
 }
 
@@ -20,7 +21,7 @@ export async function evaluateWithProgress(model: string, o: Omit<EvalCliOptions
   let bar = load;
   try {
     const report = await evaluate(be, {
-      modelDir: model, dataFile: o.data, seqLen: o.seqLen, maxWindows: o.maxWindows, batch: o.batch,
+      modelDir: model, dataFile: o.data, seqLen: o.seqLen, maxWindows: o.maxWindows, batch: o.batch, packed: o.packed ?? 'auto',
       onLoad: (d, t) => load.update(d, t),
       onProgress: (d, t) => {
         if (bar === load) {
@@ -45,6 +46,8 @@ export function registerEval(program: Command): void {
     .option('--seq-len <n>', 'window length in tokens; the text is cut into non-overlapping windows', intArg(2), 512)
     .option('--max-windows <n>', 'evaluate only the first n windows', intArg(1))
     .option('--batch <n>', 'windows per forward pass', intArg(1), 1)
+    .option('--packed', 'keep quantized linears packed in memory, widening one layer at a time (default: when widening them all would take over 1 GiB)')
+    .option('--no-packed', 'widen quantized linears once at load (faster, more memory)')
     .option('--json', 'print one JSON object (ppl, nll, windows, tokens/s, peak memory) instead of text')
     .addHelpText('after', `
 Protocol (as in GPTQ-style papers): the whole file is tokenized without BOS, cut into

@@ -11,6 +11,7 @@ interface GenerateCliOptions {
   topK: number;
   topP: number;
   seed: number;
+  packed?: boolean;
   json?: boolean;
 }
 
@@ -25,6 +26,8 @@ export function registerGenerate(program: Command): void {
     .option('--top-k <k>', 'sample among the k most likely tokens (0 = all)', intArg(0), 40)
     .option('--top-p <p>', 'sample among the most likely tokens up to this cumulative probability', numberArg(0.0001, 1), 0.95)
     .option('--seed <n>', 'seed of the sampler (the same seed gives the same text)', intArg(0), 0)
+    .option('--packed', 'keep quantized linears packed in memory (default: when widening them all would take over 1 GiB)')
+    .option('--no-packed', 'widen quantized linears once at load')
     .option('--json', 'print one JSON object (prompt, text, token ids, tokens/s) instead of streaming')
     .addHelpText('after', `
 The prompt runs through the model once, then every new token runs against a KV cache. Speed
@@ -36,7 +39,7 @@ Examples:
   lowbit generate /tmp/kdoc-q4km.gguf --prompt "The kernel scheduler" --temperature 0.8 --seed 1`)
     .action(async (model: string, o: GenerateCliOptions) => {
       const be = createBackend();
-      const { model: m, info } = loadModelDir(be, model);
+      const { model: m, info } = loadModelDir(be, model, undefined, o.packed ?? 'auto');
       const tok = info.tokenizer();
       const prompt = tok.encode(o.prompt);
       if (!o.json) process.stdout.write(o.prompt);

@@ -6,10 +6,10 @@
  */
 import fs from 'node:fs';
 import { GgufFile, GGUF_MAGIC } from '../../io/gguf.js';
-import type { TensorSource } from '../../io/tensor-source.js';
+import type { PackedTensor, TensorSource } from '../../io/tensor-source.js';
 import { tokenizerFromJson } from '../../io/tokenizer.js';
 import { decodeGgml } from '../../quant/ggml/ggml-weight.js';
-import { GGML_TYPE_NAMES } from '../../quant/ggml/registry.js';
+import { BLOCK_TYPES, GGML_TYPE_NAMES } from '../../quant/ggml/registry.js';
 import { LowbitError } from '../../util/errors.js';
 import type { ModelDir } from '../reader.js';
 import { configFromMetadata } from './metadata.js';
@@ -126,13 +126,25 @@ class GgufSource implements TensorSource {
   }
 
   readF32(name: string): Float32Array {
+    return this.decoder(name, this.g.readBytes(this.info(name).name))();
+  }
+
+  /** Block-type matrices stay as their ggml blocks until a forward pass needs them. */
+  readPacked(name: string): PackedTensor | null {
     const t = this.info(name);
-    const shape = this.shape(name);
+    if (t.ne.length !== 2 || !BLOCK_TYPES[GGML_TYPE_NAMES[t.type]]) return null;
+    const bytes = this.g.readBytes(t.name);
+    return { shape: this.shape(name), byteLength: bytes.byteLength, decode: this.decoder(name, bytes) };
+  }
+
+  /** ggml's dequantization, with attn_q/attn_k rows put back into Hugging Face's rope order. */
+  private decoder(name: string, bytes: Uint8Array): () => Float32Array {
+    const t = this.info(name), shape = this.shape(name);
     const rows = shape.length > 1 ? shape[0] : 1, cols = shape[shape.length - 1];
-    const dense = decodeGgml(GGML_TYPE_NAMES[t.type], this.g.readBytes(t.name), rows, cols);
     const heads = permutedHeads(this.config, name);
-    if (!heads) return dense;
-    const back = permuteRows(new Uint8Array(dense.buffer), rows, heads, false);
-    return new Float32Array(back.buffer);
+    return () => {
+      const dense = decodeGgml(GGML_TYPE_NAMES[t.type], bytes, rows, cols);
+      return heads ? new Float32Array(permuteRows(new Uint8Array(dense.buffer), rows, heads, false).buffer) : dense;
+    };
   }
 }
