@@ -59,6 +59,7 @@ export async function benchRace(_limits: MachineLimits): Promise<Record<string, 
       }
       figures[`${mix}_bpw`] = bpw;
       rows.push([mix, bpw.toFixed(3), `${(bytes / 1e6).toFixed(2)} MB`, String(bpwRef), noImatrix?.toFixed(2) ?? '-', imatrix.toFixed(2), ...row.slice(1)]);
+      console.log(`  ${mix}: RTN ${row[1]}, GPTQ ${row[2]}, QuantEase ${row[3]} (llama.cpp ${noImatrix ?? '-'}, with imatrix ${imatrix})`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
