@@ -11,6 +11,7 @@ import { ASSETS, makeTinyModel, runCli, tmpDir } from './helpers.js';
 import { GgufWriter, gv } from '../src/io/gguf.js';
 import { bitsFor, packBits, unpackBits } from '../src/io/bitpack.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
+import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { rng } from './helpers.js';
 
 const MODEL = ASSETS.model, HELDOUT = ASSETS.heldout;
@@ -118,4 +119,29 @@ test('packed evaluation: same perplexity as widened weights, and less memory tha
   const source = run(src), packed = run(file, '--packed');
   // The source holds 56M bytes of f32 linears; packed Q4_0 holds 8M and widens one layer (2 MB) at a time.
   assert.ok(packed.peakRssMiB < source.peakRssMiB - 20, `packed Q4_0 ${packed.peakRssMiB} MiB vs source ${source.peakRssMiB} MiB`);
+});
+
+test('format v1 directories (codes one U8 per weight, no packing) still load', () => {
+  const dir = tmpDir();
+  const v2 = path.join(dir, 'v2'), v1 = path.join(dir, 'v1');
+  assert.equal(runCli(['quantize', MODEL, '--bits', '3', '--out', v2]).code, 0);
+  // Rewrite it as version 1 wrote it: every packed tensor unpacked to its dtype and shape.
+  fs.mkdirSync(v1);
+  for (const f of fs.readdirSync(v2)) if (f !== 'model.safetensors' && f !== 'lowbit.json') fs.copyFileSync(path.join(v2, f), path.join(v1, f));
+  const m = JSON.parse(fs.readFileSync(path.join(v2, 'lowbit.json'), 'utf8'));
+  const st = SafetensorsFile.open(path.join(v2, 'model.safetensors'));
+  const w = new SafetensorsWriter(path.join(v1, 'model.safetensors'));
+  for (const [name, info] of st.tensors) {
+    const layer = Object.keys(m.layers).find((l) => name.startsWith(`${l}.`));
+    const packed = layer ? m.layers[layer].packed?.[name.slice(layer.length + 1)] : undefined;
+    if (!packed) { w.add(name, info.dtype, info.shape, st.readBytes(name)); continue; }
+    const n = packed.shape.reduce((a: number, b: number) => a * b, 1);
+    const out = packed.dtype === 'U8' ? new Uint8Array(n) : new Int32Array(n);
+    w.add(name, packed.dtype, packed.shape, unpackBits(st.readBytes(name), packed.width, n, out));
+  }
+  w.finish();
+  for (const e of Object.values(m.layers) as { packed?: unknown }[]) delete e.packed;
+  m.lowbit.formatVersion = 1;
+  fs.writeFileSync(path.join(v1, 'lowbit.json'), JSON.stringify(m));
+  assert.equal(ppl(v1), ppl(v2));
 });
