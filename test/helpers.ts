@@ -136,3 +136,60 @@ export function layerProblems(): { name: string; w: Float32Array; h: Float64Arra
   f.close();
   return out;
 }
+
+/**
+ * Writes a SentencePiece-style byte-fallback BPE tokenizer (as Llama 2 ships: "▁" for spaces,
+ * <0xXX> byte tokens, merges listing every split of every piece) trained by plain BPE on `text`.
+ */
+export function makeSpmTokenizer(dir: string, text: string, merges = 600, chars = 120): void {
+  const norm = '▁' + text.replace(/ /g, '▁');
+  const freq = new Map<string, number>();
+  for (const w of norm.split(/(?=▁)/u)) freq.set(w, (freq.get(w) ?? 0) + 1);
+  const charCount = new Map<string, number>();
+  for (const ch of norm) charCount.set(ch, (charCount.get(ch) ?? 0) + 1);
+  const alphabet = [...charCount.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, chars).map((e) => e[0]);
+  const inAlphabet = new Set(alphabet);
+  const words = [...freq.entries()].map(([w, n]) => ({ syms: [...w], n }));
+  const pieces: string[] = [];
+  for (let m = 0; m < merges; m++) {
+    const pairs = new Map<string, number>();
+    for (const { syms, n } of words)
+      for (let i = 0; i + 1 < syms.length; i++)
+        if (inAlphabet.has(syms[i]) || pieces.includes(syms[i])) pairs.set(syms[i] + '\u0000' + syms[i + 1], (pairs.get(syms[i] + '\u0000' + syms[i + 1]) ?? 0) + n);
+    let best = '', bestN = 0;
+    for (const [p, n] of pairs) if (n > bestN || (n === bestN && p < best)) { best = p; bestN = n; }
+    if (bestN < 2) break;
+    const [a, b] = best.split('\u0000');
+    if (!(inAlphabet.has(a) || pieces.includes(a)) || !(inAlphabet.has(b) || pieces.includes(b))) break;
+    pieces.push(a + b);
+    for (const w of words) {
+      const out: string[] = [];
+      for (let i = 0; i < w.syms.length; i++) {
+        if (i + 1 < w.syms.length && w.syms[i] === a && w.syms[i + 1] === b) { out.push(a + b); i++; } else out.push(w.syms[i]);
+      }
+      w.syms = out;
+    }
+  }
+  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
+  for (const p of [...alphabet, ...pieces]) if (!(p in vocab)) vocab[p] = Object.keys(vocab).length;
+  // Merges as transformers' SpmConverter lists them: every split of a piece, in piece order.
+  const mergeList: [string, string][] = [];
+  for (const p of pieces) {
+    const cs = [...p];
+    for (let k = 1; k < cs.length; k++) {
+      const l = cs.slice(0, k).join(''), r = cs.slice(k).join('');
+      if (l in vocab && r in vocab) mergeList.push([l, r]);
+    }
+  }
+  const tokenizer = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+    pre_tokenizer: null, post_processor: null,
+    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: mergeList },
+  };
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: false }));
+}

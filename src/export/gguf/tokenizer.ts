@@ -6,7 +6,14 @@
  * 3 control, 4 user-defined), the merges as "left right" strings, and tokenizer.ggml.pre naming the
  * pre-tokenizer regex llama.cpp must use. lowbit names it from the regex in tokenizer.json (where
  * llama.cpp's converter hashes a test tokenization; same answer for the regexes listed here).
- * SentencePiece-style vocabularies ("llama" in GGUF) are not written yet: a clear error says so.
+ *
+ * SentencePiece-style BPE (Llama 2, Mistral: tokenizer.json "BPE" with byte_fallback and "▁" for
+ * spaces) is stored as tokenizer.ggml.model = "llama": tokens, scores and types (6 for the <0xXX>
+ * byte tokens). llama.cpp's SPM tokenizer merges the adjacent pair whose concatenation has the
+ * highest score; Hugging Face's BPE merges the pair of lowest merge rank, so a piece's score is minus
+ * the rank of the first merge that makes it (pieces no merge makes score 0). Reading such a file back,
+ * the merges are rebuilt as transformers' SpmConverter builds them from a SentencePiece model: every
+ * split of a piece into two pieces, ordered by the piece's score.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,7 +55,7 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number): [string,
   const t = readJson(file) as TokenizerJson;
   const model = t.model;
   if (model?.type !== 'BPE' || !model.vocab || !model.merges) throw new LowbitError(`GGUF export supports byte-level BPE tokenizers; this one is ${model?.type ?? 'unknown'}`, file);
-  if (model.byte_fallback) throw new LowbitError('GGUF export of SentencePiece-style (byte_fallback) BPE vocabularies is not supported yet', file);
+  if (model.byte_fallback) return [...spmMetadata(t, vocabSize, file), ...specialTokenMetadata(modelDir, tokenNames(t, vocabSize))];
   const pre = preTokenizerName(t);
   if (!pre) throw new LowbitError('GGUF export: the pre-tokenizer is not one llama.cpp names (byte-level BPE with the GPT-2, Llama-3 or Qwen2 regex)', file);
 
@@ -70,14 +77,59 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number): [string,
   for (let id = 0; id < vocabSize; id++) if (!filled[id]) { tokens[id] = `[PAD${id}]`; types[id] = 5; }
   const merges = model.merges.map((m) => (Array.isArray(m) ? `${m[0]} ${m[1]}` : m));
 
-  const kv: [string, GgufValue][] = [
+  return [
     ['tokenizer.ggml.model', gv.str('gpt2')],
     ['tokenizer.ggml.pre', gv.str(pre)],
     ['tokenizer.ggml.tokens', gv.strs(tokens)],
     ['tokenizer.ggml.token_type', gv.i32s(types)],
     ['tokenizer.ggml.merges', gv.strs(merges)],
+    ...specialTokenMetadata(modelDir, tokens),
   ];
-  // Special token ids from the model's configs (tokenizer_config.json names them, config.json gives ids).
+}
+
+/** The vocabulary's pieces in id order (added tokens included; unused ids as placeholders). */
+function tokenNames(t: TokenizerJson, vocabSize: number): string[] {
+  const tokens: string[] = Array.from({ length: vocabSize }, (_, id) => `[PAD${id}]`);
+  for (const [tok, id] of Object.entries(t.model!.vocab!)) if (id < vocabSize) tokens[id] = tok;
+  for (const a of t.added_tokens ?? []) if (a.id < vocabSize) tokens[a.id] = a.content;
+  return tokens;
+}
+
+/** tokenizer.ggml.* for a SentencePiece-style byte-fallback BPE (see the file comment). */
+function spmMetadata(t: TokenizerJson, vocabSize: number, file: string): [string, GgufValue][] {
+  const tokens = tokenNames(t, vocabSize);
+  const known = new Set([...Object.values(t.model!.vocab!), ...(t.added_tokens ?? []).map((a) => a.id)]);
+  const rankOf = new Map<string, number>();
+  t.model!.merges!.forEach((m, rank) => {
+    const [a, b] = Array.isArray(m) ? m : m.split(' ');
+    if (!rankOf.has(a + b)) rankOf.set(a + b, rank);
+  });
+  const added = new Map((t.added_tokens ?? []).map((a) => [a.id, a]));
+  const unk = (t.model as { unk_token?: string | null }).unk_token;
+  const types = tokens.map((tok, id) => {
+    if (!known.has(id)) return 5;
+    if (tok === unk) return 2;
+    if (added.has(id)) return added.get(id)!.special ? 3 : 4;
+    return /^<0x[0-9A-F]{2}>$/.test(tok) ? 6 : 1;
+  });
+  const scores = tokens.map((tok, id) => (types[id] === 1 && rankOf.has(tok) ? -rankOf.get(tok)! : 0));
+  const norm = JSON.stringify((t as { normalizer?: unknown }).normalizer ?? null) + JSON.stringify(t.pre_tokenizer ?? null);
+  // "▁" prepended to the text: a Prepend normalizer (Llama 2) or a Metaspace pre-tokenizer that prepends.
+  const addSpacePrefix = /"Prepend","prepend":"▁"/.test(norm) || (/"Metaspace"/.test(norm) && !/"prepend_scheme":"never"/.test(norm));
+  if (!/"▁"/.test(norm)) throw new LowbitError('GGUF export: a byte-fallback BPE vocabulary without "▁" for spaces is not a SentencePiece-style one llama.cpp can run', file);
+  return [
+    ['tokenizer.ggml.model', gv.str('llama')],
+    ['tokenizer.ggml.pre', gv.str('default')],
+    ['tokenizer.ggml.tokens', gv.strs(tokens)],
+    ['tokenizer.ggml.scores', gv.f32s(scores)],
+    ['tokenizer.ggml.token_type', gv.i32s(types)],
+    ['tokenizer.ggml.add_space_prefix', gv.bool(addSpacePrefix)],
+  ];
+}
+
+/** Special token ids (tokenizer_config.json names them), add_bos_token and the chat template. */
+function specialTokenMetadata(modelDir: string, tokens: string[]): [string, GgufValue][] {
+  const kv: [string, GgufValue][] = [];
   const cfgFile = path.join(modelDir, 'tokenizer_config.json');
   const tcfg = fs.existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
   const idOf = (v: unknown): number | undefined => {
@@ -96,9 +148,26 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number): [string,
   return kv;
 }
 
+/** transformers' SpmConverter merges: every split of a piece into two pieces, by the piece's score. */
+function spmMerges(tokens: string[], scores: number[], types: number[]): string[] {
+  const id = new Map<string, number>();
+  tokens.forEach((t, i) => { if (types[i] === 1 && !id.has(t)) id.set(t, i); });
+  const merges: [number, number, string][] = [];
+  for (const [piece, i] of id) {
+    const chars = [...piece];
+    for (let k = 1; k < chars.length; k++) {
+      const a = chars.slice(0, k).join(''), b = chars.slice(k).join('');
+      if (id.has(a) && id.has(b)) merges.push([-scores[i], i, `${a} ${b}`]);
+    }
+  }
+  merges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  return merges.map((m) => m[2]);
+}
+
 /** A tokenizer.json (and tokenizer_config.json) object rebuilt from GGUF metadata, for @huggingface/tokenizers. */
 export function tokenizerJsonFromMetadata(get: (key: string) => unknown, file: string): { tokenizer: object; config: object } {
   const model = get('tokenizer.ggml.model');
+  if (model === 'llama') return spmTokenizerJson(get, file);
   if (model !== 'gpt2') throw new LowbitError(`tokenizer model ${String(model)} is not supported (lowbit reads byte-level BPE, "gpt2")`, file);
   const pre = String(get('tokenizer.ggml.pre') ?? 'gpt-2');
   const regex = REGEX_BY_PRE[pre] ?? (pre === 'default' ? GPT2_REGEX : undefined);
@@ -120,6 +189,31 @@ export function tokenizerJsonFromMetadata(get: (key: string) => unknown, file: s
       post_processor: null,
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
       model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: pre === 'llama-bpe', vocab, merges },
+    },
+    config: {},
+  };
+}
+
+/** A byte-fallback BPE tokenizer.json for a GGUF "llama" (SentencePiece-style) vocabulary. */
+function spmTokenizerJson(get: (key: string) => unknown, file: string): { tokenizer: object; config: object } {
+  const tokens = get('tokenizer.ggml.tokens'), scores = get('tokenizer.ggml.scores'), types = get('tokenizer.ggml.token_type');
+  if (!Array.isArray(tokens) || !Array.isArray(scores) || !Array.isArray(types) || scores.length !== tokens.length || types.length !== tokens.length)
+    throw new LowbitError('SentencePiece-style vocabulary needs tokenizer.ggml.tokens, scores and token_type of one length', file);
+  const vocab: Record<string, number> = {};
+  (tokens as string[]).forEach((t, i) => { if (!(t in vocab)) vocab[t] = i; });
+  const unkId = get('tokenizer.ggml.unknown_token_id');
+  const added = (tokens as string[]).flatMap((content, id) => (types[id] === 3 || types[id] === 4 || types[id] === 2 ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: types[id] !== 4 }] : []));
+  const prefix = get('tokenizer.ggml.add_space_prefix') !== false;
+  return {
+    tokenizer: {
+      version: '1.0', truncation: null, padding: null, added_tokens: added,
+      normalizer: { type: 'Sequence', normalizers: [...(prefix ? [{ type: 'Prepend', prepend: '▁' }] : []), { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+      pre_tokenizer: null, post_processor: null,
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, ...(prefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : [])] },
+      model: {
+        type: 'BPE', dropout: null, unk_token: typeof unkId === 'number' ? (tokens as string[])[unkId] : null, continuing_subword_prefix: null, end_of_word_suffix: null,
+        fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: spmMerges(tokens as string[], scores as number[], types as number[]),
+      },
     },
     config: {},
   };
