@@ -129,6 +129,22 @@ test('Qwen2 (q/k/v biases, NEOX rope, no row permutation) as GGUF: llama.cpp agr
   }
 });
 
+test('Llama-3 rope scaling travels as rope_freqs: llama.cpp and lowbit read it back and agree with the source', async () => {
+  const dir = tmpDir();
+  const model = makeTinyModel(path.join(dir, 'llama3'), {
+    hidden: 64, layers: 2, config: { rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } },
+  });
+  const file = path.join(dir, 'llama3.gguf');
+  assert.equal(runCli(['quantize', model, '--gguf', 'F32', '--out', file]).code, 0);
+  const ppl = (m: string) => JSON.parse(runCli(['eval', m, '--data', HELDOUT, '--max-windows', '2', '--json']).stdout).ppl as number;
+  const source = ppl(model), ours = ppl(file), theirs = await llamaCppPerplexity(file, 2);
+  assert.ok(Math.abs(ours / source - 1) < 1e-5, `lowbit on the GGUF ${ours} vs source ${source}`);
+  assert.ok(Math.abs(theirs / ours - 1) < 1e-4, `llama.cpp ${theirs} vs lowbit ${ours}`);
+  // And the scaling matters here: without it the perplexity moves.
+  const plain = makeTinyModel(path.join(dir, 'plain'), { hidden: 64, layers: 2, config: { rope_theta: 500000 } });
+  assert.ok(Math.abs(ppl(plain) / source - 1) > 1e-3);
+});
+
 test('SentencePiece-style vocabulary (byte fallback, "▁") as GGUF "llama": llama.cpp tokenizes like Hugging Face and agrees on perplexity', async () => {
   const dir = tmpDir();
   const model = makeTinyModel(path.join(dir, 'spm'), { hidden: 64, layers: 2 });

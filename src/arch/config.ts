@@ -14,7 +14,9 @@ import { readJson } from '../io/checkpoint.js';
 export type RopeScaling =
   | { type: 'default' }
   | { type: 'linear'; factor: number }
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /** Per-dimension divisors of the inverse frequencies, as GGUF stores Llama-3 scaling (rope_freqs.weight). */
+  | { type: 'freq-factors'; factors: number[] };
 
 export interface ModelConfig {
   family: 'llama' | 'mistral' | 'qwen2';

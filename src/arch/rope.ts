@@ -14,6 +14,7 @@ export function inverseFrequencies(cfg: Pick<ModelConfig, 'headDim' | 'ropeTheta
   for (let i = 0; i < half; i++) inv[i] = f(1 / f(Math.pow(cfg.ropeTheta, f((2 * i) / cfg.headDim))));
   const s = cfg.ropeScaling;
   if (s.type === 'linear') for (let i = 0; i < half; i++) inv[i] = f(inv[i] / s.factor);
+  if (s.type === 'freq-factors') for (let i = 0; i < half; i++) inv[i] = f(inv[i] / s.factors[i]);
   if (s.type === 'llama3') {
     // Llama 3.1: low frequencies are divided by `factor`, high ones kept, the band between blended.
     const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;

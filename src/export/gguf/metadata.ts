@@ -39,6 +39,7 @@ export function architectureMetadata(cfg: ModelConfig): [string, GgufValue][] {
  */
 export function ropeFreqFactors(cfg: ModelConfig): Float32Array | null {
   const rs = cfg.ropeScaling;
+  if (rs.type === 'freq-factors') return Float32Array.from(rs.factors);
   if (rs.type !== 'llama3') return null;
   const half = cfg.headDim / 2, out = new Float32Array(half);
   const lowWavelen = rs.originalMaxPositions / rs.lowFreqFactor, highWavelen = rs.originalMaxPositions / rs.highFreqFactor;

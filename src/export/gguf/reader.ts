@@ -73,8 +73,13 @@ export function openGgufModel(file: string): ModelDir {
   const g = GgufFile.open(file);
   try {
     const get = (k: string) => g.get(k);
-    if (g.tensors.has('rope_freqs.weight')) throw new LowbitError('GGUF files with rope_freqs (Llama-3.1-style rope scaling) are not supported yet', file);
     const config = configFromMetadata(get, g.tensors.has('output.weight'), file);
+    if (g.tensors.has('rope_freqs.weight')) {
+      // Llama-3 rope scaling, as llama.cpp's converter stores it: one divisor per frequency.
+      const t = g.info('rope_freqs.weight');
+      if (t.type !== 0 || t.ne.length !== 1 || t.ne[0] !== config.headDim / 2) throw new LowbitError(`rope_freqs.weight must be F32 [${config.headDim / 2}]`, file);
+      config.ropeScaling = { type: 'freq-factors', factors: Array.from(new Float32Array(g.readBytes(t.name).slice().buffer)) };
+    }
     const source = new GgufSource(g, config);
     return {
       dir: file, config, source, manifest: null, gguf: summariseGguf(g),
