@@ -40,7 +40,7 @@ export interface CalibratedRun {
   /** Activation quantization and rotation of the quantized model (default: none). */
   runtime?: RuntimeSpec;
   force?: boolean;
-  /** Write one GGUF file of this target instead of a lowbit directory. */
+  /** A GGUF target: one GGUF file when the output ends in .gguf, else a lowbit directory on its grids (`lowbit export` writes the file). */
   gguf?: GgufOutput;
   backend?: Backend;
   /** Progress: linear layers quantized so far, of the total, and what is being done. */

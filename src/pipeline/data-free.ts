@@ -26,7 +26,7 @@ export interface DataFreeRun {
   runtime?: RuntimeSpec;
   /** Replace an existing output directory. */
   force?: boolean;
-  /** Write one GGUF file of this target instead of a lowbit directory. */
+  /** A GGUF target: one GGUF file when the output ends in .gguf, else a lowbit directory on its grids (`lowbit export` writes the file). */
   gguf?: GgufOutput;
   /** Worker threads (default: one per core). */
   workers?: number;
