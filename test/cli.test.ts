@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ASSETS, makeTinyModel, runCli, tmpDir } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { ASSETS, ROOT, makeTinyModel, runCli, tmpDir } from './helpers.js';
 import { VERSION } from '../src/util/version.js';
 
 test('quantize then eval a tiny model; lowbit.json says what the directory is', () => {
@@ -56,7 +57,7 @@ test('inspect reports the architecture and the exact parameter count', () => {
 });
 
 test('--help explains every command', () => {
-  for (const cmd of ['eval', 'quantize', 'demo', 'inspect']) {
+  for (const cmd of ['eval', 'quantize', 'generate', 'export', 'demo', 'inspect']) {
     const r = runCli([cmd, '--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: lowbit/);
@@ -163,4 +164,10 @@ test('bad input: unwritable output paths fail before any work and leave nothing'
   const r = runCli(['quantize', model, '--out', path.join(dir, 'exists')]);
   assert.match(r.stderr, /already exists \(pass --force to replace it\)/);
   assertNoOutput(dir, 'exists.tmp');
+});
+
+test('a reader that closes stdout early (| head -c 10) ends lowbit quietly with status 0', () => {
+  const s = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${path.join(ROOT, 'bin', 'lowbit.js')}" quantize --help | head -c 10 > /dev/null`], { encoding: 'utf8' });
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal(s.stderr, '');
 });

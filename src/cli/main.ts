@@ -28,8 +28,17 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** A reader that closed our stdout early (`lowbit eval --json | head -c 10`) ends us quietly, as Unix tools do. */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedStdout();
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;

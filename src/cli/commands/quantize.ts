@@ -148,7 +148,7 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
 export function registerQuantize(program: Command): void {
   const cmd = program
     .command('quantize')
-    .description('quantize a model and save it as a directory that `lowbit eval` reads')
+    .description('quantize a model into a lowbit directory or (--gguf) a GGUF file')
     .argument('<model>', 'model directory (config.json, *.safetensors, tokenizer.json)')
     .requiredOption('--out <dir|file.gguf>', 'output directory (or .gguf file with --gguf); written to a temporary path and renamed when complete')
     .addOption(new Option('--method <name>', 'quantization method').choices(Object.keys(METHODS)).default('rtn'))
