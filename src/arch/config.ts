@@ -51,6 +51,25 @@ export function loadConfig(modelDir: string): ModelConfig {
   return parseConfig(readJson(file) as Record<string, unknown>, file);
 }
 
+/** Upper bounds far above any real model, so a corrupt size fails here rather than as an allocation. */
+const MAX_LAYERS = 4096;
+const MAX_DIM = 1 << 24;
+
+/** Checks the sizes a config gives (from config.json or GGUF metadata) before anything is allocated from them. */
+export function checkConfigSizes(cfg: ModelConfig, file: string): ModelConfig {
+  const dims: [string, number, number][] = [
+    ['num_hidden_layers', cfg.numLayers, MAX_LAYERS], ['hidden_size', cfg.hiddenSize, MAX_DIM], ['intermediate_size', cfg.intermediateSize, MAX_DIM],
+    ['num_attention_heads', cfg.numHeads, MAX_DIM], ['num_key_value_heads', cfg.numKvHeads, MAX_DIM], ['head_dim', cfg.headDim, MAX_DIM],
+    ['vocab_size', cfg.vocabSize, MAX_DIM], ['max_position_embeddings', cfg.maxPositions, MAX_DIM],
+  ];
+  for (const [key, v, max] of dims)
+    if (!Number.isSafeInteger(v) || v <= 0 || v > max) throw new LowbitError(`${key} must be an integer from 1 to ${max}, got ${v}`, file);
+  if (cfg.headDim % 2 !== 0) throw new LowbitError(`head dimension ${cfg.headDim} must be an even integer`, file);
+  if (cfg.numHeads % cfg.numKvHeads !== 0) throw new LowbitError(`num_attention_heads ${cfg.numHeads} is not a multiple of num_key_value_heads ${cfg.numKvHeads}`, file);
+  if (!(cfg.rmsNormEps > 0 && cfg.rmsNormEps < 1)) throw new LowbitError(`rms_norm_eps must be in (0, 1), got ${cfg.rmsNormEps}`, file);
+  return cfg;
+}
+
 export function parseConfig(raw: Record<string, unknown>, file = 'config.json'): ModelConfig {
   const archs = raw.architectures;
   const arch = Array.isArray(archs) ? String(archs[0]) : undefined;
@@ -89,7 +108,7 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
   if (family === 'qwen2' && raw.use_sliding_window === true)
     throw new LowbitError('use_sliding_window=true is not supported for Qwen2', file);
 
-  return {
+  return checkConfigSizes({
     family,
     hiddenSize,
     intermediateSize: int('intermediate_size'),
@@ -108,7 +127,7 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
       : { qkv: raw.attention_bias === true, o: raw.attention_bias === true, mlp: raw.mlp_bias === true },
     slidingWindow,
     ...(typeof raw.eos_token_id === 'number' ? { eosTokenId: raw.eos_token_id } : {}),
-  };
+  }, file);
 }
 
 function parseRopeScaling(s: Record<string, unknown> | null, file: string, num: (v: unknown, k: string) => number): RopeScaling {

@@ -5,6 +5,7 @@ import { openModelDir, type ModelDir } from '../export/reader.js';
 import { applyManifestRuntime } from '../export/runtime.js';
 import { tokenizeFile } from '../io/tokenizer.js';
 import { perplexity, type PerplexityResult } from './perplexity.js';
+import { LowbitError } from '../util/errors.js';
 
 /**
  * Whether quantized linears stay packed (widened one layer at a time, every forward pass) or are
@@ -51,9 +52,15 @@ export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, t
   }
 }
 
+/** Token ids must index the embedding: a tokenizer that disagrees with the model is a one-line error. */
+export function checkTokenIds(ids: Int32Array, vocabSize: number, model: string): Int32Array {
+  for (const id of ids) if (!(id >= 0 && id < vocabSize)) throw new LowbitError(`the tokenizer produced token id ${id}, outside the model's vocabulary of ${vocabSize}`, model);
+  return ids;
+}
+
 export async function evaluate(be: Backend, req: EvalRequest): Promise<EvalReport> {
   const { model, info } = loadModelDir(be, req.modelDir, req.onLoad, req.packed);
-  const tokens = tokenizeFile(info.tokenizer(), req.dataFile);
+  const tokens = checkTokenIds(tokenizeFile(info.tokenizer(), req.dataFile), model.config.vocabSize, req.modelDir);
   const result = await perplexity(be, model, tokens, {
     seqLen: req.seqLen, maxWindows: req.maxWindows, batch: req.batch, source: req.dataFile, onProgress: req.onProgress,
   });

@@ -43,15 +43,40 @@ export function openModelDir(dir: string): ModelDir {
   return { dir, config, source, manifest, tokenizer: () => loadTokenizer(dir), close: () => ckpt.close() };
 }
 
+/** Checks every field lowbit reads from lowbit.json (it may come from anywhere), with one-line errors. */
 function validateManifest(raw: unknown, file: string): LowbitManifest {
-  const m = raw as LowbitManifest;
-  if (typeof m !== 'object' || m === null || typeof m.layers !== 'object' || m.layers === null || typeof m.lowbit !== 'object')
-    throw new LowbitError('not a lowbit manifest (missing "lowbit" or "layers")', file);
-  if (m.lowbit.formatVersion > MANIFEST_FORMAT_VERSION)
-    throw new LowbitError(`format version ${m.lowbit.formatVersion} is newer than this lowbit understands (${MANIFEST_FORMAT_VERSION})`, file);
-  for (const [layer, e] of Object.entries(m.layers))
-    if (!FORMATS[e.format]) throw new LowbitError(`layer ${layer} uses unknown format ${e.format}`, file);
-  return m;
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const fail = (problem: string): never => { throw new LowbitError(`invalid lowbit.json: ${problem}`, file); };
+  if (!isObject(raw) || !isObject(raw.layers) || !isObject(raw.lowbit)) throw new LowbitError('not a lowbit manifest (missing "lowbit" or "layers")', file);
+  const version = raw.lowbit.formatVersion;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) fail(`formatVersion ${JSON.stringify(version)} is not a version number`);
+  if ((version as number) > MANIFEST_FORMAT_VERSION)
+    throw new LowbitError(`format version ${version} is newer than this lowbit understands (${MANIFEST_FORMAT_VERSION})`, file);
+  if (typeof raw.method !== 'string') fail('"method" is not a string');
+  if (!isObject(raw.summary) || typeof raw.summary.bitsPerWeight !== 'number') fail('"summary" has no bitsPerWeight');
+  const dim = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x > 0 && x <= 1 << 24;
+  for (const [layer, e] of Object.entries(raw.layers)) {
+    if (!isObject(e)) fail(`layer ${layer} is not an object`);
+    const entry = e as Record<string, unknown>;
+    if (typeof entry.format !== 'string' || !FORMATS[entry.format]) fail(`layer ${layer} uses unknown format ${JSON.stringify(entry.format)}`);
+    if (!dim(entry.rows) || !dim(entry.cols)) fail(`layer ${layer} has an invalid shape ${JSON.stringify([entry.rows, entry.cols])}`);
+    if (!isObject(entry.params)) fail(`layer ${layer} has no params`);
+    if (entry.packed !== undefined) {
+      if (!isObject(entry.packed)) fail(`layer ${layer}: "packed" is not an object`);
+      for (const [suffix, pk] of Object.entries(entry.packed as Record<string, unknown>))
+        if (!isObject(pk) || !(pk.dtype === 'U8' || pk.dtype === 'I32') || !Array.isArray(pk.shape) || !pk.shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0) || typeof pk.width !== 'number')
+          fail(`layer ${layer}: packed tensor ${suffix} is not described by width, dtype and shape`);
+    }
+  }
+  if (raw.runtime !== undefined && raw.runtime !== null) {
+    const rt = raw.runtime;
+    if (!isObject(rt)) fail('"runtime" is not an object');
+    const act = (rt as Record<string, unknown>).activation, rot = (rt as Record<string, unknown>).rotation;
+    if (act != null && (!isObject(act) || typeof act.bits !== 'number' || !(act.bits >= 2 && act.bits <= 16) || typeof act.clipRatio !== 'number' || !(act.clipRatio > 0 && act.clipRatio <= 1)))
+      fail('runtime.activation needs bits (2-16) and clipRatio (0-1]');
+    if (rot != null && (!isObject(rot) || typeof rot.seed !== 'number')) fail('runtime.rotation needs a seed');
+  }
+  return raw as unknown as LowbitManifest;
 }
 
 /** Views raw little-endian bytes as the typed array of their dtype. */

@@ -29,11 +29,19 @@ export function tokenizerFromJson(json: object, config: object, file: string): T
   try {
     tok = new Tokenizer(json as never, config as never);
   } catch (e) {
-    throw new LowbitError(`unsupported tokenizer (${(e as Error).message})`, file);
+    throw new LowbitError(`unsupported tokenizer (${(e as Error)?.message ?? String(e)})`.replace(/\s*\n\s*/g, ' '), file);
   }
+  // A tokenizer.json that loads may still fail while tokenizing (malformed parts): one line, naming the file.
+  const guard = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw new LowbitError(`tokenizer failed (${(e as Error)?.message ?? String(e)})`.replace(/\s*\n\s*/g, ' '), file);
+    }
+  };
   return {
-    encode: (text) => Int32Array.from(tok.encode(text, { add_special_tokens: false }).ids),
-    decode: (ids) => tok.decode(Array.from(ids)),
+    encode: (text) => guard(() => Int32Array.from(tok.encode(text, { add_special_tokens: false }).ids)),
+    decode: (ids) => guard(() => tok.decode(Array.from(ids))),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createBackend } from '../../backend/index.js';
 import { generate, textStreamer } from '../../eval/generate.js';
-import { loadModelDir } from '../../eval/run.js';
+import { checkTokenIds, loadModelDir } from '../../eval/run.js';
 import { intArg, numberArg, printJson } from '../args.js';
 
 interface GenerateCliOptions {
@@ -41,7 +41,7 @@ Examples:
       const be = createBackend();
       const { model: m, info } = loadModelDir(be, model, undefined, o.packed ?? 'auto');
       const tok = info.tokenizer();
-      const prompt = tok.encode(o.prompt);
+      const prompt = checkTokenIds(tok.encode(o.prompt), m.config.vocabSize, model);
       if (!o.json) process.stdout.write(o.prompt);
       const stream = o.json ? undefined : textStreamer(tok, (s) => process.stdout.write(s));
       const r = await generate(be, m, {

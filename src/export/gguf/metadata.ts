@@ -3,7 +3,7 @@
  * architecture's hyperparameters under `<arch>.*`, and the reverse, a ModelConfig from a GGUF
  * file's metadata so lowbit can run files that llama.cpp made.
  */
-import type { ModelConfig } from '../../arch/config.js';
+import { checkConfigSizes, type ModelConfig } from '../../arch/config.js';
 import { type GgufValue, gv } from '../../io/gguf.js';
 import { LowbitError } from '../../util/errors.js';
 import { ggufArch } from './names.js';
@@ -69,7 +69,7 @@ export function configFromMetadata(get: (key: string) => unknown, hasOutput: boo
   const tokens = get('tokenizer.ggml.tokens');
   const vocab = num('vocab_size', Array.isArray(tokens) ? tokens.length : undefined);
   const scalingType = get(`${arch}.rope.scaling.type`);
-  return {
+  return checkConfigSizes({
     family: arch,
     hiddenSize: hidden,
     intermediateSize: num('feed_forward_length'),
@@ -86,5 +86,5 @@ export function configFromMetadata(get: (key: string) => unknown, hasOutput: boo
     bias: { qkv: arch === 'qwen2', o: false, mlp: false },
     slidingWindow: 0,
     ...(typeof get('tokenizer.ggml.eos_token_id') === 'number' ? { eosTokenId: get('tokenizer.ggml.eos_token_id') as number } : {}),
-  };
+  }, file);
 }
