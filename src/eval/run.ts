@@ -19,6 +19,8 @@ const AUTO_PACK_BYTES = 1 << 30;
 export interface EvalRequest {
   modelDir: string;
   packed?: PackedMode;
+  /** Evaluate windows longer than the model's trained context (max_position_embeddings). */
+  beyondContext?: boolean;
   dataFile: string;
   seqLen: number;
   maxWindows?: number;
@@ -59,6 +61,10 @@ export function checkTokenIds(ids: Int32Array, vocabSize: number, model: string)
 }
 
 export async function evaluate(be: Backend, req: EvalRequest): Promise<EvalReport> {
+  const probe = openModelDir(req.modelDir);
+  probe.close();
+  if (req.seqLen > probe.config.maxPositions && !req.beyondContext)
+    throw new LowbitError(`--seq-len ${req.seqLen} exceeds the model's context of ${probe.config.maxPositions} positions; pass --beyond-context to evaluate anyway`, req.modelDir);
   const { model, info } = loadModelDir(be, req.modelDir, req.onLoad, req.packed);
   const tokens = checkTokenIds(tokenizeFile(info.tokenizer(), req.dataFile), model.config.vocabSize, req.modelDir);
   const result = await perplexity(be, model, tokens, {

@@ -15,7 +15,8 @@ export type { GgufOutput };
 export async function writeModelOutput(out: string, info: ModelInfo & { config: ModelConfig }, gguf: GgufOutput | undefined, force: boolean | undefined,
   work: (sink: ModelSink) => Promise<LowbitManifest>): Promise<LowbitManifest> {
   // A GGUF target with an output that is not a .gguf file: a lowbit directory on the target's grids.
-  if (!gguf || !out.toLowerCase().endsWith('.gguf')) return writeDirAtomically(out, (tmp) => work(new QuantizedModelWriter(tmp, { ...info, ...(gguf ? { gguf } : {}) })), { overwrite: force });
+  const opts = { overwrite: force, inputs: [info.sourceDir] };
+  if (!gguf || !out.toLowerCase().endsWith('.gguf')) return writeDirAtomically(out, (tmp) => work(new QuantizedModelWriter(tmp, { ...info, ...(gguf ? { gguf } : {}) })), opts);
   return writeFileAtomically(out, async (tmp) => {
     const sink = new GgufModelWriter(tmp, { config: info.config, sourceDir: info.sourceDir, target: gguf.target, overrides: gguf.overrides, method: info.method, options: info.options });
     try {
@@ -24,5 +25,5 @@ export async function writeModelOutput(out: string, info: ModelInfo & { config: 
       sink.abort();
       throw e;
     }
-  }, { overwrite: force });
+  }, opts);
 }

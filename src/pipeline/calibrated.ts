@@ -61,7 +61,7 @@ export interface LayerReport {
 }
 
 export async function quantizeCalibrated(srcDir: string, outDir: string, run: CalibratedRun): Promise<LowbitManifest> {
-  checkOutputDir(outDir, { overwrite: run.force });
+  checkOutputDir(outDir, { overwrite: run.force, inputs: [srcDir] });
   const model = openModelDir(srcDir);
   try {
     if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);

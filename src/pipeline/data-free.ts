@@ -80,7 +80,7 @@ class WorkerPool {
 }
 
 export async function quantizeDataFree(srcDir: string, outDir: string, run: DataFreeRun): Promise<LowbitManifest> {
-  checkOutputDir(outDir, { overwrite: run.force });
+  checkOutputDir(outDir, { overwrite: run.force, inputs: [srcDir] });
   const model = openModelDir(srcDir);
   const workers = Math.max(1, run.workers ?? os.availableParallelism());
   const pool = new WorkerPool(workers);

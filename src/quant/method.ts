@@ -32,6 +32,11 @@ export interface MethodOption {
   /** The method's default when the flag is not given (shown in --help; applied by the method). */
   default: number | boolean | string;
   parse?: 'number' | 'boolean' | 'string';
+  /** Allowed values of a number (inclusive), whether it must be an integer; allowed strings. */
+  min?: number;
+  max?: number;
+  integer?: boolean;
+  choices?: string[];
 }
 
 /** Calibration statistics of one linear layer's input X ([n, cols] rows of tokens). */

@@ -11,6 +11,7 @@ export interface EvalCliOptions {
   maxWindows?: number;
   batch: number;
   packed?: boolean;
+  beyondContext?: boolean;
   json?: boolean;
 }
 
@@ -21,7 +22,7 @@ export async function evaluateWithProgress(model: string, o: Omit<EvalCliOptions
   let bar = load;
   try {
     const report = await evaluate(be, {
-      modelDir: model, dataFile: o.data, seqLen: o.seqLen, maxWindows: o.maxWindows, batch: o.batch, packed: o.packed ?? 'auto',
+      modelDir: model, dataFile: o.data, seqLen: o.seqLen, maxWindows: o.maxWindows, batch: o.batch, packed: o.packed ?? 'auto', beyondContext: o.beyondContext,
       onLoad: (d, t) => load.update(d, t),
       onProgress: (d, t) => {
         if (bar === load) {
@@ -46,6 +47,7 @@ export function registerEval(program: Command): void {
     .option('--seq-len <n>', 'window length in tokens; the text is cut into non-overlapping windows', intArg(2), 512)
     .option('--max-windows <n>', 'evaluate only the first n windows', intArg(1))
     .option('--batch <n>', 'windows per forward pass', intArg(1), 1)
+    .option('--beyond-context', 'allow --seq-len above the model\'s max_position_embeddings (refused otherwise)')
     .option('--packed', 'keep quantized linears packed in memory, widening one layer at a time (default: when widening them all would take over 1 GiB)')
     .option('--no-packed', 'widen quantized linears once at load (faster, more memory)')
     .option('--json', 'print one JSON object (ppl, nll, windows, tokens/s, peak memory) instead of text')

@@ -76,7 +76,9 @@ function addMethodOptions(cmd: Command): void {
       cmd.addOption(new Option(`--no-${opt.flag}`, `turn --${opt.flag} off`).hideHelp());
     } else {
       const o = new Option(`--${opt.flag} <value>`, help);
-      cmd.addOption(opt.parse === 'string' ? o : o.argParser(numberArg(-Infinity)));
+      if (opt.choices) o.choices(opt.choices);
+      else if (opt.parse !== 'string') o.argParser(opt.integer ? intArg(opt.min ?? -Infinity, opt.max) : numberArg(opt.min ?? -Infinity, opt.max));
+      cmd.addOption(o);
     }
   }
 }

@@ -50,7 +50,7 @@ export async function exportGguf(dir: string, out: string, o: { overrides: MixOv
         sink.abort();
         throw err;
       }
-    }, { overwrite: o.force });
+    }, { overwrite: o.force, inputs: [dir] });
   } finally {
     ckpt.close();
     model.close();

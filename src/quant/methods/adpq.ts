@@ -30,6 +30,7 @@
 import { f16ToF32, f32ToF16 } from '../../io/float.js';
 import { type GridSpec, type Grid, encode, fitGrid, maxCode } from '../grid.js';
 import { type GroupGrid, emptyGroupGrid, groupCount, groupGridTensors } from '../group-grid.js';
+import { LowbitError } from '../../util/errors.js';
 import type { DataFreeMethod, QuantOptions } from '../method.js';
 import { topKByMagnitude } from '../select.js';
 import type { BitsBreakdown, FormatParams, QuantizedWeight, StoredTensor, WeightFormat } from '../types.js';
@@ -255,10 +256,16 @@ export const ADPQ_FORMAT: WeightFormat = {
   },
 };
 
+/** --outlier-bits is the code width (salient weights on their own grid) or 16 (f16 values). */
+function checkedOutlierBits(bits: number, codeBits: number): number {
+  if (bits !== codeBits && bits !== 16) throw new LowbitError(`--outlier-bits must be the code width --bits (${codeBits}) or 16, got ${bits}`);
+  return bits;
+}
+
 export function adpqOptions(o: QuantOptions): AdpqOptions {
   return {
     bits: o.bits, groupSize: o.groupSize, symmetric: o.symmetric,
-    outlierRatio: Number(o.extra.outlierRatio ?? 0.05), gamma: Number(o.extra.gamma ?? 1), outlierBits: Number(o.extra.outlierBits ?? o.bits),
+    outlierRatio: Number(o.extra.outlierRatio ?? 0.05), gamma: Number(o.extra.gamma ?? 1), outlierBits: checkedOutlierBits(Number(o.extra.outlierBits ?? o.bits), o.bits),
   };
 }
 
@@ -267,9 +274,9 @@ export const adpq: DataFreeMethod = {
   kind: 'data-free',
   summary: 'AdpQ: adaptive-LASSO salient weights on their own grid per group; no data (Ghaffari et al. 2024)',
   options: [
-    { flag: 'outlier-ratio', description: 'fraction alpha of each matrix kept as salient weights (the adaptive-LASSO survivors)', default: 0.05, parse: 'number' },
-    { flag: 'gamma', description: 'adaptive-LASSO exponent gamma; with a target ratio it changes only the reported lambda', default: 1, parse: 'number' },
-    { flag: 'outlier-bits', description: 'bits of salient weights: the code width --bits (own grid per group) or 16 (f16 values)', default: 'bits', parse: 'number' },
+    { flag: 'outlier-ratio', description: 'fraction alpha of each matrix kept as salient weights (the adaptive-LASSO survivors)', default: 0.05, parse: 'number', min: 0, max: 0.5 },
+    { flag: 'gamma', description: 'adaptive-LASSO exponent gamma; with a target ratio it changes only the reported lambda', default: 1, parse: 'number', min: 0.01, max: 10 },
+    { flag: 'outlier-bits', description: 'bits of salient weights: the code width --bits (own grid per group) or 16 (f16 values)', default: 'bits', parse: 'number', min: 2, max: 16, integer: true },
   ],
   quantize: (w, rows, cols, o) => {
     const opts = adpqOptions(o);

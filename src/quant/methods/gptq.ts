@@ -167,9 +167,9 @@ export const gptq: CalibratedMethod = {
   kind: 'calibrated',
   summary: 'GPTQ: column-by-column quantization with inverse-Hessian error feedback (Frantar et al. 2022)',
   options: [
-    { flag: 'damp', description: 'Hessian damping, fraction of mean diag(H)', default: 0.01, parse: 'number' },
+    { flag: 'damp', description: 'Hessian damping, fraction of mean diag(H)', default: 0.01, parse: 'number', min: 0, max: 10 },
     { flag: 'act-order', description: 'quantize columns by decreasing H_jj (desc_act); groups keep a g_idx', default: false, parse: 'boolean' },
-    { flag: 'block-size', description: 'columns per lazy-update block', default: 128, parse: 'number' },
+    { flag: 'block-size', description: 'columns per lazy-update block', default: 128, parse: 'number', min: 1, max: 65536, integer: true },
   ],
   quantize: (w, rows, cols, stats, o) => {
     const opts = gptqOptions(o);

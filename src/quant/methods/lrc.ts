@@ -126,8 +126,8 @@ export const lrc: CalibratedMethod = {
   kind: 'calibrated',
   summary: 'Low-Rank Correction for W4A4: GPTQ weights + full-precision U V^T on the unquantized input (Scetbon & Hensman 2024)',
   options: [
-    { flag: 'lrc-rank', description: 'U and V together hold this fraction of the weight matrix\'s parameters: k = r p q / (p + q)', default: 0.1, parse: 'number' },
-    { flag: 'lrc-iterations', description: 'alternations of the W_hat-step (GPTQ) and the (U, V)-step', default: 3, parse: 'number' },
+    { flag: 'lrc-rank', description: 'U and V together hold this fraction of the weight matrix\'s parameters: k = r p q / (p + q)', default: 0.1, parse: 'number', min: 0, max: 1 },
+    { flag: 'lrc-iterations', description: 'alternations of the W_hat-step (GPTQ) and the (U, V)-step', default: 3, parse: 'number', min: 1, max: 100, integer: true },
   ],
   quantize: (w, rows, cols, stats, o): QuantizedWeight => {
     const res = lrcQuantize(w, rows, cols, stats, lrcOptions(o));

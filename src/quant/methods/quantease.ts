@@ -334,10 +334,10 @@ export const SPARSE_OUTLIER_FORMAT: WeightFormat = {
 };
 
 const COMMON_OPTIONS = [
-  { flag: 'iterations', description: 'coordinate-descent sweeps over all columns', default: 30, parse: 'number' as const },
-  { flag: 'relax-every', description: 'leave sweeps s with s % n == 1 (s <= 25) unquantized; 0 = never', default: 3, parse: 'number' as const },
+  { flag: 'iterations', description: 'coordinate-descent sweeps over all columns', default: 30, parse: 'number' as const, min: 1, max: 1000, integer: true },
+  { flag: 'relax-every', description: 'leave sweeps s with s % n == 1 (s <= 25) unquantized; 0 = never', default: 3, parse: 'number' as const, min: 0, max: 1000, integer: true },
   { flag: 'act-order', description: 'process columns by decreasing S_jj (--no-act-order: natural order)', default: true, parse: 'boolean' as const },
-  { flag: 'tolerance', description: 'stop when a quantized sweep improves the objective by less than this fraction (0 = run all sweeps)', default: 0, parse: 'number' as const },
+  { flag: 'tolerance', description: 'stop when a quantized sweep improves the objective by less than this fraction (0 = run all sweeps)', default: 0, parse: 'number' as const, min: 0, max: 1 },
 ];
 
 export const quantease: CalibratedMethod = {
@@ -364,8 +364,8 @@ export const quanteaseOutlier: CalibratedMethod = {
   summary: 'outlier-aware QuantEase: grid part by CD + sparse full-precision outliers by iterative hard thresholding',
   options: [
     ...COMMON_OPTIONS,
-    { flag: 'outlier-ratio', description: 'fraction of weights kept as full-precision (f16) sparse outliers', default: 0.01, parse: 'number' },
-    { flag: 'outlier-structure', description: 'outliers as individual entries or whole input columns (entry|column)', default: 'entry', parse: 'string' },
+    { flag: 'outlier-ratio', description: 'fraction of weights kept as full-precision (f16) sparse outliers', default: 0.01, parse: 'number', min: 0, max: 0.5 },
+    { flag: 'outlier-structure', description: 'outliers as individual entries or whole input columns (entry|column)', default: 'entry', parse: 'string', choices: ['entry', 'column'] },
   ],
   quantize: (w, rows, cols, stats, o) => {
     if (o.ggmlType) throw new LowbitError('quantease-outlier keeps full-precision sparse outliers, which a GGUF tensor type cannot hold; use quantease, gptq or rtn for GGUF');
