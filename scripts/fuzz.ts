@@ -1,20 +1,21 @@
 /**
- * The fuzz runner (test/fuzz.test.ts runs it under a memory cap): seeded random mutations of every
- * file lowbit parses, each opened and read the way lowbit does. Every case must end in success or a
+ * The fuzz runner: seeded random mutations of every file lowbit parses, each opened and read the
+ * way lowbit does. test/fuzz.test.ts runs it under a memory cap (it lives in scripts/ so the test
+ * runner does not start it on its own). Every case must end in success or a
  * LowbitError whose message is one line; anything else (another exception type, a multi-line
  * message) is a finding. Prints one JSON line: { cases, ok, errors, findings: [...] }.
- *   node dist/test/fuzz/run.js <seed> <seconds>
+ *   node dist/scripts/fuzz.js <seed> <seconds> <inputs dir>
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { seededRandom } from '../../src/calib/sample.js';
-import { openModelDir } from '../../src/export/reader.js';
-import { GgufFile } from '../../src/io/gguf.js';
-import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { LowbitError } from '../../src/util/errors.js';
-import { CpuBackend } from '../../src/backend/cpu/cpu-backend.js';
-import { evaluate } from '../../src/eval/run.js';
+import { seededRandom } from '../src/calib/sample.js';
+import { openModelDir } from '../src/export/reader.js';
+import { GgufFile } from '../src/io/gguf.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { LowbitError } from '../src/util/errors.js';
+import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
+import { evaluate } from '../src/eval/run.js';
 
 const seed = Number(process.argv[2] ?? 1), seconds = Number(process.argv[3] ?? 20);
 const rand = seededRandom(seed);
