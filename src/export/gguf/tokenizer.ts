@@ -55,26 +55,10 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number): [string,
   const t = readJson(file) as TokenizerJson;
   const model = t.model;
   if (model?.type !== 'BPE' || !model.vocab || !model.merges) throw new LowbitError(`GGUF export supports byte-level BPE tokenizers; this one is ${model?.type ?? 'unknown'}`, file);
-  if (model.byte_fallback) return [...spmMetadata(t, vocabSize, file), ...specialTokenMetadata(modelDir, tokenNames(t, vocabSize))];
+  const { tokens, types } = tokenTable(t, vocabSize);
+  if (model.byte_fallback) return [...spmMetadata(t, tokens, types, file), ...specialTokenMetadata(modelDir, tokens)];
   const pre = preTokenizerName(t);
   if (!pre) throw new LowbitError('GGUF export: the pre-tokenizer is not one llama.cpp names (byte-level BPE with the GPT-2, Llama-3 or Qwen2 regex)', file);
-
-  const tokens: string[] = new Array(vocabSize).fill('');
-  const types: number[] = new Array(vocabSize).fill(1);
-  const filled = new Uint8Array(vocabSize);
-  for (const [tok, id] of Object.entries(model.vocab)) {
-    if (id >= vocabSize) continue;
-    tokens[id] = tok;
-    filled[id] = 1;
-  }
-  for (const a of t.added_tokens ?? []) {
-    if (a.id >= vocabSize) continue;
-    tokens[a.id] = a.content;
-    types[a.id] = a.special ? 3 : 4;
-    filled[a.id] = 1;
-  }
-  // Ids the tokenizer does not use (the embedding matrix is often padded): unused placeholders.
-  for (let id = 0; id < vocabSize; id++) if (!filled[id]) { tokens[id] = `[PAD${id}]`; types[id] = 5; }
   const merges = model.merges.map((m) => (Array.isArray(m) ? `${m[0]} ${m[1]}` : m));
 
   return [
@@ -87,31 +71,29 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number): [string,
   ];
 }
 
-/** The vocabulary's pieces in id order (added tokens included; unused ids as placeholders). */
-function tokenNames(t: TokenizerJson, vocabSize: number): string[] {
+/**
+ * The vocabulary's pieces in id order with their GGUF token types: 1 normal, 3 control (special added
+ * tokens), 4 user-defined (other added tokens), 5 unused (ids the embedding has but the tokenizer
+ * does not use: placeholders).
+ */
+function tokenTable(t: TokenizerJson, vocabSize: number): { tokens: string[]; types: number[] } {
   const tokens: string[] = Array.from({ length: vocabSize }, (_, id) => `[PAD${id}]`);
-  for (const [tok, id] of Object.entries(t.model!.vocab!)) if (id < vocabSize) tokens[id] = tok;
-  for (const a of t.added_tokens ?? []) if (a.id < vocabSize) tokens[a.id] = a.content;
-  return tokens;
+  const types: number[] = new Array(vocabSize).fill(5);
+  for (const [tok, id] of Object.entries(t.model!.vocab!)) if (id < vocabSize) { tokens[id] = tok; types[id] = 1; }
+  for (const a of t.added_tokens ?? []) if (a.id < vocabSize) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
+  return { tokens, types };
 }
 
 /** tokenizer.ggml.* for a SentencePiece-style byte-fallback BPE (see the file comment). */
-function spmMetadata(t: TokenizerJson, vocabSize: number, file: string): [string, GgufValue][] {
-  const tokens = tokenNames(t, vocabSize);
-  const known = new Set([...Object.values(t.model!.vocab!), ...(t.added_tokens ?? []).map((a) => a.id)]);
+function spmMetadata(t: TokenizerJson, tokens: string[], baseTypes: number[], file: string): [string, GgufValue][] {
   const rankOf = new Map<string, number>();
   t.model!.merges!.forEach((m, rank) => {
     const [a, b] = Array.isArray(m) ? m : m.split(' ');
     if (!rankOf.has(a + b)) rankOf.set(a + b, rank);
   });
-  const added = new Map((t.added_tokens ?? []).map((a) => [a.id, a]));
+  // SentencePiece adds two types: 2 for the unknown token and 6 for the <0xXX> byte tokens.
   const unk = (t.model as { unk_token?: string | null }).unk_token;
-  const types = tokens.map((tok, id) => {
-    if (!known.has(id)) return 5;
-    if (tok === unk) return 2;
-    if (added.has(id)) return added.get(id)!.special ? 3 : 4;
-    return /^<0x[0-9A-F]{2}>$/.test(tok) ? 6 : 1;
-  });
+  const types = baseTypes.map((type, id) => (type !== 5 && tokens[id] === unk ? 2 : type === 1 && /^<0x[0-9A-F]{2}>$/.test(tokens[id]) ? 6 : type));
   const scores = tokens.map((tok, id) => (types[id] === 1 && rankOf.has(tok) ? -rankOf.get(tok)! : 0));
   const norm = JSON.stringify((t as { normalizer?: unknown }).normalizer ?? null) + JSON.stringify(t.pre_tokenizer ?? null);
   // "▁" prepended to the text: a Prepend normalizer (Llama 2) or a Metaspace pre-tokenizer that prepends.
