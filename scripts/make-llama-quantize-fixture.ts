@@ -6,8 +6,12 @@
  *   2. llama-quantize (built from the llama.cpp source that node-llama-cpp ships, see
  *      ../shared/notes/llama-cpp.md) makes /tmp/ll-<MIX>.gguf for every mix below;
  *   3. node dist/scripts/make-llama-quantize-fixture.js /tmp
- * The fixture keeps, per mix, the ggml type of every tensor, and the bytes of blk.0.attn_q.weight
- * (256 x 256) in each block type.
+ *   4. with an importance matrix: llama-imatrix -m /tmp/kd-F32.gguf -f assets/kdoc-calib.txt -c 512
+ *      --chunks 128 -o /tmp/kd.imatrix.gguf, then llama-quantize --imatrix /tmp/kd.imatrix.gguf for
+ *      Q4_K_M, Q5_K_M and Q6_K into /tmp/lli-<MIX>.gguf.
+ * The fixture keeps, per mix, the ggml type of every tensor, the bytes of blk.0.attn_q.weight
+ * (256 x 256) in each block type, and, with the imatrix, its importance values and the Q4_K, Q5_K and
+ * Q6_K bytes llama-quantize wrote with them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,6 +34,18 @@ for (const mix of MIXES) {
     st.add(name, 'U8', [bytes.length], bytes);
     saved.add(name);
   }
+  g.close();
+}
+// With the importance matrix: imatrix weights = in_sum2 / counts (llama.cpp's imatrix loader).
+const im = GgufFile.open(path.join(dir, 'kd.imatrix.gguf'));
+const sums = new Float32Array(im.readBytes('blk.0.attn_q.weight.in_sum2').slice().buffer);
+const count = Math.round(new Float32Array(im.readBytes('blk.0.attn_q.weight.counts').slice().buffer)[0]);
+st.add('imatrix.blk.0.attn_q', 'F32', [sums.length], sums.map((v) => Math.fround(v / count)));
+im.close();
+for (const [mix, type] of [['Q4_K_M', 'Q4_K'], ['Q5_K_M', 'Q5_K'], ['Q6_K', 'Q6_K']]) {
+  const g = GgufFile.open(path.join(dir, `lli-${mix}.gguf`));
+  const bytes = g.readBytes('blk.0.attn_q.weight');
+  st.add(`${type}+imatrix`, 'U8', [bytes.length], bytes);
   g.close();
 }
 st.finish({ source: 'llama-quantize (llama.cpp as shipped in node-llama-cpp 3.22.1) of kdoc-6m, no imatrix; blk.0.attn_q.weight per type' });

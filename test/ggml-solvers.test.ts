@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GgmlColumnGrid } from '../src/quant/ggml/ggml-column-grid.js';
+import { GgmlColumnGrid, hessianDiagonal } from '../src/quant/ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../src/quant/ggml/registry.js';
 import { ggmlRtn, GGML_FORMAT } from '../src/quant/ggml/ggml-weight.js';
 import { columnOrder, gptq, gptqSolve } from '../src/quant/methods/gptq.js';
@@ -16,15 +16,16 @@ import { layerProblems } from './helpers.js';
 
 const fixtureProblems = layerProblems;
 
-test('diagonal H: GPTQ on a K-quant grid is ggml\'s own quantization, byte for byte', () => {
+test('diagonal H: GPTQ on a K-quant grid is ggml\'s own quantization with diag(H) as its imatrix, byte for byte', () => {
   const rows = 16, cols = 512;
   const w = randn(rows * cols, 21, 0.05);
   const h = new Float64Array(cols * cols);
   for (let j = 0; j < cols; j++) h[j * cols + j] = 1 + (j % 7);
   for (const name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']) {
-    const grid = new GgmlColumnGrid(BLOCK_TYPES[name], rows, cols);
+    const importance = hessianDiagonal(h, cols);
+    const grid = new GgmlColumnGrid(BLOCK_TYPES[name], rows, cols, importance);
     gptqSolve(w, rows, cols, h, { damp: 0, blockSize: 128 }, grid, columnOrder(h, cols, false));
-    assert.deepEqual(grid.weight().tensors.blocks.data, ggmlRtn(w, rows, cols, name).tensors.blocks.data, name);
+    assert.deepEqual(grid.weight().tensors.blocks.data, ggmlRtn(w, rows, cols, name, importance).tensors.blocks.data, name);
   }
 });
 

@@ -17,6 +17,7 @@ import { quantizeBlocks, dequantizeBlocks } from '../src/quant/ggml/block-type.j
 import { MIXES, mixTypeFor, type Mix } from '../src/quant/ggml/mixes.js';
 import { ggufName, permuteRows } from '../src/export/gguf/names.js';
 import { GgufFile } from '../src/io/gguf.js';
+import { ggmlRtn } from '../src/quant/ggml/ggml-weight.js';
 import { loadConfig } from '../src/arch/config.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { loadModelDir } from '../src/eval/run.js';
@@ -38,6 +39,17 @@ test('every ggml block type quantizes byte-identically to llama-quantize (kdoc-6
     let diff = 0;
     for (let i = 0; i < rows.length; i++) if (rows[i] !== expected[i]) diff++;
     assert.equal(diff, 0, `${name}: ${diff} of ${out.length} bytes differ from llama-quantize`);
+  }
+});
+
+test('with an importance matrix, Q4_K, Q5_K and Q6_K quantize byte-identically to llama-quantize --imatrix', () => {
+  const w = Checkpoint.open(MODEL).readF32('model.layers.0.self_attn.q_proj.weight');
+  const importance = fixture.readF32('imatrix.blk.0.attn_q');
+  for (const name of ['Q4_K', 'Q5_K', 'Q6_K']) {
+    const expected = fixture.readBytes(`${name}+imatrix`);
+    const rows = permuteRows(ggmlRtn(w, 256, 256, name, importance).tensors.blocks.data as Uint8Array, 256, 8, true);
+    assert.deepEqual(rows, expected, name);
+    assert.notDeepEqual(rows, fixture.readBytes(name), `${name}: the importance changes the result`);
   }
 });
 

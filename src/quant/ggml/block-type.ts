@@ -27,10 +27,12 @@ export interface GgmlBlockType {
   /** levels[c]: the number code c stands for before scaling. */
   readonly levels: Int8Array;
   /**
-   * ggml's quantizer for one block, what llama-quantize writes without an importance matrix:
-   * x[xo .. xo + blockSize) into out[oo .. oo + blockBytes).
+   * ggml's quantizer for one block, what llama-quantize writes: x[xo .. xo + blockSize) into
+   * out[oo .. oo + blockBytes). With `importance` (one value per weight of the block: llama.cpp's
+   * imatrix, or diag(H) from lowbit's calibration) the types that have an importance-weighted
+   * search in ggml use it (Q4_K, Q5_K, Q6_K here); the others ignore it.
    */
-  quantize(x: Float32Array, xo: number, out: Uint8Array, oo: number): void;
+  quantize(x: Float32Array, xo: number, out: Uint8Array, oo: number, importance?: Float32Array | null): void;
   /** The block's sub-block grids as ggml's dequantizer computes them (f32 values). */
   grids(block: Uint8Array, bo: number, scale: Float32Array, offset: Float32Array): void;
   /** Codes of the block's weights, in weight order. */
@@ -82,7 +84,7 @@ export function dequantizeBlocks(t: GgmlBlockType, src: Uint8Array, so: number, 
   }
 }
 
-/** ggml's reference quantization of a row (length a multiple of blockSize). */
-export function quantizeBlocks(t: GgmlBlockType, x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number): void {
-  for (let i = 0; i < n; i += t.blockSize, oo += t.blockBytes) t.quantize(x, xo + i, out, oo);
+/** ggml's quantization of a row (length a multiple of blockSize), with an optional importance per column. */
+export function quantizeBlocks(t: GgmlBlockType, x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number, importance: Float32Array | null = null): void {
+  for (let i = 0; i < n; i += t.blockSize, oo += t.blockBytes) t.quantize(x, xo + i, out, oo, importance?.subarray(i, i + t.blockSize));
 }

@@ -6,11 +6,20 @@
  * sub-block's grid, value = scale * level + offset, with the solver's error feedback deciding what
  * "each weight" is. Columns are processed in their natural order (blocks are runs of consecutive
  * inputs; ggml has no g_idx), so act-order is not available on these grids.
+ *
+ * `importance` (one value per input column: diag(H), what llama.cpp's imatrix estimates as the mean
+ * square of each input) makes the header search the importance-weighted one ggml uses with an
+ * imatrix, for the types that have it.
  */
 import type { ColumnGrid } from '../column-grid.js';
 import type { QuantizedWeight } from '../types.js';
 import type { GgmlBlockType } from './block-type.js';
 import { ggmlWeight } from './ggml-weight.js';
+
+/** The importance of each input column from its Hessian: diag(H). */
+export function hessianDiagonal(h: Float64Array, cols: number): Float32Array {
+  return Float32Array.from({ length: cols }, (_, j) => h[j * cols + j]);
+}
 
 export class GgmlColumnGrid implements ColumnGrid {
   readonly groupSize: number;
@@ -23,7 +32,7 @@ export class GgmlColumnGrid implements ColumnGrid {
   private readonly scale: Float32Array;
   private readonly offset: Float32Array;
 
-  constructor(readonly type: GgmlBlockType, readonly rows: number, readonly cols: number) {
+  constructor(readonly type: GgmlBlockType, readonly rows: number, readonly cols: number, private readonly importance: Float32Array | null = null) {
     if (cols % type.blockSize !== 0) throw new Error(`${type.name} needs rows that are multiples of ${type.blockSize} (got ${cols})`);
     this.groupSize = type.blockSize;
     this.nSub = type.blockSize / type.subSize;
@@ -38,7 +47,7 @@ export class GgmlColumnGrid implements ColumnGrid {
     const t = this.type, b = j0 / t.blockSize;
     if (n !== t.blockSize || !Number.isInteger(b)) throw new Error(`ggml grid: a group must be one whole block (got ${n} columns at ${j0})`);
     const at = (r * this.blocksPerRow + b) * t.blockBytes, sub = (r * this.cols + j0) / t.subSize;
-    t.quantize(v, 0, this.bytes, at);
+    t.quantize(v, 0, this.bytes, at, this.importance?.subarray(j0, j0 + t.blockSize));
     t.grids(this.bytes, at, this.scale.subarray(sub, sub + this.nSub), this.offset.subarray(sub, sub + this.nSub));
     // ggml's own codes stand until the solver rounds each weight (a zero-scale sub-block keeps them).
     t.unpackCodes(this.bytes, at, this.codes.subarray(r * this.cols + j0, r * this.cols + j0 + t.blockSize));

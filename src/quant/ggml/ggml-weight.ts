@@ -48,13 +48,16 @@ export function ggmlWeight(type: string, bytes: Uint8Array, rows: number, cols: 
   };
 }
 
-/** Round-to-nearest on a ggml type: ggml's own reference quantizer, row by row (llama-quantize without imatrix). */
-export function ggmlRtn(w: Float32Array, rows: number, cols: number, type: string): QuantizedWeight {
+/**
+ * Round-to-nearest on a ggml type: ggml's own quantizer, row by row, as llama-quantize does it
+ * (with `importance`, one value per input column, as it does with an imatrix).
+ */
+export function ggmlRtn(w: Float32Array, rows: number, cols: number, type: string, importance: Float32Array | null = null): QuantizedWeight {
   if (FLOAT_TYPES[type]) return ggmlWeight(type, floatBytes(type, w), rows, cols);
   const t = BLOCK_TYPES[type];
   const rb = rowBytes(type, cols);
   const out = new Uint8Array(rows * rb);
-  for (let r = 0; r < rows; r++) quantizeBlocks(t, w, r * cols, cols, out, r * rb);
+  for (let r = 0; r < rows; r++) quantizeBlocks(t, w, r * cols, cols, out, r * rb, importance);
   return ggmlWeight(type, out, rows, cols);
 }
 

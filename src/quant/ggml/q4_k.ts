@@ -13,9 +13,9 @@ export const Q4_K: GgmlBlockType = {
   name: 'Q4_K', id: 12, blockSize: 256, blockBytes: 144, subSize: 32, codeBits: 4,
   levels: uniformLevels(16, 0),
   encodeLevel: uniformEncoder(16, 0),
-  quantize(x, xo, out, oo) {
+  quantize(x, xo, out, oo, importance) {
     const L = new Uint8Array(256);
-    quantizeKAffine(x, xo, out, oo, L, { nmax: 15, rmin: -1, nstep: 20 });
+    quantizeKAffine(x, xo, out, oo, L, { nmax: 15, rmin: -1, nstep: 20 }, importance);
     Q4_K.packCodes(L, out, oo);
   },
   grids: kAffineGrids,

@@ -13,9 +13,9 @@ export const Q5_K: GgmlBlockType = {
   name: 'Q5_K', id: 13, blockSize: 256, blockBytes: 176, subSize: 32, codeBits: 5,
   levels: uniformLevels(32, 0),
   encodeLevel: uniformEncoder(32, 0),
-  quantize(x, xo, out, oo) {
+  quantize(x, xo, out, oo, importance) {
     const L = new Uint8Array(256);
-    quantizeKAffine(x, xo, out, oo, L, { nmax: 31, rmin: f(-0.5), nstep: 15 });
+    quantizeKAffine(x, xo, out, oo, L, { nmax: 31, rmin: f(-0.5), nstep: 15 }, importance);
     Q5_K.packCodes(L, out, oo);
   },
   grids: kAffineGrids,

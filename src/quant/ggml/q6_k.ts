@@ -17,11 +17,11 @@ export const Q6_K: GgmlBlockType = {
   name: 'Q6_K', id: 14, blockSize: 256, blockBytes: 210, subSize: 16, codeBits: 6,
   levels: uniformLevels(64, 32),
   encodeLevel: uniformEncoder(64, 32),
-  quantize(x, xo, out, oo) {
+  quantize(x, xo, out, oo, importance) {
     const L = new Uint8Array(256), scales = new Float32Array(16);
     let maxScale = 0, maxAbsScale = 0;
     for (let ib = 0; ib < 16; ib++) {
-      const s = makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, null);
+      const s = makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, importance ? importance.subarray(16 * ib, 16 * ib + 16) : null);
       scales[ib] = s;
       if (Math.abs(s) > maxAbsScale) { maxAbsScale = Math.abs(s); maxScale = s; }
     }

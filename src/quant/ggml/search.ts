@@ -177,3 +177,140 @@ export function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: num
   }
   return { scale, min: -min };
 }
+
+/**
+ * make_qkx3_quants: make_qkx2's affine search for importance-weighted errors (weights given, or
+ * x^2), used by the K-quants when an importance matrix is known. L[lo + i] in [0, nmax].
+ */
+export function makeQkx3Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array | null, L: Uint8Array, lo: number, Laux: Uint8Array,
+  rmin: number, rdelta: number, nstep: number, useMad: boolean): AffineScale {
+  const w = (i: number) => (weights ? weights[i] : f(x[xo + i] * x[xo + i]));
+  let min = x[xo], max = x[xo];
+  let sumW = w(0);
+  let sumX = f(sumW * x[xo]);
+  for (let i = 1; i < n; i++) {
+    const xi = x[xo + i];
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    const wi = w(i);
+    sumW = f(sumW + wi);
+    sumX = f(sumX + f(wi * xi));
+  }
+  if (min > 0) min = 0;
+  if (max <= min) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return { scale: 0, min: -min };
+  }
+  let iscale = f(nmax / f(max - min));
+  let scale = f(1 / iscale);
+  let bestMad = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[xo + i] - min)))));
+    L[lo + i] = l;
+    let diff = f(f(f(scale * l) + min) - x[xo + i]);
+    diff = useMad ? Math.abs(diff) : f(diff * diff);
+    bestMad = f(bestMad + f(w(i) * diff));
+  }
+  if (nstep < 1) return { scale, min: -min };
+  for (let is = 0; is <= nstep; is++) {
+    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
+    let sumL = 0, sumL2 = 0, sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i];
+      const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(xi - min)))));
+      Laux[i] = l;
+      const wi = w(i);
+      sumL = f(sumL + f(wi * l));
+      sumL2 = f(sumL2 + f(f(wi * l) * l));
+      sumXL = f(sumXL + f(f(wi * l) * xi));
+    }
+    const D = f(f(sumW * sumL2) - f(sumL * sumL));
+    if (D > 0) {
+      let thisScale = f(f(f(sumW * sumXL) - f(sumX * sumL)) / D);
+      let thisMin = f(f(f(sumL2 * sumX) - f(sumL * sumXL)) / D);
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = f(sumXL / sumL2);
+      }
+      let mad = 0;
+      for (let i = 0; i < n; i++) {
+        let diff = f(f(f(thisScale * Laux[i]) + thisMin) - x[xo + i]);
+        diff = useMad ? Math.abs(diff) : f(diff * diff);
+        mad = f(mad + f(w(i) * diff));
+      }
+      if (mad < bestMad) {
+        for (let i = 0; i < n; i++) L[lo + i] = Laux[i];
+        bestMad = mad;
+        scale = thisScale;
+        min = thisMin;
+      }
+    }
+  }
+  return { scale, min: -min };
+}
+
+/**
+ * make_qp_quants: quantizes non-negative values x (sub-block scales or mins) to [0, nmax] against one
+ * scale, minimising the importance-weighted error; returns the scale, codes in L.
+ */
+export function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8Array, qw: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, x[i]);
+  if (max < GROUP_MAX_EPS) {
+    L.fill(0, 0, n);
+    return 0;
+  }
+  let iscale = f(nmax / max);
+  for (let i = 0; i < n; i++) L[i] = nearestInt(f(iscale * x[i]));
+  const scale = f(1 / iscale);
+  let bestMse = 0;
+  for (let i = 0; i < n; i++) {
+    const diff = f(x[i] - f(scale * L[i]));
+    bestMse = f(bestMse + f(f(qw[i] * diff) * diff));
+  }
+  for (let is = -4; is <= 4; is++) {
+    if (is === 0) continue;
+    const iscaleIs = f(f(f(f(0.1) * is) + nmax) / max);
+    const scaleIs = f(1 / iscaleIs);
+    let mse = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Math.min(nmax, nearestInt(f(iscaleIs * x[i])));
+      const diff = f(x[i] - f(scaleIs * l));
+      mse = f(mse + f(f(qw[i] * diff) * diff));
+    }
+    if (mse < bestMse) {
+      bestMse = mse;
+      iscale = iscaleIs;
+    }
+  }
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.min(nmax, nearestInt(f(iscale * x[i])));
+    L[i] = l;
+    sumlx = f(sumlx + f(f(qw[i] * x[i]) * l));
+    suml2 = f(suml2 + f(f(qw[i] * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const w = qw[i], li = L[i];
+      let slx = f(sumlx - f(f(w * x[i]) * li));
+      let sl2 = f(suml2 - f(f(w * li) * li));
+      if (slx > 0 && sl2 > 0) {
+        const newL = Math.min(nmax, nearestInt(f(f(x[i] * sl2) / slx)));
+        if (newL !== li) {
+          slx = f(slx + f(f(w * x[i]) * newL));
+          sl2 = f(sl2 + f(f(w * newL) * newL));
+          if (f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
+            L[i] = newL;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return suml2 > 0 ? f(sumlx / suml2) : 0;
+}

@@ -28,7 +28,7 @@ import { inverseCholeskyUpper } from '../../linalg/hessian.js';
 import { LowbitError } from '../../util/errors.js';
 import { type GroupGrid, GroupColumnGrid, groupGridWeight } from '../group-grid.js';
 import type { ColumnGrid } from '../column-grid.js';
-import { GgmlColumnGrid } from '../ggml/ggml-column-grid.js';
+import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../ggml/registry.js';
 import { ggmlRtn } from '../ggml/ggml-weight.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
@@ -182,7 +182,7 @@ export const gptq: CalibratedMethod = {
       const type = BLOCK_TYPES[o.ggmlType];
       if (!type) return ggmlRtn(w, rows, cols, o.ggmlType); // a float type: nothing to solve
       if (opts.actOrder) throw new LowbitError('GPTQ --act-order cannot be stored in GGUF (ggml blocks are runs of consecutive inputs, with no g_idx)');
-      const grid = new GgmlColumnGrid(type, rows, cols);
+      const grid = new GgmlColumnGrid(type, rows, cols, hessianDiagonal(h, cols));
       const { dampUsed } = gptqSolve(target, rows, cols, h, opts, grid, columnOrder(h, cols, false));
       return { ...grid.weight(), report: { dampUsed } };
     }

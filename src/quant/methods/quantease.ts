@@ -36,7 +36,7 @@ import type { CalibratedMethod, QuantOptions } from '../method.js';
 import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
 import { columnOrder } from './gptq.js';
 import type { ColumnGrid } from '../column-grid.js';
-import { GgmlColumnGrid } from '../ggml/ggml-column-grid.js';
+import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../ggml/registry.js';
 import { ggmlRtn } from '../ggml/ggml-weight.js';
 import { LowbitError } from '../../util/errors.js';
@@ -352,7 +352,7 @@ export const quantease: CalibratedMethod = {
     // (act-order would need a g_idx, which ggml does not store).
     const type = BLOCK_TYPES[o.ggmlType];
     if (!type) return ggmlRtn(w, rows, cols, o.ggmlType);
-    const grid = new GgmlColumnGrid(type, rows, cols);
+    const grid = new GgmlColumnGrid(type, rows, cols, hessianDiagonal(stats.hessian, cols));
     const res = quanteaseSolve(w, rows, cols, stats.hessian, { ...opts, actOrder: false }, grid, columnOrder(stats.hessian, cols, false));
     return { ...grid.weight(), report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: res.objectives[res.objectives.length - 1] } };
   },
