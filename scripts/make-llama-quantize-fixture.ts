@@ -8,10 +8,10 @@
  *   3. node dist/scripts/make-llama-quantize-fixture.js /tmp
  *   4. with an importance matrix: llama-imatrix -m /tmp/kd-F32.gguf -f assets/kdoc-calib.txt -c 512
  *      --chunks 128 -o /tmp/kd.imatrix.gguf, then llama-quantize --imatrix /tmp/kd.imatrix.gguf for
- *      Q4_K_M, Q5_K_M and Q6_K into /tmp/lli-<MIX>.gguf.
+ *      Q2_K, Q3_K_S, Q4_K_M, Q5_K_M and Q6_K into /tmp/lli-<MIX>.gguf.
  * The fixture keeps, per mix, the ggml type of every tensor, the bytes of blk.0.attn_q.weight
- * (256 x 256) in each block type, and, with the imatrix, its importance values and the Q4_K, Q5_K and
- * Q6_K bytes llama-quantize wrote with them.
+ * (256 x 256) in each block type, and, with the imatrix, its importance values and the K-quant bytes
+ * llama-quantize wrote with them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,7 +42,7 @@ const sums = new Float32Array(im.readBytes('blk.0.attn_q.weight.in_sum2').slice(
 const count = Math.round(new Float32Array(im.readBytes('blk.0.attn_q.weight.counts').slice().buffer)[0]);
 st.add('imatrix.blk.0.attn_q', 'F32', [sums.length], sums.map((v) => Math.fround(v / count)));
 im.close();
-for (const [mix, type] of [['Q4_K_M', 'Q4_K'], ['Q5_K_M', 'Q5_K'], ['Q6_K', 'Q6_K']]) {
+for (const [mix, type] of [['Q2_K', 'Q2_K'], ['Q3_K_S', 'Q3_K'], ['Q4_K_M', 'Q4_K'], ['Q5_K_M', 'Q5_K'], ['Q6_K', 'Q6_K']]) {
   const g = GgufFile.open(path.join(dir, `lli-${mix}.gguf`));
   const bytes = g.readBytes('blk.0.attn_q.weight');
   st.add(`${type}+imatrix`, 'U8', [bytes.length], bytes);

@@ -42,10 +42,10 @@ test('every ggml block type quantizes byte-identically to llama-quantize (kdoc-6
   }
 });
 
-test('with an importance matrix, Q4_K, Q5_K and Q6_K quantize byte-identically to llama-quantize --imatrix', () => {
+test('with an importance matrix, the K-quants quantize byte-identically to llama-quantize --imatrix', () => {
   const w = Checkpoint.open(MODEL).readF32('model.layers.0.self_attn.q_proj.weight');
   const importance = fixture.readF32('imatrix.blk.0.attn_q');
-  for (const name of ['Q4_K', 'Q5_K', 'Q6_K']) {
+  for (const name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']) {
     const expected = fixture.readBytes(`${name}+imatrix`);
     const rows = permuteRows(ggmlRtn(w, 256, 256, name, importance).tensors.blocks.data as Uint8Array, 256, 8, true);
     assert.deepEqual(rows, expected, name);

@@ -30,7 +30,8 @@ export interface GgmlBlockType {
    * ggml's quantizer for one block, what llama-quantize writes: x[xo .. xo + blockSize) into
    * out[oo .. oo + blockBytes). With `importance` (one value per weight of the block: llama.cpp's
    * imatrix, or diag(H) from lowbit's calibration) the types that have an importance-weighted
-   * search in ggml use it (Q4_K, Q5_K, Q6_K here); the others ignore it.
+   * search in ggml use it (the K-quants here; the legacy and IQ4 types, whose ggml search also
+   * needs the whole row, ignore it).
    */
   quantize(x: Float32Array, xo: number, out: Uint8Array, oo: number, importance?: Float32Array | null): void;
   /** The block's sub-block grids as ggml's dequantizer computes them (f32 values). */
