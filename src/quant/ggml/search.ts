@@ -113,78 +113,24 @@ export interface AffineScale {
 /** make_qkx2_quants: L[lo + i] in [0, nmax]; `weights` has n entries. */
 export function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array, L: Uint8Array, lo: number, Laux: Uint8Array,
   rmin: number, rdelta: number, nstep: number, useMad: boolean): AffineScale {
-  let min = x[xo], max = x[xo];
-  let sumW = weights[0];
-  let sumX = f(sumW * x[xo]);
-  for (let i = 1; i < n; i++) {
-    const xi = x[xo + i];
-    if (xi < min) min = xi;
-    if (xi > max) max = xi;
-    const w = weights[i];
-    sumW = f(sumW + w);
-    sumX = f(sumX + f(w * xi));
-  }
-  if (min > 0) min = 0;
-  if (max === min) {
-    for (let i = 0; i < n; i++) L[lo + i] = 0;
-    return { scale: 0, min: -min };
-  }
-  let iscale = f(nmax / f(max - min));
-  let scale = f(1 / iscale);
-  let bestError = 0;
-  for (let i = 0; i < n; i++) {
-    const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[xo + i] - min)))));
-    L[lo + i] = l;
-    let diff = f(f(f(scale * l) + min) - x[xo + i]);
-    diff = useMad ? Math.abs(diff) : f(diff * diff);
-    bestError = f(bestError + f(weights[i] * diff));
-  }
-  if (nstep < 1) return { scale, min: -min };
-  for (let is = 0; is <= nstep; is++) {
-    // `min` is the best candidate's so far (as in ggml: the search re-centres on it).
-    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
-    let sumL = 0, sumL2 = 0, sumXL = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = x[xo + i];
-      const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(xi - min)))));
-      Laux[i] = l;
-      const w = weights[i];
-      sumL = f(sumL + f(w * l));
-      sumL2 = f(sumL2 + f(f(w * l) * l));
-      sumXL = f(sumXL + f(f(w * l) * xi));
-    }
-    const D = f(f(sumW * sumL2) - f(sumL * sumL));
-    if (D > 0) {
-      let thisScale = f(f(f(sumW * sumXL) - f(sumX * sumL)) / D);
-      let thisMin = f(f(f(sumL2 * sumX) - f(sumL * sumXL)) / D);
-      if (thisMin > 0) {
-        thisMin = 0;
-        thisScale = f(sumXL / sumL2);
-      }
-      let curError = 0;
-      for (let i = 0; i < n; i++) {
-        let diff = f(f(f(thisScale * Laux[i]) + thisMin) - x[xo + i]);
-        diff = useMad ? Math.abs(diff) : f(diff * diff);
-        curError = f(curError + f(weights[i] * diff));
-      }
-      if (curError < bestError) {
-        for (let i = 0; i < n; i++) L[lo + i] = Laux[i];
-        bestError = curError;
-        scale = thisScale;
-        min = thisMin;
-      }
-    }
-  }
-  return { scale, min: -min };
+  return affineSearch(n, nmax, x, xo, (i) => weights[i], L, lo, Laux, rmin, rdelta, nstep, useMad, false);
 }
 
 /**
- * make_qkx3_quants: make_qkx2's affine search for importance-weighted errors (weights given, or
- * x^2), used by the K-quants when an importance matrix is known. L[lo + i] in [0, nmax].
+ * make_qkx3_quants: make_qkx2's search for importance-weighted errors (weights given, or x^2), used
+ * by the K-quants when an importance matrix is known. L[lo + i] in [0, nmax].
  */
 export function makeQkx3Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array | null, L: Uint8Array, lo: number, Laux: Uint8Array,
   rmin: number, rdelta: number, nstep: number, useMad: boolean): AffineScale {
-  const w = (i: number) => (weights ? weights[i] : f(x[xo + i] * x[xo + i]));
+  return affineSearch(n, nmax, x, xo, (i) => (weights ? weights[i] : f(x[xo + i] * x[xo + i])), L, lo, Laux, rmin, rdelta, nstep, useMad, true);
+}
+
+/**
+ * The body both ggml functions share. They differ in their weights and in when a block counts as
+ * empty: qkx2 when max == min, qkx3 when max <= min (which matters for all-negative blocks).
+ */
+function affineSearch(n: number, nmax: number, x: Float32Array, xo: number, w: (i: number) => number, L: Uint8Array, lo: number, Laux: Uint8Array,
+  rmin: number, rdelta: number, nstep: number, useMad: boolean, emptyWhenNotAbove: boolean): AffineScale {
   let min = x[xo], max = x[xo];
   let sumW = w(0);
   let sumX = f(sumW * x[xo]);
@@ -197,22 +143,23 @@ export function makeQkx3Quants(n: number, nmax: number, x: Float32Array, xo: num
     sumX = f(sumX + f(wi * xi));
   }
   if (min > 0) min = 0;
-  if (max <= min) {
+  if (emptyWhenNotAbove ? max <= min : max === min) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return { scale: 0, min: -min };
   }
   let iscale = f(nmax / f(max - min));
   let scale = f(1 / iscale);
-  let bestMad = 0;
+  let bestError = 0;
   for (let i = 0; i < n; i++) {
     const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[xo + i] - min)))));
     L[lo + i] = l;
     let diff = f(f(f(scale * l) + min) - x[xo + i]);
     diff = useMad ? Math.abs(diff) : f(diff * diff);
-    bestMad = f(bestMad + f(w(i) * diff));
+    bestError = f(bestError + f(w(i) * diff));
   }
   if (nstep < 1) return { scale, min: -min };
   for (let is = 0; is <= nstep; is++) {
+    // `min` is the best candidate's so far (as in ggml: the search re-centres on it).
     iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
@@ -232,15 +179,15 @@ export function makeQkx3Quants(n: number, nmax: number, x: Float32Array, xo: num
         thisMin = 0;
         thisScale = f(sumXL / sumL2);
       }
-      let mad = 0;
+      let curError = 0;
       for (let i = 0; i < n; i++) {
         let diff = f(f(f(thisScale * Laux[i]) + thisMin) - x[xo + i]);
         diff = useMad ? Math.abs(diff) : f(diff * diff);
-        mad = f(mad + f(w(i) * diff));
+        curError = f(curError + f(w(i) * diff));
       }
-      if (mad < bestMad) {
+      if (curError < bestError) {
         for (let i = 0; i < n; i++) L[lo + i] = Laux[i];
-        bestMad = mad;
+        bestError = curError;
         scale = thisScale;
         min = thisMin;
       }
