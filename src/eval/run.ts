@@ -1,5 +1,5 @@
 /** Evaluation of a model directory (original or quantized) on a text file. */
-import { loadModel, type Model } from '../arch/llama.js';
+import { expectedTensors, loadModel, parseLinearWeightName, type Model } from '../arch/llama.js';
 import type { Backend } from '../backend/index.js';
 import { openModelDir, type ModelDir } from '../export/reader.js';
 import { applyManifestRuntime } from '../export/runtime.js';
@@ -40,12 +40,17 @@ export interface EvalReport extends PerplexityResult {
 
 /** Opens `dir` and loads it onto the backend (quantized linears packed or widened: see PackedMode). */
 export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto'): { model: Model; info: ModelDir } {
-  const info = openModelDir(dir);
+  return loadOpenedModel(be, openModelDir(dir), onLoad, mode);
+}
+
+/** Loads an opened model onto the backend, then closes its files. */
+function loadOpenedModel(be: Backend, info: ModelDir, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto'): { model: Model; info: ModelDir } {
   try {
     // Activation quantization and LRC's low-rank terms wrap dense layers: those models load widened.
     const canPack = !info.manifest || (!info.manifest.runtime && info.manifest.method !== 'lrc');
-    const c = info.config, perLayer = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize;
-    const packed = canPack && (mode === 'auto' ? 4 * perLayer * c.numLayers > AUTO_PACK_BYTES : mode);
+    let linearParams = 0;
+    for (const [name, shape] of expectedTensors(info.config)) if (parseLinearWeightName(name)) linearParams += shape[0] * shape[1];
+    const packed = canPack && (mode === 'auto' ? 4 * linearParams > AUTO_PACK_BYTES : mode);
     const model = loadModel(info.config, info.source, be, { onTensor: (_n, d, t) => onLoad?.(d, t), packed });
     applyManifestRuntime(be, model, info);
     return { model, info };
@@ -61,11 +66,12 @@ export function checkTokenIds(ids: Int32Array, vocabSize: number, model: string)
 }
 
 export async function evaluate(be: Backend, req: EvalRequest): Promise<EvalReport> {
-  const probe = openModelDir(req.modelDir);
-  probe.close();
-  if (req.seqLen > probe.config.maxPositions && !req.beyondContext)
-    throw new LowbitError(`--seq-len ${req.seqLen} exceeds the model's context of ${probe.config.maxPositions} positions; pass --beyond-context to evaluate anyway`, req.modelDir);
-  const { model, info } = loadModelDir(be, req.modelDir, req.onLoad, req.packed);
+  const opened = openModelDir(req.modelDir);
+  if (req.seqLen > opened.config.maxPositions && !req.beyondContext) {
+    opened.close();
+    throw new LowbitError(`--seq-len ${req.seqLen} exceeds the model's context of ${opened.config.maxPositions} positions; pass --beyond-context to evaluate anyway`, req.modelDir);
+  }
+  const { model, info } = loadOpenedModel(be, opened, req.onLoad, req.packed);
   const tokens = checkTokenIds(tokenizeFile(info.tokenizer(), req.dataFile), model.config.vocabSize, req.modelDir);
   const result = await perplexity(be, model, tokens, {
     seqLen: req.seqLen, maxWindows: req.maxWindows, batch: req.batch, source: req.dataFile, onProgress: req.onProgress,

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import type { DType } from '../io/safetensors.js';
 import { SINGLE_FILE } from '../io/checkpoint.js';
-import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../quant/types.js';
+import type { QuantizedWeight } from '../quant/types.js';
+import { LayerLedger } from './ledger.js';
 import { VERSION } from '../util/version.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest, type ManifestRuntime } from './manifest.js';
 import type { ModelSink } from './sink.js';
@@ -37,9 +38,7 @@ export interface ModelInfo {
 
 export class QuantizedModelWriter implements ModelSink {
   private readonly st: SafetensorsWriter;
-  private readonly layers: Record<string, LayerEntry> = {};
-  private bits: BitsBreakdown = { ...NO_BITS };
-  private params = 0;
+  private readonly ledger = new LayerLedger();
 
   constructor(private readonly dir: string, private readonly info: ModelInfo) {
     this.st = new SafetensorsWriter(path.join(dir, SINGLE_FILE));
@@ -84,15 +83,7 @@ export class QuantizedModelWriter implements ModelSink {
         packed[suffix] = { width, dtype: t.dtype as 'U8' | 'I32', shape: t.shape };
       } else this.st.add(`${layer}.${suffix}`, t.dtype, t.shape, t.data);
     }
-    const n = q.rows * q.cols;
-    this.layers[layer] = {
-      format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits,
-      bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}), ...(counted ? {} : { counted: false }),
-      ...(Object.keys(packed).length ? { packed } : {}),
-    };
-    if (!counted) return;
-    this.bits = addBits(this.bits, q.bits);
-    this.params += n;
+    this.ledger.record(layer, q, report, counted, Object.keys(packed).length ? { packed } : {});
   }
 
   /** Writes model.safetensors, lowbit.json and the copied config/tokenizer files. */
@@ -111,15 +102,8 @@ export class QuantizedModelWriter implements ModelSink {
       ...(this.info.runtime && (this.info.runtime.activation || this.info.runtime.rotation) ? { runtime: this.info.runtime } : {}),
       ...(this.info.gguf ? { gguf: this.info.gguf } : {}),
       createdAt: new Date().toISOString(),
-      summary: {
-        quantizedLayers: Object.keys(this.layers).length,
-        quantizedParams: this.params,
-        bits: this.bits,
-        bitsPerWeight: this.params ? totalBits(this.bits) / this.params : 0,
-        seconds,
-        ...summaryExtra,
-      },
-      layers: this.layers,
+      summary: { ...this.ledger.summary(), seconds, ...summaryExtra },
+      layers: this.ledger.layers,
     };
     fs.writeFileSync(path.join(this.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     return manifest;

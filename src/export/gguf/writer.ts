@@ -15,10 +15,11 @@ import { FILE_TYPE, type MixOverrides } from '../../quant/ggml/mixes.js';
 import { type GgufTarget, ggufTypeOf, targetName as nameOfTarget } from './plan.js';
 import { parseLinearWeightName } from '../../arch/llama.js';
 import { BLOCK_TYPES, FLOAT_TYPES } from '../../quant/ggml/registry.js';
-import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../../quant/types.js';
+import type { QuantizedWeight } from '../../quant/types.js';
+import { LayerLedger } from '../ledger.js';
 import { LowbitError } from '../../util/errors.js';
 import { VERSION } from '../../util/version.js';
-import { MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest } from '../manifest.js';
+import { MANIFEST_FORMAT_VERSION, type LowbitManifest } from '../manifest.js';
 import type { ModelSink } from '../sink.js';
 import { architectureMetadata, ropeFreqFactors } from './metadata.js';
 import { ggufName, ggufArch, permuteRows, permutedHeads } from './names.js';
@@ -36,9 +37,7 @@ export interface GgufModelInfo {
 
 export class GgufModelWriter implements ModelSink {
   private readonly file: GgufWriter;
-  private readonly layers: Record<string, LayerEntry> = {};
-  private bits: BitsBreakdown = { ...NO_BITS };
-  private params = 0;
+  private readonly ledger = new LayerLedger();
   private readonly typesUsed = new Map<string, number>();
 
   constructor(readonly path: string, private readonly info: GgufModelInfo) {
@@ -75,11 +74,7 @@ export class GgufModelWriter implements ModelSink {
     if (q.lowRank) throw new LowbitError(`layer ${layer}: low-rank factors cannot be stored in GGUF`);
     this.add(`${layer}.weight`, String(q.params.type), [q.rows, q.cols], q.tensors.blocks.data as Uint8Array);
     // Bits per weight are over the decoder linears (an exported token embedding is written, not counted).
-    if (!parseLinearWeightName(`${layer}.weight`)) return;
-    const n = q.rows * q.cols;
-    this.layers[layer] = { format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits, bitsPerWeight: totalBits(q.bits) / n, ...(report ? { report } : {}) };
-    this.bits = addBits(this.bits, q.bits);
-    this.params += n;
+    this.ledger.record(layer, q, report, parseLinearWeightName(`${layer}.weight`) !== null);
   }
 
   private add(hf: string, type: string, shape: number[], bytes: Uint8Array): void {
@@ -96,9 +91,9 @@ export class GgufModelWriter implements ModelSink {
     const freqs = ropeFreqFactors(cfg);
     if (freqs) this.file.add('rope_freqs.weight', FLOAT_TYPES.F32.id, [freqs.length], new Uint8Array(freqs.buffer));
     const targetName = nameOfTarget(this.info.target);
-    const bpw = this.params ? totalBits(this.bits) / this.params : 0;
+    const counts = this.ledger.summary(), bpw = counts.bitsPerWeight;
     const summary = {
-      quantizedLayers: Object.keys(this.layers).length, quantizedParams: this.params, bits: this.bits, bitsPerWeight: bpw, seconds,
+      ...counts, seconds,
       gguf: { target: targetName, tensorTypes: Object.fromEntries(this.typesUsed) }, ...summaryExtra,
     };
     const meta: [string, GgufValue][] = [
@@ -120,7 +115,7 @@ export class GgufModelWriter implements ModelSink {
       description: `GGUF (${ggufArch(cfg)}, ${targetName}) written by lowbit`,
       method: this.info.method, options: this.info.options,
       source: { path: path.resolve(this.info.sourceDir), architecture: cfg.family },
-      createdAt: new Date().toISOString(), summary, layers: this.layers,
+      createdAt: new Date().toISOString(), summary, layers: this.ledger.layers,
     };
   }
 
