@@ -19,7 +19,7 @@ import { ASSETS } from '../src/util/assets.js';
 export const LAYER_PROBLEMS: [number, LinearName][] = [[0, 'self_attn.q_proj'], [1, 'mlp.down_proj'], [1, 'mlp.up_proj']];
 
 const out = process.argv[2] ?? 'test/fixtures/layer-problems.safetensors';
-const be = createBackend();
+const be = await createBackend();
 const dir = openModelDir(ASSETS.model);
 const model = loadModel(dir.config, dir.source, be);
 const ids = sampleWindows(tokenizeFile(loadTokenizer(ASSETS.model), ASSETS.calib), { samples: 32, seqLen: 512, seed: 0 });

@@ -89,6 +89,9 @@ export interface Backend {
   actQuant(x: Tensor, spec: ActQuantSpec): Tensor;
   /** x Q for every row of x [n, size], Q the orthogonal rotation described by `r`. */
   rotate(x: Tensor, r: Rotation): Tensor;
+
+  /** Releases the device the backend holds (a GPU); the backend must not be used afterwards. */
+  dispose?(): void;
 }
 
 /**

@@ -1,5 +1,6 @@
 /** Argument parsers for commander options, with one-line errors that name the option. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { DEVICES } from '../backend/index.js';
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -36,4 +37,10 @@ export function table(header: string[], rows: (string | number)[][]): string {
   const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** `--device`: where forward passes run (shared by eval, generate and quantize). */
+export function deviceOption(what = 'forward passes'): Option {
+  return new Option('--device <device>', `where ${what} run: cpu, gpu (WebGPU: needs the npm package webgpu and a Vulkan, Metal or D3D12 driver) or auto (the GPU when one is found)`)
+    .choices([...DEVICES]).default('cpu');
 }

@@ -73,7 +73,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     const { plan, source } = runtimeSource(ckpt, cfg, runtime);
     const spec = resolveCalibration(run.calib, cfg.maxPositions);
     const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
-    const be = run.backend ?? createBackend();
+    const be = run.backend ?? await createBackend();
     const start = performance.now();
     const total = cfg.numLayers * LINEAR_NAMES.length;
     let done = 0;

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ASSETS } from '../../util/assets.js';
 import { METHODS } from '../../quant/registry.js';
-import { intArg, printJson, table } from '../args.js';
+import { deviceOption, intArg, printJson, table } from '../args.js';
+import type { Device } from '../../backend/index.js';
 import { evaluateWithProgress } from './eval.js';
 import { quantizeWithProgress, type QuantizeSettings } from './quantize.js';
 
@@ -25,13 +26,14 @@ export function registerDemo(program: Command): void {
     .option('--max-windows <n>', 'evaluate on the first n windows of the held-out text (503 is all of it)', intArg(1), 128)
     .option('--seq-len <n>', 'evaluation window length', intArg(2), 512)
     .option('--calib-samples <n>', 'calibration windows of 512 tokens for GPTQ, QuantEase and LRC', intArg(1), 128)
+    .addOption(deviceOption())
     .option('--json', 'print the table as one JSON object')
     .addHelpText('after', `
 Uses the model, held-out text and calibration text shipped in assets/ (see assets/README.md).
 Calibrated methods draw 128 windows of 512 tokens from kdoc-calib.txt, never the evaluation text.
 Outputs go to a temporary directory that is removed afterwards.`)
-    .action(async (o: { maxWindows?: number; seqLen: number; calibSamples: number; json?: boolean }) => {
-      const evalOpts = { data: ASSETS.heldout, seqLen: o.seqLen, maxWindows: o.maxWindows, batch: 1 };
+    .action(async (o: { maxWindows?: number; seqLen: number; calibSamples: number; device: Device; json?: boolean }) => {
+      const evalOpts = { data: ASSETS.heldout, seqLen: o.seqLen, maxWindows: o.maxWindows, batch: 1, device: o.device };
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lowbit-demo-'));
       try {
         const base = await evaluateWithProgress(ASSETS.model, evalOpts, 'fp32');
@@ -39,7 +41,7 @@ Outputs go to a temporary directory that is removed afterwards.`)
         for (const [i, run] of DEMO_RUNS.entries()) {
           const out = path.join(tmp, String(i));
           const calibrated = METHODS[run.options.method].kind === 'calibrated';
-          const m = await quantizeWithProgress(ASSETS.model, { ...run.options, out, ...(calibrated ? { calib: ASSETS.calib, calibSamples: o.calibSamples } : {}) });
+          const m = await quantizeWithProgress(ASSETS.model, { ...run.options, out, ...(calibrated ? { calib: ASSETS.calib, calibSamples: o.calibSamples, device: o.device } : {}) });
           const r = await evaluateWithProgress(out, evalOpts, run.options.method);
           rows.push({ model: run.label, bitsPerWeight: m.summary.bitsPerWeight, ppl: r.ppl, quantizeSeconds: m.summary.seconds });
         }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { createBackend } from '../../backend/index.js';
+import { createBackend, disposeBackend, type Device } from '../../backend/index.js';
 import { evaluate, type EvalReport } from '../../eval/run.js';
 import { kernelDescription } from '../../native/index.js';
-import { intArg, printJson } from '../args.js';
+import { deviceOption, intArg, printJson } from '../args.js';
 import { progressBar } from '../progress.js';
 
 export interface EvalCliOptions {
@@ -12,12 +12,13 @@ export interface EvalCliOptions {
   batch: number;
   packed?: boolean;
   beyondContext?: boolean;
+  device: Device;
   json?: boolean;
 }
 
 /** Evaluates with progress bars on stderr; shared by `eval` and `demo`. */
 export async function evaluateWithProgress(model: string, o: Omit<EvalCliOptions, 'json'>, label = 'eval'): Promise<EvalReport> {
-  const be = createBackend();
+  const be = await createBackend(o.device);
   const load = progressBar('load', 1, 'tensors');
   let bar = load;
   try {
@@ -35,6 +36,7 @@ export async function evaluateWithProgress(model: string, o: Omit<EvalCliOptions
     return report;
   } finally {
     bar.stop();
+    disposeBackend(be);
   }
 }
 
@@ -50,6 +52,7 @@ export function registerEval(program: Command): void {
     .option('--beyond-context', 'allow --seq-len above the model\'s max_position_embeddings (refused otherwise)')
     .option('--packed', 'keep quantized linears packed in memory, widening one layer at a time (default: when widening them all would take over 1 GiB)')
     .option('--no-packed', 'widen quantized linears once at load (faster, more memory)')
+    .addOption(deviceOption())
     .option('--json', 'print one JSON object (ppl, nll, windows, tokens/s, peak memory) instead of text')
     .addHelpText('after', `
 Protocol (as in GPTQ-style papers): the whole file is tokenized without BOS, cut into
@@ -62,14 +65,14 @@ Example:
       const r = await evaluateWithProgress(model, o);
       const peakRssMiB = process.resourceUsage().maxRSS / 1024;
       if (o.json) {
-        printJson({ ...r, peakRssMiB, kernels: kernelDescription() });
+        printJson({ ...r, peakRssMiB, kernels: r.backend.startsWith('cpu') ? kernelDescription() : r.backend });
         return;
       }
       const what = r.quantized ? `${r.method}, ${r.bitsPerWeight?.toFixed(3)} bits/weight` : 'unquantized';
       console.log(`model       ${r.model} (${what})`);
       console.log(`data        ${r.data}: ${r.windows} windows x ${r.seqLen} tokens, ${r.predictedTokens} predictions`);
       console.log(`perplexity  ${r.ppl.toFixed(4)}  (mean NLL ${r.nll.toFixed(5)} nats)`);
-      console.log(`speed       ${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.seconds.toFixed(2)} s on ${kernelDescription()}`);
+      console.log(`speed       ${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.seconds.toFixed(2)} s on ${r.backend.startsWith('cpu') ? kernelDescription() : r.backend}`);
       console.log(`peak memory ${peakRssMiB.toFixed(0)} MiB RSS`);
     });
 }

@@ -6,7 +6,8 @@ import { quantizeCalibrated } from '../../pipeline/calibrated.js';
 import type { LowbitManifest } from '../../export/manifest.js';
 import type { RuntimeSpec } from '../../arch/llama.js';
 import { LowbitError } from '../../util/errors.js';
-import { groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
+import { deviceOption, groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
+import { createBackend, disposeBackend, type Device } from '../../backend/index.js';
 import { formatRate, progressBar } from '../progress.js';
 import { parseGgufTarget } from '../../export/gguf/plan.js';
 import type { GgufOutput } from '../../export/output.js';
@@ -28,6 +29,8 @@ export interface QuantizeSettings {
   calibSamples?: number;
   calibSeqLen?: number;
   calibSeed?: number;
+  /** Where calibrated methods run their forward passes (default cpu). */
+  device?: Device;
   force?: boolean;
   json?: boolean;
   /** GGUF output: a llama.cpp mix or a tensor type. */
@@ -135,15 +138,17 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
     }
   }
   if (!o.calib) throw new LowbitError(`method ${method.name} needs calibration text: pass --calib <file> (never the text you evaluate on)`);
+  const backend = await createBackend(o.device ?? 'cpu');
   const bar = progressBar(method.name, 1, 'layers');
   try {
     return await quantizeCalibrated(model, o.out, {
-      method, options, runtime, force: o.force, gguf,
+      method, options, runtime, force: o.force, gguf, backend,
       calib: { file: o.calib, samples: o.calibSamples, seqLen: o.calibSeqLen, seed: o.calibSeed },
       onProgress: (d, t, what) => bar.update(d, t, what),
     });
   } finally {
     bar.stop();
+    disposeBackend(backend);
   }
 }
 
@@ -169,6 +174,7 @@ export function registerQuantize(program: Command): void {
     .option('--gguf <type>', `quantize for GGUF (llama.cpp, Ollama, LM Studio): with --out x.gguf one GGUF file, otherwise a lowbit directory that \`lowbit export\` turns into it; a llama.cpp mix (${MIXES.join(', ')}) or one tensor type for every matrix (${[...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)].join(', ')}); codes are chosen on that type's grid`)
     .option('--token-embedding-type <type>', 'GGUF: tensor type of the token embedding (llama-quantize\'s option)')
     .option('--output-tensor-type <type>', 'GGUF: tensor type of the output (LM head) tensor (llama-quantize\'s option)')
+    .addOption(deviceOption('calibrated methods\' forward passes and statistics (data-free methods never run the model)'))
     .option('--force', 'replace the output directory if it exists')
     .option('--json', 'print the quantization summary as one JSON object');
   addMethodOptions(cmd);

@@ -1,0 +1,30 @@
+/**
+ * Elementwise kernels: out[i] = f(a[i], b[i]) over n elements, 256 threads a workgroup.
+ * `s` is a scalar parameter (used by `scale`).
+ */
+import type { Kernel } from './kernel.js';
+
+function elementwise(name: string, expr: string, inputs: 1 | 2): Kernel {
+  return {
+    name,
+    buffers: [{ name: 'a' }, ...(inputs === 2 ? [{ name: 'b' }] : []), { name: 'out', write: true }],
+    params: { n: 'u32', s: 'f32' },
+    body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let i = groupIndex(wg, nwg) * 256u + t;
+  if (i >= p.n) { return; }
+  let x = a[i];
+  ${inputs === 2 ? 'let y = b[i];' : ''}
+  out[i] = ${expr};
+}`,
+  };
+}
+
+export const ADD = elementwise('add', 'x + y', 2);
+export const MUL = elementwise('mul', 'x * y', 2);
+export const SCALE = elementwise('scale', 'x * p.s', 1);
+/** SwiGLU: silu(gate) * up with silu(g) = g / (1 + e^-g). */
+export const SILU_MUL = elementwise('silu_mul', '(x / (1.0 + exp(-x))) * y', 2);
+
+export const ELEMENTWISE_GROUP = 256;

@@ -1,0 +1,104 @@
+/**
+ * Kernels that reduce over each row of a [rows, d] tensor, one workgroup of 256 threads a row:
+ * sums of squares, RMSNorm, the NLL of a target under softmax, and per-token activation
+ * quantization. Each thread folds a strided slice of the row, then the workgroup combines the
+ * 256 partial results in a tree (`reduceSum`, `reduceMax`).
+ */
+import type { Kernel } from './kernel.js';
+
+const REDUCTIONS = /* wgsl */ `
+var<workgroup> red: array<f32, 256>;
+
+fn reduceSum(t: u32, v: f32) -> f32 {
+  red[t] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] += red[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduceMax(t: u32, v: f32) -> f32 {
+  red[t] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] = max(red[t], red[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduceMin(t: u32, v: f32) -> f32 { return -reduceMax(t, -v); }
+`;
+
+function rowKernel(name: string, buffers: Kernel['buffers'], params: Kernel['params'], rowBody: string): Kernel {
+  return {
+    name,
+    buffers,
+    params: { rows: 'u32', d: 'u32', ...params },
+    body: /* wgsl */ `${REDUCTIONS}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let row = groupIndex(wg, nwg);
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+${rowBody}
+}`,
+  };
+}
+
+/** out[row] = sum_j x[row, j]^2. */
+export const ROW_SUM_SQUARES = rowKernel('row_sum_squares', [{ name: 'x' }, { name: 'out', write: true }], {}, `
+  var s = 0.0;
+  for (var j = t; j < p.d; j += 256u) { s = fma(x[o + j], x[o + j], s); }
+  let total = reduceSum(t, s);
+  if (t == 0u) { out[row] = total; }`);
+
+/** RMSNorm: out = w * (x / sqrt(mean(x^2) + eps)). */
+export const RMS_NORM = rowKernel('rms_norm', [{ name: 'x' }, { name: 'w' }, { name: 'out', write: true }], { eps: 'f32' }, `
+  var s = 0.0;
+  for (var j = t; j < p.d; j += 256u) { s = fma(x[o + j], x[o + j], s); }
+  let inv = 1.0 / sqrt(reduceSum(t, s) / f32(p.d) + p.eps);
+  for (var j = t; j < p.d; j += 256u) { out[o + j] = w[j] * (x[o + j] * inv); }`);
+
+/** Negative log-likelihood of the row's target: logsumexp(x) - x[target], with the max subtracted first. */
+export const NLL = rowKernel('nll', [{ name: 'x' }, { name: 'targets', type: 'u32' }, { name: 'out', write: true }], {}, `
+  var m = -3.402823e38;
+  for (var j = t; j < p.d; j += 256u) { m = max(m, x[o + j]); }
+  let rowMax = reduceMax(t, m);
+  var s = 0.0;
+  for (var j = t; j < p.d; j += 256u) { s += exp(x[o + j] - rowMax); }
+  let total = reduceSum(t, s);
+  if (t == 0u) { out[row] = rowMax + log(total) - x[o + targets[row]]; }`);
+
+/**
+ * Per-token fake quantization (QuaRot's ActQuantizer; ActQuantSpec in backend.ts): the row's
+ * range [min(x, 0), max(x, 0)] scaled by `clip`, symmetric (zero point 0, levels qmin..qmax =
+ * -2^(b-1)..2^(b-1)-1) or asymmetric (levels 0..2^b-1, integer zero point). WGSL's round() rounds
+ * half to even, as the CPU's roundHalfEven. An all-zero row stays zero.
+ */
+export const ACT_QUANT = rowKernel('act_quant', [{ name: 'x' }, { name: 'out', write: true }],
+  { qmin: 'f32', qmax: 'f32', clip: 'f32', symmetric: 'u32' }, `
+  var lo = 0.0;
+  var hi = 0.0;
+  for (var j = t; j < p.d; j += 256u) { lo = min(lo, x[o + j]); hi = max(hi, x[o + j]); }
+  lo = reduceMin(t, lo);
+  hi = reduceMax(t, hi);
+  var scale: f32;
+  var zero = 0.0;
+  if (p.symmetric == 1u) {
+    scale = (p.clip * max(-lo, hi)) / p.qmax;
+  } else {
+    scale = (p.clip * (hi - lo)) / p.qmax;
+    if (scale > 0.0) { zero = round((-p.clip * lo) / scale); }
+  }
+  for (var j = t; j < p.d; j += 256u) {
+    if (!(scale > 0.0)) { out[o + j] = x[o + j]; continue; }
+    let q = clamp(round(x[o + j] / scale) + zero, p.qmin, p.qmax);
+    out[o + j] = scale * (q - zero);
+  }`);

@@ -1,0 +1,38 @@
+/**
+ * The Node host of the WebGPU backend: Dawn's addon from the npm package `webgpu`, an optional
+ * dependency the user installs (`npm install webgpu`, ~21 MB for one platform) when they want the
+ * GPU. LOWBIT_WEBGPU may name the package's folder instead (the test path installs it apart from
+ * the project's dependencies). Browsers need none of this: they pass navigator.gpu.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LowbitError } from '../../util/errors.js';
+import { openWebGpuBackend } from './device.js';
+import type { WebGpuBackend } from './webgpu-backend.js';
+
+interface DawnModule {
+  create(flags: string[]): GPU;
+  globals: Record<string, unknown>;
+}
+
+let dawn: Promise<DawnModule> | null = null;
+
+async function loadDawn(): Promise<DawnModule> {
+  const dir = process.env.LOWBIT_WEBGPU;
+  const specifier = dir ? pathToFileURL(path.join(path.resolve(dir), 'index.js')).href : 'webgpu';
+  try {
+    const mod = (await import(specifier)) as DawnModule;
+    // WebGPU's constants (GPUBufferUsage, GPUMapMode) are globals in a browser; Dawn exports them.
+    Object.assign(globalThis, mod.globals);
+    return mod;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'is not installed' : `did not load (${(e as Error).message.split('\n')[0]})`;
+    throw new LowbitError(`the GPU backend needs the npm package webgpu (Dawn), which ${why}: npm install webgpu`, dir);
+  }
+}
+
+export async function nodeWebGpuBackend(): Promise<WebGpuBackend> {
+  dawn ??= loadDawn();
+  const { create } = await dawn;
+  return openWebGpuBackend(create([]));
+}

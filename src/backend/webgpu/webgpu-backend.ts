@@ -1,0 +1,368 @@
+/**
+ * The WebGPU backend: tensors are f32 storage buffers on the GPU and every Backend operation is a
+ * WGSL kernel (src/backend/webgpu/kernels/), so a forward pass issues no host round trips until
+ * `read`. It runs wherever WebGPU does: Dawn in Node (the `webgpu` package, on Vulkan, Metal or
+ * D3D12, or SwiftShader's CPU Vulkan in CI) and, later, a browser's navigator.gpu.
+ *
+ * Commands are recorded into one open command encoder and submitted when a result is read, data
+ * is uploaded, or many dispatches are pending. Freed buffers return to a pool of equal sizes and
+ * are reused by later outputs: commands run in queue order, so a reuse never overtakes a pending
+ * read of the old contents. Uploads and kernel parameters use fresh buffers mapped at creation,
+ * which no earlier command can see.
+ */
+import type { ActQuantSpec, AttentionShape, Backend, CachedAttentionShape, Tensor } from '../backend.js';
+import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
+import { LowbitError } from '../../util/errors.js';
+import { grid, kernelSource, packParams, paramBytes, type Kernel, type ParamValues } from './kernels/kernel.js';
+import { MATMUL, TILE } from './kernels/matmul.js';
+import { ADD, ELEMENTWISE_GROUP, MUL, SCALE, SILU_MUL } from './kernels/elementwise.js';
+import { ACT_QUANT, NLL, RMS_NORM, ROW_SUM_SQUARES } from './kernels/rows.js';
+import { EMBEDDING, ROPE } from './kernels/positions.js';
+import { ATTENTION, MAX_HEAD_DIM } from './kernels/attention.js';
+
+export class GpuTensor implements Tensor {
+  constructor(readonly shape: readonly number[], readonly buffer: GPUBuffer, readonly owner: WebGpuBackend) {}
+  get length(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+}
+
+/** Dispatches recorded before the encoder is submitted on its own. */
+const MAX_PENDING_DISPATCHES = 512;
+/** Bytes of freed buffers kept for reuse. */
+const POOL_BYTES = 2 ** 30;
+
+/** Views a tensor as [rows, last dim]. */
+function rowsCols(t: Tensor): [number, number] {
+  const d = t.shape[t.shape.length - 1];
+  return [t.shape.reduce((a, b) => a * b, 1) / d, d];
+}
+
+function dims2(t: Tensor): [number, number] {
+  if (t.shape.length !== 2) throw new Error(`expected a 2-D tensor, got shape [${t.shape}]`);
+  return [t.shape[0], t.shape[1]];
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name: string;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  /** Buffers to destroy once the commands recorded so far are submitted (kernel parameters). */
+  private afterSubmit: GPUBuffer[] = [];
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBytes = 0;
+  private readonly empty: GPUBuffer;
+  private readonly rotations = new WeakMap<Rotation, GpuTensor>();
+  private error: string | null = null;
+
+  /**
+   * `description`: the adapter, for reports. `instance` is the GPU object the device came from:
+   * held so that it lives as long as the device (Dawn tears the device down when its instance
+   * is garbage-collected, and the next submit crashes).
+   */
+  constructor(readonly device: GPUDevice, description: string, readonly instance: GPU) {
+    this.name = `webgpu (${description})`;
+    this.empty = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    device.addEventListener('uncapturederror', (e) => {
+      this.error ??= (e as GPUUncapturedErrorEvent).error.message;
+    });
+  }
+
+  upload(data: Float32Array, shape: readonly number[]): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== data.length) throw new Error(`tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
+    return new GpuTensor([...shape], this.uploadBuffer(data), this);
+  }
+
+  async read(t: Tensor): Promise<Float32Array> {
+    const src = this.gpu(t);
+    const bytes = src.length * 4;
+    const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    if (bytes > 0) this.copyEncoder().copyBufferToBuffer(src.buffer, 0, staging, 0, bytes);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
+    staging.destroy();
+    this.throwIfFailed();
+    return out;
+  }
+
+  free(t: Tensor): void {
+    const g = this.gpu(t);
+    const size = g.buffer.size;
+    if (this.pooledBytes + size > POOL_BYTES) {
+      this.afterSubmit.push(g.buffer);
+      return;
+    }
+    const list = this.pool.get(size) ?? [];
+    list.push(g.buffer);
+    this.pool.set(size, list);
+    this.pooledBytes += size;
+  }
+
+  /** Submits what is recorded and releases the device. */
+  dispose(): void {
+    this.flush();
+    this.device.destroy();
+  }
+
+  matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+    const [ar, ac] = dims2(a), [br, bc] = dims2(b);
+    const tA = opts.transA ?? false, tB = opts.transB ?? false;
+    const m = tA ? ac : ar, k = tA ? ar : ac, n = tB ? br : bc;
+    if ((tB ? bc : br) !== k) throw new Error(`matmul: inner dimensions differ ([${a.shape}] x [${b.shape}])`);
+    return this.product(a, ac, tA, b, bc, tB, m, n, k, undefined, [m, n]);
+  }
+
+  linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+    const [rows, inDim] = rowsCols(x);
+    const [outDim, wIn] = dims2(weight);
+    if (wIn !== inDim) throw new Error(`linear: input has ${inDim} features, weight expects ${wIn}`);
+    return this.product(x, inDim, false, weight, inDim, true, rows, outDim, inDim, bias, [...x.shape.slice(0, -1), outDim]);
+  }
+
+  gram(x: Tensor): Tensor {
+    const [n, d] = rowsCols(x);
+    return this.product(x, d, true, x, d, false, d, d, n, undefined, [d, d]);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.elementwise(ADD, a, b);
+  }
+
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.elementwise(MUL, a, b);
+  }
+
+  scale(a: Tensor, s: number): Tensor {
+    return this.elementwise(SCALE, a, null, s);
+  }
+
+  siluMul(gate: Tensor, up: Tensor): Tensor {
+    return this.elementwise(SILU_MUL, gate, up);
+  }
+
+  rowSumSquares(x: Tensor): Tensor {
+    const [rows, d] = rowsCols(x);
+    const out = this.output([rows]);
+    this.dispatch(ROW_SUM_SQUARES, [x, out], { rows, d }, rows);
+    return out;
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    const [rows, d] = rowsCols(x);
+    if (this.gpu(weight).length !== d) throw new Error(`rmsNorm: weight of ${this.gpu(weight).length} for rows of ${d}`);
+    const out = this.output(x.shape);
+    this.dispatch(RMS_NORM, [x, weight, out], { rows, d, eps }, rows);
+    return out;
+  }
+
+  embedding(table: Tensor, ids: Int32Array): Tensor {
+    const [vocab, d] = dims2(table);
+    for (const id of ids) if (id < 0 || id >= vocab) throw new Error(`token id ${id} outside the vocabulary (${vocab})`);
+    const idBuffer = this.uploadBuffer(new Uint32Array(ids));
+    const out = this.output([ids.length, d]);
+    this.dispatch(EMBEDDING, [table, idBuffer, out], { n: ids.length, d }, Math.ceil((ids.length * d) / ELEMENTWISE_GROUP));
+    this.afterSubmit.push(idBuffer);
+    return out;
+  }
+
+  rope(x: Tensor, cos: Tensor, sin: Tensor, heads: number, headDim: number): Tensor {
+    const [rows, width] = rowsCols(x);
+    const [seqLen, half] = dims2(cos);
+    if (width !== heads * headDim || half * 2 !== headDim || rows % seqLen !== 0) throw new Error('rope: shape mismatch');
+    const out = this.output(x.shape);
+    this.dispatch(ROPE, [x, cos, sin, out], { rows, seqLen, heads, half }, Math.ceil((rows * heads * half) / ELEMENTWISE_GROUP));
+    return out;
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, s: AttentionShape): Tensor {
+    const rows = s.batch * s.seqLen;
+    if (this.gpu(q).length !== rows * s.heads * s.headDim || this.gpu(k).length !== rows * s.kvHeads * s.headDim || this.gpu(v).length !== this.gpu(k).length)
+      throw new Error('attention: q/k/v sizes disagree with the attention shape');
+    return this.attend(q, k, v, s.batch, s.seqLen, s.seqLen, 0, s);
+  }
+
+  attendCached(q: Tensor, k: Tensor, v: Tensor, s: CachedAttentionShape): Tensor {
+    const n = this.gpu(q).length / (s.heads * s.headDim);
+    if (!Number.isInteger(n) || this.gpu(k).length !== (s.past + n) * s.kvHeads * s.headDim || this.gpu(v).length !== this.gpu(k).length)
+      throw new Error('attendCached: q/k/v sizes disagree with the attention shape');
+    return this.attend(q, k, v, 1, n, s.past + n, s.past, s);
+  }
+
+  concatRows(a: Tensor, b: Tensor): Tensor {
+    const [n, d] = rowsCols(a), [m, d2] = rowsCols(b);
+    if (d !== d2) throw new Error(`concatRows: widths ${d} and ${d2} differ`);
+    const out = this.output([n + m, d]);
+    const enc = this.copyEncoder();
+    if (n > 0) enc.copyBufferToBuffer(this.gpu(a).buffer, 0, out.buffer, 0, n * d * 4);
+    if (m > 0) enc.copyBufferToBuffer(this.gpu(b).buffer, 0, out.buffer, n * d * 4, m * d * 4);
+    return out;
+  }
+
+  nll(logits: Tensor, targets: Int32Array): Tensor {
+    const [rows, vocab] = rowsCols(logits);
+    if (rows !== targets.length) throw new Error(`nll: ${rows} rows of logits for ${targets.length} targets`);
+    for (const t of targets) if (t < 0 || t >= vocab) throw new Error(`nll: target ${t} outside the vocabulary (${vocab})`);
+    const targetBuffer = this.uploadBuffer(new Uint32Array(targets));
+    const out = this.output([rows]);
+    this.dispatch(NLL, [logits, targetBuffer, out], { rows, d: vocab }, rows);
+    this.afterSubmit.push(targetBuffer);
+    return out;
+  }
+
+  actQuant(x: Tensor, spec: ActQuantSpec): Tensor {
+    const [rows, d] = rowsCols(x);
+    const qmax = spec.symmetric ? 2 ** (spec.bits - 1) - 1 : 2 ** spec.bits - 1;
+    const qmin = spec.symmetric ? -qmax - 1 : 0;
+    const out = this.output(x.shape);
+    this.dispatch(ACT_QUANT, [x, out], { rows, d, qmin, qmax, clip: spec.clipRatio, symmetric: spec.symmetric ? 1 : 0 }, rows);
+    return out;
+  }
+
+  /**
+   * x Q as a product with the dense rotation matrix, built once per rotation on the host (the
+   * rows of I Q). Simple and exact to f32 rounding; a fast Walsh-Hadamard kernel would save the
+   * size^2 matrix (11008^2 floats for Llama-2-7B's down_proj).
+   */
+  rotate(x: Tensor, r: Rotation): Tensor {
+    const [, width] = rowsCols(x);
+    if (width !== r.size) throw new Error(`rotate: rows of ${width} features, rotation of size ${r.size}`);
+    let q = this.rotations.get(r);
+    if (!q) {
+      const dense = new Float32Array(r.size * r.size);
+      for (let i = 0; i < r.size; i++) dense[i * r.size + i] = 1;
+      rotateRows(dense, r.size, r);
+      q = this.upload(dense, [r.size, r.size]) as GpuTensor;
+      this.rotations.set(r, q);
+    }
+    const [rows] = rowsCols(x);
+    return this.product(x, width, false, q, width, false, rows, width, width, undefined, x.shape);
+  }
+
+  // ---- recording and submitting ----
+
+  private gpu(t: Tensor): GpuTensor {
+    if (!(t instanceof GpuTensor) || t.owner !== this) throw new Error('tensor does not belong to this WebGPU backend');
+    return t;
+  }
+
+  private product(a: Tensor, lda: number, transA: boolean, b: Tensor, ldb: number, transB: boolean,
+    m: number, n: number, k: number, bias: Tensor | undefined, shape: readonly number[]): GpuTensor {
+    if (bias && this.gpu(bias).length !== n) throw new Error(`bias of ${this.gpu(bias).length} for ${n} outputs`);
+    const out = this.output(shape);
+    const groupsX = Math.ceil(n / TILE), groupsY = Math.ceil(m / TILE);
+    this.dispatch(MATMUL, [a, b, bias ?? this.empty, out],
+      { m, n, k, lda, ldb, transA: transA ? 1 : 0, transB: transB ? 1 : 0, hasBias: bias ? 1 : 0 }, [groupsX, groupsY]);
+    return out;
+  }
+
+  private elementwise(kernel: Kernel, a: Tensor, b: Tensor | null, s = 0): GpuTensor {
+    const n = this.gpu(a).length;
+    if (b && this.gpu(b).length !== n) throw new Error(`shapes differ: [${a.shape}] vs [${b.shape}]`);
+    const out = this.output(a.shape);
+    this.dispatch(kernel, b ? [a, b, out] : [a, out], { n, s }, Math.ceil(n / ELEMENTWISE_GROUP));
+    return out;
+  }
+
+  private attend(q: Tensor, k: Tensor, v: Tensor, batch: number, queries: number, keys: number, past: number,
+    s: { heads: number; kvHeads: number; headDim: number; window?: number }): GpuTensor {
+    if (s.headDim > MAX_HEAD_DIM) throw new LowbitError(`the WebGPU attention kernel supports head dimensions up to ${MAX_HEAD_DIM}, not ${s.headDim}`);
+    const out = this.output([batch * queries, s.heads * s.headDim]);
+    this.dispatch(ATTENTION, [q, k, v, out], {
+      batch, queries, keys, past, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window ?? 0, scale: 1 / Math.sqrt(s.headDim),
+    }, batch * queries * s.heads);
+    return out;
+  }
+
+  /** A new output tensor, from the pool when a freed buffer of the same size is there. */
+  private output(shape: readonly number[]): GpuTensor {
+    const size = Math.max(16, shape.reduce((a, b) => a * b, 1) * 4);
+    const list = this.pool.get(size);
+    const reused = list?.pop();
+    if (reused) {
+      this.pooledBytes -= size;
+      return new GpuTensor([...shape], reused, this);
+    }
+    return new GpuTensor([...shape], this.createStorage(size), this);
+  }
+
+  private createStorage(size: number, mapped = false): GPUBuffer {
+    if (size > this.device.limits.maxStorageBufferBindingSize)
+      throw new LowbitError(`a tensor of ${(size / 2 ** 20).toFixed(0)} MiB exceeds this GPU's largest storage binding (${(this.device.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB)`);
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: mapped });
+  }
+
+  private uploadBuffer(data: Float32Array | Uint32Array): GPUBuffer {
+    const buffer = this.createStorage(Math.max(16, data.byteLength), true);
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buffer.unmap();
+    return buffer;
+  }
+
+  private pipeline(kernel: Kernel): GPUComputePipeline {
+    let p = this.pipelines.get(kernel.name);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: kernelSource(kernel), label: kernel.name });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.name });
+      this.pipelines.set(kernel.name, p);
+    }
+    return p;
+  }
+
+  /** Records one dispatch of `kernel` over `groups` workgroups (a count laid out by `grid`, or x and y). */
+  private dispatch(kernel: Kernel, buffers: (Tensor | GPUBuffer)[], params: ParamValues, groups: number | [number, number]): void {
+    const uniform = this.device.createBuffer({ size: paramBytes(kernel), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+    packParams(kernel, params, uniform.getMappedRange());
+    uniform.unmap();
+    this.afterSubmit.push(uniform);
+    const pipeline = this.pipeline(kernel);
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: { buffer: b instanceof GpuTensor ? this.gpu(b).buffer : (b as GPUBuffer) } }));
+    entries.push({ binding: buffers.length, resource: { buffer: uniform } });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const [x, y] = typeof groups === 'number' ? grid(groups) : groups;
+    if (x === 0 || y === 0) return;
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y);
+    if (++this.pending >= MAX_PENDING_DISPATCHES) this.flush();
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) {
+      this.encoder ??= this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    return this.pass;
+  }
+
+  /** The encoder with no compute pass open (copies are recorded outside passes). */
+  private copyEncoder(): GPUCommandEncoder {
+    this.pass?.end();
+    this.pass = null;
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private flush(): void {
+    if (this.encoder) {
+      const enc = this.copyEncoder();
+      this.device.queue.submit([enc.finish()]);
+      this.encoder = null;
+    }
+    this.pending = 0;
+    // Destroyed once the GPU is done with them: Dawn on SwiftShader frees a destroyed buffer at
+    // once, even while submitted work still reads it.
+    const done = this.afterSubmit;
+    this.afterSubmit = [];
+    if (done.length) void this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => b.destroy()));
+  }
+
+  private throwIfFailed(): void {
+    if (this.error) throw new Error(`WebGPU: ${this.error}`);
+  }
+}
