@@ -1,0 +1,106 @@
+/**
+ * Every WGSL kernel of the WebGPU backend against the CPU backend, on shapes that are not
+ * multiples of the kernels' tiles. Runs in its own process with an adapter (SwiftShader in CI:
+ * scripts/with-swiftshader.js; a real GPU on the GPU machine: npm run gpu-check) and fails, never
+ * skips, when there is none.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBackend, type Backend, type Tensor } from '../src/backend/index.js';
+import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
+import { hadamardRotation } from '../src/linalg/hadamard.js';
+import { randn, relDiff } from '../test/helpers.js';
+
+let gpu: Backend;
+const cpu = new CpuBackend();
+
+before(async () => {
+  gpu = await createBackend('gpu');
+});
+after(() => gpu?.dispose?.());
+
+test('a WebGPU adapter is there (the suite fails rather than skips without one)', () => {
+  assert.match(gpu.name, /^webgpu \(/);
+});
+
+/** Runs `op` on both backends with the same inputs and returns the two results. */
+async function both(inputs: { data: Float32Array; shape: number[] }[], op: (be: Backend, t: Tensor[]) => Tensor): Promise<[Float32Array, Float32Array]> {
+  const run = async (be: Backend) => be.read(op(be, inputs.map((i) => be.upload(i.data, i.shape))));
+  return [await run(gpu), await run(cpu)];
+}
+
+const input = (shape: number[], seed: number, scale = 1) => ({ data: randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape });
+
+async function agrees(name: string, inputs: { data: Float32Array; shape: number[] }[], op: (be: Backend, t: Tensor[]) => Tensor, tol = 2e-6): Promise<void> {
+  const [g, c] = await both(inputs, op);
+  assert.equal(g.length, c.length, `${name}: sizes`);
+  const d = relDiff(g, c);
+  assert.ok(d <= tol, `${name}: relative difference ${d.toExponential(2)} > ${tol}`);
+}
+
+test('matmul in all four transpose combinations, linear with and without bias, gram', async () => {
+  const [m, k, n] = [70, 131, 45];
+  for (const transA of [false, true])
+    for (const transB of [false, true])
+      await agrees(`matmul tA=${transA} tB=${transB}`, [input(transA ? [k, m] : [m, k], 1), input(transB ? [n, k] : [k, n], 2)],
+        (be, [a, b]) => be.matmul(a, b, { transA, transB }));
+  await agrees('linear', [input([3, 37, 96], 3), input([200, 96], 4)], (be, [x, w]) => be.linear(x, w));
+  await agrees('linear + bias', [input([130, 96], 5), input([65, 96], 6), input([65], 7)], (be, [x, w, b]) => be.linear(x, w, b));
+  await agrees('gram', [input([300, 77], 8)], (be, [x]) => be.gram(x));
+});
+
+test('elementwise kernels and row reductions', async () => {
+  const a = input([33, 70], 10), b = input([33, 70], 11);
+  await agrees('add', [a, b], (be, [x, y]) => be.add(x, y));
+  await agrees('mul', [a, b], (be, [x, y]) => be.mul(x, y));
+  await agrees('scale', [a], (be, [x]) => be.scale(x, -0.37));
+  await agrees('siluMul', [input([33, 70], 12, 4), b], (be, [x, y]) => be.siluMul(x, y));
+  await agrees('rowSumSquares', [input([5, 1000], 13)], (be, [x]) => be.rowSumSquares(x));
+  await agrees('rmsNorm', [input([7, 300], 14), input([300], 15)], (be, [x, w]) => be.rmsNorm(x, w, 1e-5));
+  await agrees('embedding', [input([50, 24], 16)], (be, [t]) => be.embedding(t, new Int32Array([49, 0, 7, 7, 31])), 0);
+  await agrees('nll', [input([9, 4099], 17, 3)], (be, [l]) => be.nll(l, new Int32Array([0, 1, 4098, 5, 17, 100, 2000, 3, 3])));
+  await agrees('concatRows', [input([4, 24], 18), input([3, 24], 19)], (be, [x, y]) => be.concatRows(x, y), 0);
+});
+
+test('rope: rotate-half pairs with the angles of each row\'s position in its window', async () => {
+  const seqLen = 11, heads = 3, hd = 16;
+  await agrees('rope', [input([2 * seqLen, heads * hd], 20), input([seqLen, hd / 2], 21), input([seqLen, hd / 2], 22)],
+    (be, [x, c, s]) => be.rope(x, c, s, heads, hd));
+});
+
+test('attention: causal, grouped KV heads, sliding window, several windows; and over a KV cache', async () => {
+  const batch = 2, seqLen = 150, heads = 6, kvHeads = 2, hd = 40;
+  for (const window of [0, 37])
+    await agrees(`attention window ${window}`, [input([batch * seqLen, heads * hd], 23), input([batch * seqLen, kvHeads * hd], 24), input([batch * seqLen, kvHeads * hd], 25)],
+      (be, [q, k, v]) => be.attention(q, k, v, { batch, seqLen, heads, kvHeads, headDim: hd, window }));
+  const past = 70, n = 5;
+  await agrees('attendCached', [input([n, heads * hd], 26), input([past + n, kvHeads * hd], 27), input([past + n, kvHeads * hd], 28)],
+    (be, [q, k, v]) => be.attendCached(q, k, v, { heads, kvHeads, headDim: hd, past, window: 20 }));
+  // Head dimension 128 (Llama-2-7B): the accumulator spans two of each thread's four slots.
+  await agrees('attention hd 128', [input([90, 2 * 128], 29), input([90, 128], 30), input([90, 128], 31)],
+    (be, [q, k, v]) => be.attention(q, k, v, { batch: 1, seqLen: 90, heads: 2, kvHeads: 1, headDim: 128 }));
+});
+
+test('activation fake quantization (symmetric and asymmetric, with an all-zero row) and rotations', async () => {
+  const x = input([6, 200], 32, 2);
+  x.data.fill(0, 200, 400); // row 1: stays zero
+  for (const symmetric of [true, false])
+    await agrees(`actQuant sym=${symmetric}`, [x], (be, [t]) => be.actQuant(t, { bits: 4, clipRatio: 0.9, symmetric }));
+  for (const size of [64, 704, 96]) {
+    const r = hadamardRotation(size, 3);
+    await agrees(`rotate ${r.construction}`, [input([5, size], 33)], (be, [t]) => be.rotate(t, r), 1e-5);
+  }
+});
+
+test('tensors freed and reused from the pool keep later results right', async () => {
+  const w = gpu.upload(randn(64 * 64, 40), [64, 64]);
+  let x = gpu.upload(randn(10 * 64, 41), [10, 64]);
+  const ref = { w: cpu.upload(randn(64 * 64, 40), [64, 64]), x: cpu.upload(randn(10 * 64, 41), [10, 64]) };
+  for (let i = 0; i < 20; i++) {
+    const y = gpu.rmsNorm(gpu.linear(x, w), gpu.upload(new Float32Array(64).fill(1), [64]), 1e-6);
+    gpu.free(x);
+    x = y;
+    ref.x = cpu.rmsNorm(cpu.linear(ref.x, ref.w), cpu.upload(new Float32Array(64).fill(1), [64]), 1e-6);
+  }
+  assert.ok(relDiff(await gpu.read(x), await cpu.read(ref.x)) < 1e-4);
+});
