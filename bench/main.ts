@@ -4,6 +4,8 @@
  *   npm run bench -- gemm forward only the named sections
  *   npm run bench -- --json       also print all figures as one JSON object at the end
  *   npm run bench -- race         the per-bit race against llama.cpp's GGUF mixes (long: not in the default run)
+ *   npm run bench -- gpu          the WebGPU backend against the CPU's (needs an adapter: not in the default run)
+ *   --json-out=<file>             write the figures as JSON to a file
  */
 import { measureMachine, printMachine } from './machine.js';
 import { benchGemm } from './gemm.js';
@@ -13,6 +15,8 @@ import { benchAdpq } from './adpq.js';
 import { benchQuantease } from './quantease.js';
 import { benchLrc } from './lrc.js';
 import { benchRace } from './race.js';
+import { benchGpu } from './gpu.js';
+import fs from 'node:fs';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
   gemm: benchGemm,
@@ -22,7 +26,10 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   quantease: benchQuantease,
   lrc: benchLrc,
   race: benchRace,
+  gpu: benchGpu,
 };
+/** Sections that run only when named: the race is long, the GPU section needs an adapter. */
+const ON_REQUEST = ['race', 'gpu'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -32,6 +39,7 @@ for (const w of wanted) if (!SECTIONS[w]) throw new Error(`unknown section ${w} 
 const machine = measureMachine();
 printMachine(machine);
 const figures: Record<string, unknown> = { machine };
-// The race takes ~15 minutes: it runs only when named.
-for (const [name, run] of Object.entries(SECTIONS)) if (wanted.length === 0 ? name !== 'race' : wanted.includes(name)) figures[name] = await run(machine);
+for (const [name, run] of Object.entries(SECTIONS)) if (wanted.length === 0 ? !ON_REQUEST.includes(name) : wanted.includes(name)) figures[name] = await run(machine);
 if (json) console.log(JSON.stringify(figures));
+const jsonOut = args.find((a) => a.startsWith('--json-out='))?.slice('--json-out='.length);
+if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(figures, null, 2) + '\n');

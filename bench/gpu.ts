@@ -1,0 +1,93 @@
+/**
+ * The WebGPU backend against the CPU backend on one machine (run where there is a GPU:
+ * `npm run gpu-check` on the GPU machine; on SwiftShader it measures nothing useful):
+ *   - f32 matmul throughput at 4096^3 and at a Llama-2-7B MLP shape (2048 tokens x 4096 -> 11008);
+ *   - kdoc-6m forward passes (perplexity, 64 windows x 512) on each backend: tokens/s and the two
+ *     perplexities;
+ *   - GPTQ W4 g128 of kdoc-6m with 128 x 512 calibration tokens, calibrated on each backend:
+ *     seconds, and the held-out perplexity of both models.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createBackend, type Backend } from '../src/backend/index.js';
+import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
+import { evaluate } from '../src/eval/run.js';
+import { openModelDir } from '../src/export/reader.js';
+import type { CalibratedMethod } from '../src/quant/method.js';
+import { quantizeCalibrated } from '../src/pipeline/calibrated.js';
+import { METHODS } from '../src/quant/registry.js';
+import { ASSETS } from '../src/util/assets.js';
+import { forwardFlopsPerToken } from './forward.js';
+import type { MachineLimits } from './machine.js';
+
+/** Seconds per call of `op` after a warm-up, synchronised by reading a small result back. */
+async function timed(be: Backend, op: () => ReturnType<Backend['matmul']>, repeats: number): Promise<number> {
+  const sync = async () => {
+    const y = op();
+    const s = be.rowSumSquares(y);
+    await be.read(s);
+    be.free(y);
+    be.free(s);
+  };
+  await sync();
+  const t0 = performance.now();
+  for (let i = 0; i < repeats; i++) await sync();
+  return (performance.now() - t0) / 1000 / repeats;
+}
+
+function randomTensor(be: Backend, rows: number, cols: number): ReturnType<Backend['upload']> {
+  const a = new Float32Array(rows * cols);
+  for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 0.618) * 0.5;
+  return be.upload(a, [rows, cols]);
+}
+
+export async function benchGpu(_limits: MachineLimits): Promise<Record<string, number>> {
+  const gpu = await createBackend('gpu');
+  const cpu = new CpuBackend();
+  console.log(`\nWebGPU backend: ${gpu.name}`);
+  const figures: Record<string, number> = {};
+
+  const a = randomTensor(gpu, 4096, 4096), b = randomTensor(gpu, 4096, 4096);
+  const sq = await timed(gpu, () => gpu.matmul(a, b), 5);
+  figures.matmul_4096_tflops = (2 * 4096 ** 3) / sq / 1e12;
+  const x = randomTensor(gpu, 2048, 4096), w = randomTensor(gpu, 11008, 4096);
+  const lin = await timed(gpu, () => gpu.linear(x, w), 5);
+  figures.linear_2048x4096x11008_tflops = (2 * 2048 * 4096 * 11008) / lin / 1e12;
+  for (const t of [a, b, x, w]) gpu.free(t);
+  console.log(`  f32 matmul 4096^3: ${(sq * 1000).toFixed(1)} ms = ${figures.matmul_4096_tflops.toFixed(2)} TFLOP/s; `
+    + `linear 2048x4096 -> 11008: ${(lin * 1000).toFixed(1)} ms = ${figures.linear_2048x4096x11008_tflops.toFixed(2)} TFLOP/s`);
+
+  const evalReq = { modelDir: ASSETS.model, dataFile: ASSETS.heldout, seqLen: 512, maxWindows: 64, batch: 8 };
+  for (const [name, be] of [['gpu', gpu], ['cpu', cpu]] as const) {
+    await evaluate(be, { ...evalReq, maxWindows: 8 });
+    const r = await evaluate(be, evalReq);
+    figures[`forward_${name}_tokens_per_s`] = r.tokensPerSecond;
+    figures[`forward_${name}_ppl`] = r.ppl;
+  }
+  const opened = openModelDir(ASSETS.model);
+  const flops = forwardFlopsPerToken(opened.config, 512);
+  opened.close();
+  console.log(`  kdoc-6m forward, 64 x 512 tokens, batch 8: gpu ${figures.forward_gpu_tokens_per_s.toFixed(0)} tokens/s `
+    + `(${((flops * figures.forward_gpu_tokens_per_s) / 1e9).toFixed(0)} GFLOP/s), cpu ${figures.forward_cpu_tokens_per_s.toFixed(0)} tokens/s; `
+    + `ppl gpu ${figures.forward_gpu_ppl.toFixed(6)} vs cpu ${figures.forward_cpu_ppl.toFixed(6)}`);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lowbit-gpu-bench-'));
+  try {
+    for (const [name, be] of [['gpu', gpu], ['cpu', cpu]] as const) {
+      const out = path.join(tmp, name);
+      const m = await quantizeCalibrated(ASSETS.model, out, {
+        method: METHODS.gptq as CalibratedMethod, options: { bits: 4, groupSize: 128, symmetric: false, extra: {} },
+        calib: { file: ASSETS.calib, samples: 128, seqLen: 512 }, backend: be,
+      });
+      figures[`gptq_${name}_seconds`] = m.summary.seconds;
+      figures[`gptq_${name}_ppl`] = (await evaluate(gpu, { ...evalReq, modelDir: out, maxWindows: undefined })).ppl;
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`  GPTQ W4 g128, 128 x 512 calibration: calibrated on the gpu ${figures.gptq_gpu_seconds.toFixed(1)} s, on the cpu ${figures.gptq_cpu_seconds.toFixed(1)} s; `
+    + `held-out ppl (503 windows) ${figures.gptq_gpu_ppl.toFixed(4)} vs ${figures.gptq_cpu_ppl.toFixed(4)} (${(100 * (figures.gptq_gpu_ppl / figures.gptq_cpu_ppl - 1)).toFixed(3)}%)`);
+  gpu.dispose?.();
+  return figures;
+}
