@@ -171,3 +171,19 @@ test('a reader that closes stdout early (| head -c 10) ends lowbit quietly with 
   assert.equal(s.status, 0, s.stderr);
   assert.equal(s.stderr, '');
 });
+
+test('--device gpu without Dawn, or without a driver, is a one-line error; auto falls back to the CPU', () => {
+  const evalArgs = (device: string) => ['eval', ASSETS.model, '--data', ASSETS.heldout, '--seq-len', '32', '--max-windows', '1', '--device', device, '--json'];
+  const missing = runCli(evalArgs('gpu'), { LOWBIT_WEBGPU: path.join(tmpDir(), 'no-webgpu-here') });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^lowbit: .*no-webgpu-here: the GPU backend needs the npm package webgpu \(Dawn\), which is not installed: npm install webgpu\n$/);
+  // Dawn installed (the test path's copy) but no Vulkan driver to find: no adapter.
+  const noDriver = { LOWBIT_WEBGPU: path.join(ROOT, '.verifier', 'node_modules', 'webgpu'), VK_DRIVER_FILES: '/nonexistent/icd.json', LD_LIBRARY_PATH: '' };
+  const r = runCli(evalArgs('gpu'), noDriver);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^lowbit: no WebGPU adapter: the GPU backend needs a Vulkan, Metal or D3D12 driver/m);
+  const auto = runCli(evalArgs('auto'), noDriver);
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.match(JSON.parse(auto.stdout).backend, /^cpu/);
+  assert.match(runCli(evalArgs('tpu')).stderr, /argument 'tpu' is invalid. Allowed choices are cpu, gpu, auto/);
+});
