@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createBackend, type Backend } from '../src/backend/index.js';
+import { createBackend, type Backend, type Tensor } from '../src/backend/index.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { evaluate } from '../src/eval/run.js';
 import { openModelDir } from '../src/export/reader.js';
@@ -22,7 +22,7 @@ import { forwardFlopsPerToken } from './forward.js';
 import type { MachineLimits } from './machine.js';
 
 /** Seconds per call of `op` after a warm-up, synchronised by reading a small result back. */
-async function timed(be: Backend, op: () => ReturnType<Backend['matmul']>, repeats: number): Promise<number> {
+async function timed(be: Backend, op: () => Tensor, repeats: number): Promise<number> {
   const sync = async () => {
     const y = op();
     const s = be.rowSumSquares(y);
@@ -36,7 +36,7 @@ async function timed(be: Backend, op: () => ReturnType<Backend['matmul']>, repea
   return (performance.now() - t0) / 1000 / repeats;
 }
 
-function randomTensor(be: Backend, rows: number, cols: number): ReturnType<Backend['upload']> {
+function randomTensor(be: Backend, rows: number, cols: number): Tensor {
   const a = new Float32Array(rows * cols);
   for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 0.618) * 0.5;
   return be.upload(a, [rows, cols]);

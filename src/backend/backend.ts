@@ -94,6 +94,18 @@ export interface Backend {
   dispose?(): void;
 }
 
+/** [rows, cols] of a 2-D tensor. */
+export function dims2(t: Tensor): [number, number] {
+  if (t.shape.length !== 2) throw new Error(`expected a 2-D tensor, got shape [${t.shape}]`);
+  return [t.shape[0], t.shape[1]];
+}
+
+/** Views a tensor as [rows, last dim]. */
+export function rowsCols(t: Tensor): [number, number] {
+  const d = t.shape[t.shape.length - 1];
+  return [t.shape.reduce((a, b) => a * b, 1) / d, d];
+}
+
 /**
  * Per-token activation quantization as QuaRot does it. Symmetric: scale = clip * max|x| /
  * (2^(b-1) - 1), levels -2^(b-1)..2^(b-1)-1. Asymmetric: range [clip * min(x, 0), clip * max(x, 0)],

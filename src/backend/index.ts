@@ -30,8 +30,3 @@ export async function createBackend(device: Device = 'cpu'): Promise<Backend> {
   if (!make) throw new LowbitError(`unknown device ${device} (available: ${DEVICES.join(', ')})`);
   return make();
 }
-
-/** Releases a backend's device, if it holds one (the CPU backend holds none). */
-export function disposeBackend(be: Backend): void {
-  be.dispose?.();
-}

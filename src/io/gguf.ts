@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import { LowbitError, describeFsError } from '../util/errors.js';
-import { readAt } from './read-at.js';
+import { openAndParse, readAt } from './read-at.js';
 import { FLOAT_TYPES, GGML_TYPE_NAMES, blockTypeById } from '../quant/ggml/registry.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF"
@@ -133,18 +133,7 @@ export class GgufFile {
   ) {}
 
   static open(path: string): GgufFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (e) {
-      throw new LowbitError(describeFsError(e), path);
-    }
-    try {
-      return GgufFile.parse(fd, path);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+    return openAndParse(path, (fd) => GgufFile.parse(fd, path));
   }
 
   private static parse(fd: number, path: string): GgufFile {

@@ -1,6 +1,25 @@
 /** Positioned reads that either fill the buffer or fail with a one-line error naming the file. */
 import fs from 'node:fs';
-import { LowbitError } from '../util/errors.js';
+import { LowbitError, describeFsError } from '../util/errors.js';
+
+/**
+ * Opens `file` and hands its descriptor to `parse`; a file that cannot be opened is a one-line
+ * error naming it, and the descriptor is closed again when `parse` throws (what it returns owns it).
+ */
+export function openAndParse<T>(file: string, parse: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new LowbitError(describeFsError(e), file);
+  }
+  try {
+    return parse(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
 
 /** `length` bytes of the file at `position`; `what` names them in the error when the file ends first. */
 export function readAt(fd: number, length: number, position: number, file: string, what: string): Uint8Array {

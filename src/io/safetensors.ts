@@ -7,9 +7,9 @@
  * stays bounded by the largest tensor, never the file.
  */
 import fs from 'node:fs';
-import { LowbitError, describeFsError } from '../util/errors.js';
+import { LowbitError } from '../util/errors.js';
 import { bf16ToF32, f16ToF32 } from './float.js';
-import { readAt } from './read-at.js';
+import { openAndParse, readAt } from './read-at.js';
 
 /** Element types lowbit reads and writes, with their byte sizes. */
 export const DTYPE_BYTES = {
@@ -45,19 +45,10 @@ export class SafetensorsFile {
 
   /** Opens and validates `path`; throws a LowbitError naming the file on any problem. */
   static open(path: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (e) {
-      throw new LowbitError(describeFsError(e), path);
-    }
-    try {
+    return openAndParse(path, (fd) => {
       const { tensors, metadata } = parseHeader(fd, path);
       return new SafetensorsFile(path, fd, tensors, metadata);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+    });
   }
 
   info(name: string): TensorInfo {

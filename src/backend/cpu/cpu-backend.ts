@@ -4,7 +4,7 @@
  * elementwise ops (norms, RoPE, adds) are plain TypeScript in both cases: they are memory-bound
  * and a small fraction of the forward pass.
  */
-import type { ActQuantSpec, AttentionShape, Backend, CachedAttentionShape, Tensor } from '../backend.js';
+import { dims2, rowsCols, type ActQuantSpec, type AttentionShape, type Backend, type CachedAttentionShape, type Tensor } from '../backend.js';
 import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { native as nativeKernels, type NativeKernels } from '../../native/index.js';
 import { gemmReference } from '../../linalg/gemm.js';
@@ -20,17 +20,6 @@ export class CpuTensor implements Tensor {
 function cpu(t: Tensor): CpuTensor {
   if (!(t instanceof CpuTensor)) throw new Error('tensor does not belong to the CPU backend');
   return t;
-}
-
-function dims2(t: Tensor): [number, number] {
-  if (t.shape.length !== 2) throw new Error(`expected a 2-D tensor, got shape [${t.shape}]`);
-  return [t.shape[0], t.shape[1]];
-}
-
-/** Views a tensor as [rows, last dim]. */
-function rowsCols(t: Tensor): [number, number] {
-  const d = t.shape[t.shape.length - 1];
-  return [t.shape.reduce((a, b) => a * b, 1) / d, d];
 }
 
 export class CpuBackend implements Backend {

@@ -10,7 +10,7 @@
  * read of the old contents. Uploads and kernel parameters use fresh buffers mapped at creation,
  * which no earlier command can see.
  */
-import type { ActQuantSpec, AttentionShape, Backend, CachedAttentionShape, Tensor } from '../backend.js';
+import { dims2, rowsCols, type ActQuantSpec, type AttentionShape, type Backend, type CachedAttentionShape, type Tensor } from '../backend.js';
 import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { LowbitError } from '../../util/errors.js';
 import { grid, kernelSource, packParams, paramBytes, type Kernel, type ParamValues } from './kernels/kernel.js';
@@ -32,24 +32,13 @@ const MAX_PENDING_DISPATCHES = 512;
 /** Bytes of freed buffers kept for reuse. */
 const POOL_BYTES = 2 ** 30;
 
-/** Views a tensor as [rows, last dim]. */
-function rowsCols(t: Tensor): [number, number] {
-  const d = t.shape[t.shape.length - 1];
-  return [t.shape.reduce((a, b) => a * b, 1) / d, d];
-}
-
-function dims2(t: Tensor): [number, number] {
-  if (t.shape.length !== 2) throw new Error(`expected a 2-D tensor, got shape [${t.shape}]`);
-  return [t.shape[0], t.shape[1]];
-}
-
 export class WebGpuBackend implements Backend {
   readonly name: string;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
-  /** Buffers to destroy once the commands recorded so far are submitted (kernel parameters). */
+  /** Buffers to destroy once the GPU has run the commands recorded so far (kernel parameters, token ids, buffers the pool has no room for). */
   private afterSubmit: GPUBuffer[] = [];
   private readonly pool = new Map<number, GPUBuffer[]>();
   private pooledBytes = 0;
@@ -315,6 +304,8 @@ export class WebGpuBackend implements Backend {
 
   /** Records one dispatch of `kernel` over `groups` workgroups (a count laid out by `grid`, or x and y). */
   private dispatch(kernel: Kernel, buffers: (Tensor | GPUBuffer)[], params: ParamValues, groups: number | [number, number]): void {
+    const [x, y] = typeof groups === 'number' ? grid(groups) : groups;
+    if (x === 0 || y === 0) return; // an empty product: nothing to compute
     const uniform = this.device.createBuffer({ size: paramBytes(kernel), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
     packParams(kernel, params, uniform.getMappedRange());
     uniform.unmap();
@@ -323,8 +314,6 @@ export class WebGpuBackend implements Backend {
     const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: { buffer: b instanceof GpuTensor ? this.gpu(b).buffer : (b as GPUBuffer) } }));
     entries.push({ binding: buffers.length, resource: { buffer: uniform } });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const [x, y] = typeof groups === 'number' ? grid(groups) : groups;
-    if (x === 0 || y === 0) return;
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createBackend, disposeBackend, type Device } from '../../backend/index.js';
+import { createBackend, type Device } from '../../backend/index.js';
 import { evaluate, type EvalReport } from '../../eval/run.js';
 import { kernelDescription } from '../../native/index.js';
 import { deviceOption, intArg, printJson } from '../args.js';
@@ -36,7 +36,7 @@ export async function evaluateWithProgress(model: string, o: Omit<EvalCliOptions
     return report;
   } finally {
     bar.stop();
-    disposeBackend(be);
+    be.dispose?.();
   }
 }
 
@@ -64,15 +64,16 @@ Example:
     .action(async (model: string, o: EvalCliOptions) => {
       const r = await evaluateWithProgress(model, o);
       const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+      const kernels = r.backend.startsWith('cpu') ? kernelDescription() : r.backend;
       if (o.json) {
-        printJson({ ...r, peakRssMiB, kernels: r.backend.startsWith('cpu') ? kernelDescription() : r.backend });
+        printJson({ ...r, peakRssMiB, kernels });
         return;
       }
       const what = r.quantized ? `${r.method}, ${r.bitsPerWeight?.toFixed(3)} bits/weight` : 'unquantized';
       console.log(`model       ${r.model} (${what})`);
       console.log(`data        ${r.data}: ${r.windows} windows x ${r.seqLen} tokens, ${r.predictedTokens} predictions`);
       console.log(`perplexity  ${r.ppl.toFixed(4)}  (mean NLL ${r.nll.toFixed(5)} nats)`);
-      console.log(`speed       ${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.seconds.toFixed(2)} s on ${r.backend.startsWith('cpu') ? kernelDescription() : r.backend}`);
+      console.log(`speed       ${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.seconds.toFixed(2)} s on ${kernels}`);
       console.log(`peak memory ${peakRssMiB.toFixed(0)} MiB RSS`);
     });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createBackend, disposeBackend, type Backend, type Device } from '../../backend/index.js';
+import { createBackend, type Backend, type Device } from '../../backend/index.js';
 import { generate, textStreamer } from '../../eval/generate.js';
 import { checkTokenIds, loadModelDir } from '../../eval/run.js';
 import { deviceOption, intArg, numberArg, printJson } from '../args.js';
@@ -44,7 +44,7 @@ Examples:
       try {
         await generateText(be, model, o);
       } finally {
-        disposeBackend(be);
+        be.dispose?.();
       }
     });
 }

@@ -7,7 +7,7 @@ import type { LowbitManifest } from '../../export/manifest.js';
 import type { RuntimeSpec } from '../../arch/llama.js';
 import { LowbitError } from '../../util/errors.js';
 import { deviceOption, groupSizeArg, intArg, numberArg, printJson, table } from '../args.js';
-import { createBackend, disposeBackend, type Device } from '../../backend/index.js';
+import { createBackend, type Device } from '../../backend/index.js';
 import { formatRate, progressBar } from '../progress.js';
 import { parseGgufTarget } from '../../export/gguf/plan.js';
 import type { GgufOutput } from '../../export/output.js';
@@ -148,7 +148,7 @@ export async function quantizeWithProgress(model: string, o: QuantizeCliOptions)
     });
   } finally {
     bar.stop();
-    disposeBackend(backend);
+    backend.dispose?.();
   }
 }
 
