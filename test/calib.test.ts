@@ -36,7 +36,7 @@ test('CLI: calibrated methods require --calib, data-free ones refuse it', () => 
   const model = makeTinyModel(path.join(dir, 'm'));
   const a = runCli(['quantize', model, '--method', 'gptq', '--out', path.join(dir, 'q')]);
   assert.equal(a.code, 1);
-  assert.match(a.stderr, /needs calibration text: pass --calib/);
+  assert.match(a.stderr, /needs calibration text: pass calib \(--calib\)/);
   const b = runCli(['quantize', model, '--method', 'rtn', '--calib', ASSETS.calib, '--out', path.join(dir, 'q')]);
   assert.match(b.stderr, /uses no calibration data/);
 });

@@ -1,6 +1,6 @@
 /** Argument parsers for commander options, with one-line errors that name the option. */
-import { InvalidArgumentError, Option } from 'commander';
-import { DEVICES } from '../backend/index.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { accepts, describeAccepted, kebab, type OptionSpec, type OptionSpecs } from '../util/options.js';
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -20,12 +20,6 @@ export function numberArg(min: number, max = Infinity) {
   };
 }
 
-/** Group size: a positive integer, or 0 / -1 / "channel" for one group per output channel. */
-export function groupSizeArg(value: string): number {
-  if (value === 'channel' || value === 'per-channel' || value === '-1' || value === '0') return 0;
-  return intArg(1)(value);
-}
-
 /** Writes a JSON value as one line to stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
@@ -39,8 +33,42 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-/** `--device`: where forward passes run (shared by eval, generate and quantize). */
-export function deviceOption(what = 'forward passes'): Option {
-  return new Option('--device <device>', `where ${what} run: cpu, gpu (WebGPU: needs the npm package webgpu and a Vulkan, Metal or D3D12 driver) or auto (the GPU when one is found)`)
-    .choices([...DEVICES]).default('cpu');
+/** What --help shows as an option's default, if anything. */
+export function defaultText(spec: OptionSpec): string | undefined {
+  return spec.defaultText ?? (spec.default === undefined ? undefined : JSON.stringify(spec.default));
+}
+
+/** The commander option of an API option: `groupSize` -> `--group-size <n>`, checked by its specification. */
+export function specOption(name: string, spec: OptionSpec, help = spec.description): Option {
+  const flag = `--${kebab(name)}`;
+  const shown = defaultText(spec);
+  const text = shown === undefined || spec.required ? help : `${help} (default: ${shown})`;
+  if (spec.type === 'boolean') return new Option(flag, text);
+  const option = new Option(`${flag} <${spec.valueName ?? (spec.type === 'string' ? 'value' : spec.type === 'int' ? 'n' : 'x')}>`, text);
+  if (spec.required) option.makeOptionMandatory();
+  if (spec.choices) return option.choices([...spec.choices]);
+  return option.argParser((value: string) => {
+    const parsed = spec.parseText ? spec.parseText(value) : spec.type === 'string' ? value : Number(value);
+    if (!accepts(spec, parsed)) throw new InvalidArgumentError(`expected ${describeAccepted(spec)}, got "${value}"`);
+    return parsed;
+  });
+}
+
+/**
+ * Adds a flag for every option in `specs` (commander sets no defaults: the API applies them, so the
+ * CLI and the library cannot disagree). A negatable boolean also gets `--no-<flag>`.
+ */
+export function addSpecOptions(cmd: Command, specs: OptionSpecs): Command {
+  for (const [name, spec] of Object.entries(specs)) {
+    cmd.addOption(specOption(name, spec));
+    if (spec.type === 'boolean' && spec.negatable) cmd.addOption(new Option(`--no-${kebab(name)}`, `turn --${kebab(name)} off`).hideHelp());
+  }
+  return cmd;
+}
+
+/** The options commander parsed, without the CLI's own (e.g. --json, --data): what the API takes. */
+export function apiOptions<T extends object>(parsed: object, cliOnly: readonly string[]): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) if (!cliOnly.includes(k) && v !== undefined) out[k] = v;
+  return out as T;
 }

@@ -3,6 +3,7 @@
  * a terminal, so logs, pipes and --json output stay clean.
  */
 import cliProgress from 'cli-progress';
+import type { ProgressEvent, ProgressStage } from '../api/progress.js';
 
 export interface Progress {
   update(done: number, total?: number, info?: string): void;
@@ -43,4 +44,26 @@ export function formatRate(x: number): string {
   if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
   if (x >= 1e3) return `${(x / 1e3).toFixed(1)}k`;
   return x.toFixed(1);
+}
+
+/**
+ * Progress bars for the API's progress events: one bar per stage (load, quantize, ...), the next
+ * replacing the last. `labels` names the bars (default: the stage).
+ */
+export function progressBars(labels: Partial<Record<ProgressStage, string>> = {}): { onProgress(e: ProgressEvent): void; stop(): void } {
+  let stage: ProgressStage | null = null;
+  let bar: Progress = quiet;
+  return {
+    onProgress(e) {
+      if (e.stage !== stage) {
+        bar.stop();
+        stage = e.stage;
+        bar = progressBar(labels[e.stage] ?? e.stage, e.total, e.unit);
+      }
+      bar.update(e.done, e.total, e.item ?? '');
+    },
+    stop() {
+      bar.stop();
+    },
+  };
 }

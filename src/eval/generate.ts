@@ -17,6 +17,8 @@ export interface GenerateRequest {
   stopToken?: number;
   /** Called with every new token id as it is chosen. */
   onToken?: (id: number) => void;
+  /** Checked before the prompt and every new token: an aborted signal stops with its reason. */
+  signal?: AbortSignal;
 }
 
 export interface GenerateResult {
@@ -61,18 +63,24 @@ export async function generate(be: Backend, model: Model, req: GenerateRequest):
     throw new LowbitError(`prompt (${req.prompt.length} tokens) + --max-tokens ${req.maxTokens} exceeds the model's context of ${maxPositions} positions`);
   const caches: LayerCache[] = model.blocks.map(() => ({ k: null, v: null, past: 0 }));
   const sample = makeSampler(req.sampling);
-  const t0 = performance.now();
-  let logits = await step(be, model, caches, req.prompt);
-  const t1 = performance.now();
   const tokens: number[] = [];
-  while (tokens.length < req.maxTokens) {
-    const id = sample(logits);
-    tokens.push(id);
-    req.onToken?.(id);
-    if (id === req.stopToken || tokens.length === req.maxTokens) break;
-    logits = await step(be, model, caches, Int32Array.of(id));
+  const t0 = performance.now();
+  let t1 = t0;
+  try {
+    req.signal?.throwIfAborted();
+    let logits = await step(be, model, caches, req.prompt);
+    t1 = performance.now();
+    while (tokens.length < req.maxTokens) {
+      const id = sample(logits);
+      tokens.push(id);
+      req.onToken?.(id);
+      if (id === req.stopToken || tokens.length === req.maxTokens) break;
+      req.signal?.throwIfAborted();
+      logits = await step(be, model, caches, Int32Array.of(id));
+    }
+  } finally {
+    for (const c of caches) for (const t of [c.k, c.v]) if (t) be.free(t);
   }
-  for (const c of caches) for (const t of [c.k, c.v]) if (t) be.free(t);
   const t2 = performance.now();
   return { tokens, promptTokens: req.prompt.length, prefillSeconds: (t1 - t0) / 1000, tokensPerSecond: tokens.length / ((t2 - t1) / 1000 || 1e-9) };
 }

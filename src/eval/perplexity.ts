@@ -17,6 +17,8 @@ export interface PerplexityOptions {
   /** Name of the text the tokens came from (for errors). */
   source?: string;
   onProgress?: (windowsDone: number, windowsTotal: number) => void;
+  /** Checked before every batch: an aborted signal stops the evaluation with its reason. */
+  signal?: AbortSignal;
 }
 
 export interface PerplexityResult {
@@ -47,6 +49,7 @@ export async function perplexity(be: Backend, model: Model, tokens: Int32Array, 
   const start = performance.now();
   let nllSum = 0;
   for (let w0 = 0; w0 < windows; w0 += batch) {
+    opts.signal?.throwIfAborted();
     const b = Math.min(batch, windows - w0);
     const ids = tokens.subarray(w0 * seqLen, (w0 + b) * seqLen);
     // Row r predicts token r+1 of its window; the last row of each window predicts nothing

@@ -16,17 +16,23 @@ export type PackedMode = 'auto' | boolean;
 
 const AUTO_PACK_BYTES = 1 << 30;
 
-export interface EvalRequest {
-  modelDir: string;
-  packed?: PackedMode;
-  /** Evaluate windows longer than the model's trained context (max_position_embeddings). */
-  beyondContext?: boolean;
-  dataFile: string;
+/** How to evaluate: the perplexity protocol's options, and the limits on them. */
+export interface EvalOptions {
   seqLen: number;
   maxWindows?: number;
   batch?: number;
-  onLoad?: (done: number, total: number) => void;
+  /** Evaluate windows longer than the model's trained context (max_position_embeddings). */
+  beyondContext?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Stops between batches of windows (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+export interface EvalRequest extends EvalOptions {
+  modelDir: string;
+  packed?: PackedMode;
+  dataFile: string;
+  onLoad?: (done: number, total: number) => void;
 }
 
 export interface EvalReport extends PerplexityResult {
@@ -38,25 +44,42 @@ export interface EvalReport extends PerplexityResult {
   backend: string;
 }
 
+/** A model loaded onto a backend, with what its directory or file said about it (files already closed). */
+export interface LoadedModelDir {
+  model: Model;
+  info: ModelDir;
+}
+
 /** Opens `dir` and loads it onto the backend (quantized linears packed or widened: see PackedMode). */
-export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto'): { model: Model; info: ModelDir } {
-  return loadOpenedModel(be, openModelDir(dir), onLoad, mode);
+export function loadModelDir(be: Backend, dir: string, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto', signal?: AbortSignal): LoadedModelDir {
+  return loadOpenedModel(be, openModelDir(dir), onLoad, mode, signal);
 }
 
 /** Loads an opened model onto the backend, then closes its files. */
-function loadOpenedModel(be: Backend, info: ModelDir, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto'): { model: Model; info: ModelDir } {
+function loadOpenedModel(be: Backend, info: ModelDir, onLoad?: (done: number, total: number) => void, mode: PackedMode = 'auto', signal?: AbortSignal): LoadedModelDir {
   try {
+    signal?.throwIfAborted();
     // Activation quantization and LRC's low-rank terms wrap dense layers: those models load widened.
     const canPack = !info.manifest || (!info.manifest.runtime && info.manifest.method !== 'lrc');
     let linearParams = 0;
     for (const [name, shape] of expectedTensors(info.config)) if (parseLinearWeightName(name)) linearParams += shape[0] * shape[1];
     const packed = canPack && (mode === 'auto' ? 4 * linearParams > AUTO_PACK_BYTES : mode);
-    const model = loadModel(info.config, info.source, be, { onTensor: (_n, d, t) => onLoad?.(d, t), packed });
+    const onTensor = (_n: string, d: number, t: number) => {
+      signal?.throwIfAborted();
+      onLoad?.(d, t);
+    };
+    const model = loadModel(info.config, info.source, be, { onTensor, packed });
     applyManifestRuntime(be, model, info);
     return { model, info };
   } finally {
     info.close();
   }
+}
+
+/** Windows longer than the trained context are refused unless asked for. */
+function checkContext(seqLen: number, maxPositions: number, beyondContext: boolean | undefined, model: string): void {
+  if (seqLen > maxPositions && !beyondContext)
+    throw new LowbitError(`--seq-len ${seqLen} exceeds the model's context of ${maxPositions} positions; pass --beyond-context to evaluate anyway`, model);
 }
 
 /** Token ids must index the embedding: a tokenizer that disagrees with the model is a one-line error. */
@@ -65,20 +88,31 @@ export function checkTokenIds(ids: Int32Array, vocabSize: number, model: string)
   return ids;
 }
 
+/** Evaluates a model directory or file on a text file. */
 export async function evaluate(be: Backend, req: EvalRequest): Promise<EvalReport> {
   const opened = openModelDir(req.modelDir);
-  if (req.seqLen > opened.config.maxPositions && !req.beyondContext) {
+  try {
+    checkContext(req.seqLen, opened.config.maxPositions, req.beyondContext, req.modelDir);
+  } catch (e) {
     opened.close();
-    throw new LowbitError(`--seq-len ${req.seqLen} exceeds the model's context of ${opened.config.maxPositions} positions; pass --beyond-context to evaluate anyway`, req.modelDir);
+    throw e;
   }
-  const { model, info } = loadOpenedModel(be, opened, req.onLoad, req.packed);
-  const tokens = checkTokenIds(tokenizeFile(info.tokenizer(), req.dataFile), model.config.vocabSize, req.modelDir);
+  const loaded = loadOpenedModel(be, opened, req.onLoad, req.packed, req.signal);
+  const tokens = tokenizeFile(loaded.info.tokenizer(), req.dataFile);
+  return evaluateTokens(be, loaded, req.modelDir, tokens, req.dataFile, req);
+}
+
+/** Evaluates a loaded model on token ids; `modelName` and `dataName` name them in the report and in errors. */
+export async function evaluateTokens(be: Backend, loaded: LoadedModelDir, modelName: string, tokens: Int32Array, dataName: string, opts: EvalOptions): Promise<EvalReport> {
+  const { model, info } = loaded;
+  checkContext(opts.seqLen, model.config.maxPositions, opts.beyondContext, modelName);
+  checkTokenIds(tokens, model.config.vocabSize, modelName);
   const result = await perplexity(be, model, tokens, {
-    seqLen: req.seqLen, maxWindows: req.maxWindows, batch: req.batch, source: req.dataFile, onProgress: req.onProgress,
+    seqLen: opts.seqLen, maxWindows: opts.maxWindows, batch: opts.batch, source: dataName, onProgress: opts.onProgress, signal: opts.signal,
   });
   return {
-    model: req.modelDir,
-    data: req.dataFile,
+    model: modelName,
+    data: dataName,
     quantized: info.manifest !== null,
     method: info.manifest?.method ?? null,
     bitsPerWeight: info.manifest?.summary.bitsPerWeight ?? null,

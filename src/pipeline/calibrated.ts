@@ -45,6 +45,8 @@ export interface CalibratedRun {
   backend?: Backend;
   /** Progress: linear layers quantized so far, of the total, and what is being done. */
   onProgress?: (done: number, total: number, what: string) => void;
+  /** Checked before every layer: an aborted signal stops the run, and nothing is left on disk. */
+  signal?: AbortSignal;
 }
 
 /** Calibration defaults: GPTQ's 128 windows of 2048 tokens, capped by the model's trained context. */
@@ -64,6 +66,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
   checkOutputDir(outDir, { overwrite: run.force, inputs: [srcDir] });
   const model = openModelDir(srcDir);
   try {
+    run.signal?.throwIfAborted();
     if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);
     const cfg = model.config;
     validateTensors(cfg, model.source);
@@ -104,6 +107,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
         run.onProgress?.(done, total, `block ${layer}: statistics`);
         const stats = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape), act);
         for (const name of LINEAR_NAMES) {
+          run.signal?.throwIfAborted();
           run.onProgress?.(done, total, `block ${layer}: ${name}`);
           const tensorName = blockTensorName(layer, `${name}.weight`);
           const [rows, cols] = source.shape(tensorName);

@@ -32,6 +32,8 @@ export interface DataFreeRun {
   workers?: number;
   /** Progress in parameters (quantized or copied). */
   onProgress?: (paramsDone: number, paramsTotal: number, tensor: string) => void;
+  /** Checked before every tensor: an aborted signal stops the run, and nothing is left on disk. */
+  signal?: AbortSignal;
 }
 
 /** A fixed pool of quantization workers; `run` resolves with the worker's reply. */
@@ -104,6 +106,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       const inFlight: { name: string; reply: Promise<WorkerReply> }[] = [];
       let done = 0;
       const writeOldest = async () => {
+        run.signal?.throwIfAborted();
         const { name, reply } = inFlight.shift()!;
         const r = await reply;
         // A worker's LowbitError message already names its file.
@@ -114,6 +117,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
         run.onProgress?.(done, total, name);
       };
       for (const name of names) {
+        run.signal?.throwIfAborted();
         if (parseLinearWeightName(name)) {
           const ggmlType = writer.ggmlTypeFor(name, ckpt.shape(name));
           const options = ggmlType ? { ...run.options, ggmlType } : run.options;

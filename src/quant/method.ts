@@ -7,6 +7,7 @@
  * Adding a method = one file implementing this + one line in registry.ts.
  */
 import type { QuantizedWeight } from './types.js';
+import type { OptionSpecs, OptionValue } from '../util/options.js';
 
 /** Options shared by every method; methods read the fields they document and ignore the rest. */
 export interface QuantOptions {
@@ -21,22 +22,8 @@ export interface QuantOptions {
    * lowbit's group grids, and the result has format "ggml". Methods that cannot target it refuse.
    */
   ggmlType?: string;
-  /** Method-specific options (parsed by the CLI from each method's `options` list). */
-  extra: Record<string, number | boolean | string>;
-}
-
-/** A method-specific CLI option. */
-export interface MethodOption {
-  flag: string;
-  description: string;
-  /** The method's default when the flag is not given (shown in --help; applied by the method). */
-  default: number | boolean | string;
-  parse?: 'number' | 'boolean' | 'string';
-  /** Allowed values of a number (inclusive), whether it must be an integer; allowed strings. */
-  min?: number;
-  max?: number;
-  integer?: boolean;
-  choices?: string[];
+  /** Method-specific options, by the names in the method's `options`. */
+  extra: Record<string, OptionValue>;
 }
 
 /** Calibration statistics of one linear layer's input X ([n, cols] rows of tokens). */
@@ -56,7 +43,11 @@ interface MethodBase {
   readonly name: string;
   /** One line for --help. */
   readonly summary: string;
-  readonly options: MethodOption[];
+  /**
+   * Its own options (camelCase names; the CLI adds `--kebab-case` flags). Several methods may share a
+   * name with different defaults: each default is the method's.
+   */
+  readonly options: OptionSpecs;
 }
 
 export interface DataFreeMethod extends MethodBase {

@@ -1,5 +1,6 @@
 /** Registered quantization methods and saved-weight formats. */
 import type { QuantMethod } from './method.js';
+import type { OptionValues } from '../util/options.js';
 import type { WeightFormat } from './types.js';
 import { GROUP_GRID_FORMAT } from './group-grid.js';
 import { rtn } from './methods/rtn.js';
@@ -9,14 +10,22 @@ import { quantease, quanteaseOutlier, SPARSE_OUTLIER_FORMAT } from './methods/qu
 import { lrc } from './methods/lrc.js';
 import { GGML_FORMAT } from './ggml/ggml-weight.js';
 
-export const METHODS: Record<string, QuantMethod> = {
+const REGISTERED = {
   rtn,
   adpq,
   gptq,
   quantease,
   'quantease-outlier': quanteaseOutlier,
   lrc,
-};
+} satisfies Record<string, QuantMethod>;
+
+/** The registered methods by name. */
+export const METHODS: Readonly<Record<string, QuantMethod>> = REGISTERED;
+export type MethodName = keyof typeof REGISTERED;
+export const METHOD_NAMES = Object.keys(REGISTERED) as MethodName[];
+
+/** The options method `M` takes besides the shared ones (e.g. gptq: damp, actOrder, blockSize), as typed values. */
+export type MethodOptionsOf<M extends MethodName> = OptionValues<(typeof REGISTERED)[M]['options']>;
 
 export const FORMATS: Record<string, WeightFormat> = {
   [GROUP_GRID_FORMAT.name]: GROUP_GRID_FORMAT,

@@ -32,6 +32,7 @@ import { type GridSpec, type Grid, encode, fitGrid, maxCode } from '../grid.js';
 import { type GroupGrid, emptyGroupGrid, groupCount, groupGridTensors } from '../group-grid.js';
 import { LowbitError } from '../../util/errors.js';
 import type { DataFreeMethod, QuantOptions } from '../method.js';
+import type { OptionSpecs } from '../../util/options.js';
 import { topKByMagnitude } from '../select.js';
 import type { BitsBreakdown, FormatParams, QuantizedWeight, StoredTensor, WeightFormat } from '../types.js';
 
@@ -269,17 +270,20 @@ export function adpqOptions(o: QuantOptions): AdpqOptions {
   };
 }
 
-export const adpq: DataFreeMethod = {
+export const ADPQ_OPTIONS = {
+  outlierRatio: { type: 'number', description: 'fraction alpha of each matrix kept as salient weights (the adaptive-LASSO survivors)', default: 0.05, min: 0, max: 0.5 },
+  gamma: { type: 'number', description: 'adaptive-LASSO exponent gamma; with a target ratio it changes only the reported lambda', default: 1, min: 0.01, max: 10 },
+  // No fixed default: unset means "the code width", whatever --bits is.
+  outlierBits: { type: 'int', description: 'bits of salient weights: the code width --bits (own grid per group) or 16 (f16 values)', defaultText: 'bits', min: 2, max: 16 },
+} as const satisfies OptionSpecs;
+
+export const adpq = {
   name: 'adpq',
   kind: 'data-free',
   summary: 'AdpQ: adaptive-LASSO salient weights on their own grid per group; no data (Ghaffari et al. 2024)',
-  options: [
-    { flag: 'outlier-ratio', description: 'fraction alpha of each matrix kept as salient weights (the adaptive-LASSO survivors)', default: 0.05, parse: 'number', min: 0, max: 0.5 },
-    { flag: 'gamma', description: 'adaptive-LASSO exponent gamma; with a target ratio it changes only the reported lambda', default: 1, parse: 'number', min: 0.01, max: 10 },
-    { flag: 'outlier-bits', description: 'bits of salient weights: the code width --bits (own grid per group) or 16 (f16 values)', default: 'bits', parse: 'number', min: 2, max: 16, integer: true },
-  ],
+  options: ADPQ_OPTIONS,
   quantize: (w, rows, cols, o) => {
     const opts = adpqOptions(o);
     return adpqWeight(adpqQuantize(w, rows, cols, opts), opts);
   },
-};
+} satisfies DataFreeMethod;

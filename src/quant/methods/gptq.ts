@@ -32,6 +32,7 @@ import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../ggml/registry.js';
 import { ggmlRtn } from '../ggml/ggml-weight.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
+import type { OptionSpecs } from '../../util/options.js';
 import { activationAwareTarget } from '../act-aware.js';
 
 /** Columns per sub-block: rank-1 updates inside it, one GEMM to the rest of the block after it. */
@@ -162,15 +163,17 @@ export function gptqOptions(o: QuantOptions): GptqOptions {
   };
 }
 
-export const gptq: CalibratedMethod = {
+export const GPTQ_OPTIONS = {
+  damp: { type: 'number', description: 'Hessian damping, fraction of mean diag(H)', default: 0.01, min: 0, max: 10 },
+  actOrder: { type: 'boolean', description: 'quantize columns by decreasing H_jj (desc_act); groups keep a g_idx', default: false, negatable: true },
+  blockSize: { type: 'int', description: 'columns per lazy-update block', default: 128, min: 1, max: 65536 },
+} as const satisfies OptionSpecs;
+
+export const gptq = {
   name: 'gptq',
   kind: 'calibrated',
   summary: 'GPTQ: column-by-column quantization with inverse-Hessian error feedback (Frantar et al. 2022)',
-  options: [
-    { flag: 'damp', description: 'Hessian damping, fraction of mean diag(H)', default: 0.01, parse: 'number', min: 0, max: 10 },
-    { flag: 'act-order', description: 'quantize columns by decreasing H_jj (desc_act); groups keep a g_idx', default: false, parse: 'boolean' },
-    { flag: 'block-size', description: 'columns per lazy-update block', default: 128, parse: 'number', min: 1, max: 65536, integer: true },
-  ],
+  options: GPTQ_OPTIONS,
   quantize: (w, rows, cols, stats, o) => {
     const opts = gptqOptions(o);
     // With quantized activations, GPTQ minimises the true layer error E||W x - W_hat x~||^2:
@@ -189,4 +192,4 @@ export const gptq: CalibratedMethod = {
     const { grid, dampUsed } = gptqQuantize(target, rows, cols, h, opts);
     return { ...groupGridWeight(grid), report: { dampUsed } };
   },
-};
+} satisfies CalibratedMethod;

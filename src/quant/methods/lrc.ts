@@ -27,6 +27,7 @@ import { LowbitError } from '../../util/errors.js';
 import { activationAwareTarget, damped, quantizedInputStats, layerRelativeError, type QuantizedInputStats } from '../act-aware.js';
 import { dequantizeGroupGrid, groupGridWeight, type GroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, LayerStats, QuantOptions } from '../method.js';
+import type { OptionSpecs } from '../../util/options.js';
 import type { QuantizedWeight, StoredTensor } from '../types.js';
 import { gptqOptions, gptqQuantize, type GptqOptions } from './gptq.js';
 
@@ -121,14 +122,16 @@ export function lowRankFrom(t: Record<string, StoredTensor>): { u: Float32Array;
   return { u: f16ToF32(t.lrc_u.data as Uint16Array), v: f16ToF32(t.lrc_v.data as Uint16Array), k: t.lrc_u.shape[1] };
 }
 
-export const lrc: CalibratedMethod = {
+export const LRC_OPTIONS = {
+  lrcRank: { type: 'number', description: 'U and V together hold this fraction of the weight matrix\'s parameters: k = r p q / (p + q)', default: 0.1, min: 0, max: 1 },
+  lrcIterations: { type: 'int', description: 'alternations of the W_hat-step (GPTQ) and the (U, V)-step', default: 3, min: 1, max: 100 },
+} as const satisfies OptionSpecs;
+
+export const lrc = {
   name: 'lrc',
   kind: 'calibrated',
   summary: 'Low-Rank Correction for W4A4: GPTQ weights + full-precision U V^T on the unquantized input (Scetbon & Hensman 2024)',
-  options: [
-    { flag: 'lrc-rank', description: 'U and V together hold this fraction of the weight matrix\'s parameters: k = r p q / (p + q)', default: 0.1, parse: 'number', min: 0, max: 1 },
-    { flag: 'lrc-iterations', description: 'alternations of the W_hat-step (GPTQ) and the (U, V)-step', default: 3, parse: 'number', min: 1, max: 100, integer: true },
-  ],
+  options: LRC_OPTIONS,
   quantize: (w, rows, cols, stats, o): QuantizedWeight => {
     const res = lrcQuantize(w, rows, cols, stats, lrcOptions(o));
     const base = groupGridWeight(res.grid);
@@ -141,4 +144,4 @@ export const lrc: CalibratedMethod = {
       report: { rank: res.rank, firstIterationRelError: res.errors[0], lastIterationRelError: res.errors.at(-1)! },
     };
   },
-};
+} satisfies CalibratedMethod;

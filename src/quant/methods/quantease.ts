@@ -33,6 +33,7 @@
 import { sgemm } from '../../linalg/gemm.js';
 import { GROUP_GRID_FORMAT, type GroupGrid, GroupColumnGrid, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
+import type { OptionSpecs } from '../../util/options.js';
 import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
 import { columnOrder } from './gptq.js';
 import type { ColumnGrid } from '../column-grid.js';
@@ -333,18 +334,24 @@ export const SPARSE_OUTLIER_FORMAT: WeightFormat = {
   },
 };
 
-const COMMON_OPTIONS = [
-  { flag: 'iterations', description: 'coordinate-descent sweeps over all columns', default: 30, parse: 'number' as const, min: 1, max: 1000, integer: true },
-  { flag: 'relax-every', description: 'leave sweeps s with s % n == 1 (s <= 25) unquantized; 0 = never', default: 3, parse: 'number' as const, min: 0, max: 1000, integer: true },
-  { flag: 'act-order', description: 'process columns by decreasing S_jj (--no-act-order: natural order)', default: true, parse: 'boolean' as const },
-  { flag: 'tolerance', description: 'stop when a quantized sweep improves the objective by less than this fraction (0 = run all sweeps)', default: 0, parse: 'number' as const, min: 0, max: 1 },
-];
+export const QUANTEASE_OPTIONS = {
+  iterations: { type: 'int', description: 'coordinate-descent sweeps over all columns', default: 30, min: 1, max: 1000 },
+  relaxEvery: { type: 'int', description: 'leave sweeps s with s % n == 1 (s <= 25) unquantized; 0 = never', default: 3, min: 0, max: 1000 },
+  actOrder: { type: 'boolean', description: 'process columns by decreasing S_jj (--no-act-order: natural order)', default: true, negatable: true },
+  tolerance: { type: 'number', description: 'stop when a quantized sweep improves the objective by less than this fraction (0 = run all sweeps)', default: 0, min: 0, max: 1 },
+} as const satisfies OptionSpecs;
 
-export const quantease: CalibratedMethod = {
+export const QUANTEASE_OUTLIER_OPTIONS = {
+  ...QUANTEASE_OPTIONS,
+  outlierRatio: { type: 'number', description: 'fraction of weights kept as full-precision (f16) sparse outliers', default: 0.01, min: 0, max: 0.5 },
+  outlierStructure: { type: 'string', description: 'outliers as individual entries or whole input columns', default: 'entry', choices: ['entry', 'column'] },
+} as const satisfies OptionSpecs;
+
+export const quantease = {
   name: 'quantease',
   kind: 'calibrated',
   summary: 'QuantEase: coordinate descent on ||WX - W_hat X||^2, matrix-vector work only (Behdin et al. 2023)',
-  options: COMMON_OPTIONS,
+  options: QUANTEASE_OPTIONS,
   quantize: (w, rows, cols, stats, o) => {
     const opts = { ...quanteaseOptions(o), outlierRatio: 0 };
     if (!o.ggmlType) return quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, opts));
@@ -356,21 +363,17 @@ export const quantease: CalibratedMethod = {
     const res = quanteaseSolve(w, rows, cols, stats.hessian, { ...opts, actOrder: false }, grid, columnOrder(stats.hessian, cols, false));
     return { ...grid.weight(), report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: res.objectives[res.objectives.length - 1] } };
   },
-};
+} satisfies CalibratedMethod;
 
-export const quanteaseOutlier: CalibratedMethod = {
+export const quanteaseOutlier = {
   name: 'quantease-outlier',
   kind: 'calibrated',
   summary: 'outlier-aware QuantEase: grid part by CD + sparse full-precision outliers by iterative hard thresholding',
-  options: [
-    ...COMMON_OPTIONS,
-    { flag: 'outlier-ratio', description: 'fraction of weights kept as full-precision (f16) sparse outliers', default: 0.01, parse: 'number', min: 0, max: 0.5 },
-    { flag: 'outlier-structure', description: 'outliers as individual entries or whole input columns (entry|column)', default: 'entry', parse: 'string', choices: ['entry', 'column'] },
-  ],
+  options: QUANTEASE_OUTLIER_OPTIONS,
   quantize: (w, rows, cols, stats, o) => {
     if (o.ggmlType) throw new LowbitError('quantease-outlier keeps full-precision sparse outliers, which a GGUF tensor type cannot hold; use quantease, gptq or rtn for GGUF');
     const opts = quanteaseOptions(o);
     if (!(opts.outlierRatio > 0)) opts.outlierRatio = 0.01;
     return quanteaseWeight(quanteaseQuantize(w, rows, cols, stats.hessian, opts));
   },
-};
+} satisfies CalibratedMethod;
