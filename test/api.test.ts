@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import {
   ASSETS, EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, LowbitError, QUANTIZE_OPTIONS,
   evaluate, exportGguf, generate, inspect, loadModel, quantize, type ProgressEvent,
@@ -172,6 +174,26 @@ test('an AbortSignal stops quantize (data-free and calibrated), evaluate and gen
   } finally {
     m.dispose();
   }
+});
+
+test('a program that handles Ctrl-C itself keeps control: lowbit clears its temporaries, the program aborts the run and goes on', () => {
+  const dir = tmpDir();
+  const model = makeTinyModel(path.join(dir, 'model'));
+  const out = path.join(dir, 'q');
+  const api = pathToFileURL(path.join(ROOT, 'dist', 'src', 'api', 'index.js')).href;
+  const program = `
+    import { quantize } from ${JSON.stringify(api)};
+    const ac = new AbortController();
+    process.on('SIGINT', () => ac.abort());
+    let first = true;
+    const onProgress = () => { if (first) { first = false; process.kill(process.pid, 'SIGINT'); } };
+    await quantize(${JSON.stringify(model)}, { out: ${JSON.stringify(out)}, signal: ac.signal, onProgress }).then(
+      () => console.log('finished'), (e) => console.log('stopped:', e.name));
+    console.log('still running');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'stopped: AbortError\nstill running\n');
+  assert.deepEqual(leftovers(out), []);
 });
 
 test('exportGguf: a directory quantized for GGUF becomes the file quantize would have written', async () => {

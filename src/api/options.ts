@@ -95,7 +95,8 @@ export interface RunControl {
   onProgress?: (event: ProgressEvent) => void;
   /**
    * Stops the work at the next tensor, layer, window or token; the promise rejects with the
-   * signal's reason (an AbortError unless given) and no output is left on disk.
+   * signal's reason (an AbortError unless given) and no output is left on disk. (exportGguf, which
+   * only copies, looks at it once, before it starts.)
    */
   signal?: AbortSignal;
 }

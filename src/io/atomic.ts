@@ -106,14 +106,19 @@ function lock(abs: string, finalPath: string): string {
 const live = new Set<string>();
 let hooked = false;
 
-/** Removes temporaries and locks if the process is interrupted (Ctrl-C) mid-write. */
+/**
+ * Removes temporaries and locks if the process is interrupted (Ctrl-C) mid-write. Then, if nothing
+ * else listens for the signal (the CLI), it exits as the signal would have; a program that uses
+ * lowbit as a library and handles the signal itself keeps running its own handler.
+ */
 function hookSignals(): void {
   if (hooked) return;
   hooked = true;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       for (const p of live) fs.rmSync(p, { recursive: true, force: true });
-      process.exit(130);
+      live.clear();
+      if (process.listenerCount(sig) === 0) process.exit(130);
     });
   }
 }

@@ -106,9 +106,9 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       const inFlight: { name: string; reply: Promise<WorkerReply> }[] = [];
       let done = 0;
       const writeOldest = async () => {
-        run.signal?.throwIfAborted();
         const { name, reply } = inFlight.shift()!;
         const r = await reply;
+        run.signal?.throwIfAborted(); // checked after the wait, before anything more is written
         // A worker's LowbitError message already names its file.
         if (!r.ok) throw r.lowbit ? new LowbitError(r.message) : new Error(r.message);
         const q: QuantizedWeight = r.weight;
