@@ -15,6 +15,7 @@ import {
 } from '../src/api/index.js';
 import { METHODS } from '../src/quant/registry.js';
 import { kebab } from '../src/util/options.js';
+import { API_REFERENCE, apiReference } from '../scripts/api-reference.js';
 import { ROOT, makeTinyModel, runCli, tmpDir } from './helpers.js';
 
 const heldout = fs.readFileSync(ASSETS.heldout, 'utf8').slice(0, 60_000);
@@ -231,4 +232,8 @@ test('--help shows a flag for every option of the API, and only CLI-specific fla
   // The README's hand-written option table names every shared option of quantize too.
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   for (const name of Object.keys(QUANTIZE_OPTIONS)) assert.ok(readme.includes(`\`--${kebab(name)}`), `README lacks --${kebab(name)}`);
+});
+
+test('docs/API.md is what `npm run docs` writes from the code (signatures, doc comments, option specifications)', () => {
+  assert.ok(fs.readFileSync(API_REFERENCE, 'utf8') === apiReference(), 'docs/API.md is stale: run npm run docs');
 });

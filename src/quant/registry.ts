@@ -22,6 +22,7 @@ const REGISTERED = {
 /** The registered methods by name. */
 export const METHODS: Readonly<Record<string, QuantMethod>> = REGISTERED;
 export type MethodName = keyof typeof REGISTERED;
+/** The registered methods' names, in --help's order. */
 export const METHOD_NAMES = Object.keys(REGISTERED) as MethodName[];
 
 /** The options method `M` takes besides the shared ones (e.g. gptq: damp, actOrder, blockSize), as typed values. */

@@ -16,4 +16,5 @@ function findVersion(): string {
   return 'unknown';
 }
 
+/** The version of the installed lowbit package (package.json). */
 export const VERSION = findVersion();
