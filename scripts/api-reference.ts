@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import { DEMO_OPTIONS } from '../src/api/demo.js';
 import { EVALUATE_OPTIONS, EXPORT_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, QUANTIZE_OPTIONS } from '../src/api/options.js';
 import { METHODS } from '../src/quant/registry.js';
 import { ROOT } from '../src/util/assets.js';
@@ -76,7 +77,7 @@ function describeSymbol(checker: ts.TypeChecker, exported: ts.Symbol): string | 
   if (ts.isTypeAliasDeclaration(decl)) return block('type', decl.getText().replace(/^export\s+/, ''));
   if (ts.isVariableDeclaration(decl)) {
     // The option specifications appear as the tables above; their literal types would fill pages.
-    if (/_OPTIONS$/.test(name)) return null;
+    if (/_OPTIONS$|^DEMO_RUNS$/.test(name)) return null;
     return block('const', `const ${name}: ${decl.type?.getText() ?? checker.typeToString(checker.getTypeOfSymbolAtLocation(sym, decl))}`);
   }
   return null;
@@ -128,6 +129,10 @@ ${optionTable(GENERATE_OPTIONS)}
 ### exportGguf(dir, options)
 
 ${optionTable(EXPORT_OPTIONS)}
+
+### demo(options)
+
+${optionTable(DEMO_OPTIONS)}
 
 Every call also takes \`onProgress\` and \`signal\` (\`RunControl\`).
 

@@ -90,6 +90,13 @@ test('options are checked against their specifications, with one-line errors tha
   ];
   for (const [call, message] of cases) await assert.rejects(call, (e: Error) => e instanceof LowbitError && message.test(e.message) && !e.message.includes('\n'), String(message));
   assert.deepEqual(leftovers(out), []);
+
+  // A bad weight found by a quantization worker thread arrives as the same typed error: file and problem.
+  const weight = 'model.layers.1.mlp.down_proj.weight';
+  const nan = makeTinyModel(path.join(dir, 'nan'), { mutate: (t) => { t.get(weight)!.data[17] = NaN; } });
+  await assert.rejects(() => quantize(nan, { out }), (e: Error) => e instanceof LowbitError &&
+    e.file === path.join(nan, 'model.safetensors') && e.problem === `tensor ${weight} contains NaN at element 17` && e.message === `${e.file}: ${e.problem}`);
+  assert.deepEqual(leftovers(out), []);
 });
 
 test('evaluate: text, token ids and a file give the same perplexity as the CLI; a loaded model is reused and disposed', async () => {

@@ -10,6 +10,7 @@ export {
 } from './model.js';
 export { inspect, type InspectResult, type ModelReport, type UnrunnableGgufReport, type TensorStats } from './inspect.js';
 export { exportGguf, type ExportResult } from './export-gguf.js';
+export { demo, DEMO_OPTIONS, DEMO_RUNS, type DemoOptions, type DemoResult, type DemoRow } from './demo.js';
 export type { ProgressEvent, ProgressStage } from './progress.js';
 export {
   QUANTIZE_OPTIONS, EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, EXPORT_OPTIONS,

@@ -13,7 +13,9 @@ export interface WorkerJob {
 
 export type WorkerReply =
   | { id: number; ok: true; weight: QuantizedWeight }
-  | { id: number; ok: false; message: string; lowbit: boolean };
+  | { id: number; ok: false; message: string; lowbit: false }
+  /** A LowbitError, sent as its parts so the main thread re-throws the same error (file and problem). */
+  | { id: number; ok: false; message: string; lowbit: true; problem: string; file: string | undefined };
 
 /** ||w - q||^2 / ||w||^2. */
 export function relativeError(w: Float32Array, q: Float32Array): number {

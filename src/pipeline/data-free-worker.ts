@@ -52,7 +52,9 @@ parentPort!.on('message', (job: WorkerJob) => {
     parentPort!.postMessage(reply, Object.values(q.tensors).map((t) => t.data.buffer as ArrayBuffer));
     collectGarbage();
   } catch (e) {
-    const reply: WorkerReply = { id: job.id, ok: false, message: (e as Error).message, lowbit: e instanceof LowbitError };
+    const reply: WorkerReply = e instanceof LowbitError
+      ? { id: job.id, ok: false, message: e.message, lowbit: true, problem: e.problem, file: e.file }
+      : { id: job.id, ok: false, message: (e as Error).message, lowbit: false };
     parentPort!.postMessage(reply);
   }
 });

@@ -109,8 +109,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
         const { name, reply } = inFlight.shift()!;
         const r = await reply;
         run.signal?.throwIfAborted(); // checked after the wait, before anything more is written
-        // A worker's LowbitError message already names its file.
-        if (!r.ok) throw r.lowbit ? new LowbitError(r.message) : new Error(r.message);
+        if (!r.ok) throw r.lowbit ? new LowbitError(r.problem, r.file) : new Error(r.message);
         const q: QuantizedWeight = r.weight;
         writer.quantized(name.slice(0, -'.weight'.length), q, q.report);
         done += count(name);

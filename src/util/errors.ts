@@ -4,12 +4,16 @@
  * and exits non-zero; anything else that escapes is a bug and is printed with its stack.
  */
 export class LowbitError extends Error {
+  /** The file the problem is in, when there is one. */
   readonly file: string | undefined;
+  /** The problem, without the file: `message` is `<file>: <problem>`. */
+  readonly problem: string;
 
   constructor(problem: string, file?: string) {
     super(file === undefined ? problem : `${file}: ${problem}`);
     this.name = 'LowbitError';
     this.file = file;
+    this.problem = problem;
   }
 }
 

@@ -6,16 +6,6 @@ import { progressBars } from '../progress.js';
 
 type EvalCliOptions = EvaluateOptions & LoadModelOptions;
 
-/** Evaluates a text file with progress bars on stderr; shared by `eval` and `demo`. */
-export async function evaluateWithProgress(model: string, data: string, options: EvalCliOptions, label = 'eval'): Promise<EvaluateResult> {
-  const bars = progressBars({ evaluate: label });
-  try {
-    return await evaluate(model, { file: data }, { ...options, onProgress: bars.onProgress });
-  } finally {
-    bars.stop();
-  }
-}
-
 export function registerEval(program: Command): void {
   const cmd = program
     .command('eval')
@@ -34,7 +24,13 @@ exp(mean NLL) over the seq-len - 1 predictions of every window.
 Example:
   lowbit eval ./assets/kdoc-6m --data ./assets/kdoc-heldout.txt --seq-len 512 --json`)
     .action(async (model: string, parsed: { data: string; json?: boolean }) => {
-      const r = await evaluateWithProgress(model, parsed.data, apiOptions<EvalCliOptions>(parsed, ['data', 'json']));
+      const bars = progressBars();
+      let r: EvaluateResult;
+      try {
+        r = await evaluate(model, { file: parsed.data }, { ...apiOptions<EvalCliOptions>(parsed, ['data', 'json']), onProgress: bars.onProgress });
+      } finally {
+        bars.stop();
+      }
       if (parsed.json) return printJson(r);
       const what = r.quantized ? `${r.method}, ${r.bitsPerWeight?.toFixed(3)} bits/weight` : 'unquantized';
       console.log(`model       ${r.model} (${what})`);

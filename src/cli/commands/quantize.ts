@@ -2,21 +2,10 @@ import type { Command } from 'commander';
 import { quantize, type QuantizeResult } from '../../api/quantize.js';
 import { QUANTIZE_OPTIONS, type QuantizeOptions } from '../../api/options.js';
 import { METHODS } from '../../quant/registry.js';
-import type { OptionSpec } from '../../util/options.js';
+import { kebab, type OptionSpec } from '../../util/options.js';
 import { addSpecOptions, apiOptions, defaultText, printJson, specOption, table } from '../args.js';
 import { formatRate, progressBars } from '../progress.js';
-import { kebab } from '../../util/options.js';
 import { Option } from 'commander';
-
-/** Quantizes with progress bars on stderr; shared by `quantize` and `demo`. */
-export async function quantizeWithProgress(model: string, options: QuantizeOptions): Promise<QuantizeResult> {
-  const bars = progressBars({ quantize: options.method ?? 'rtn' });
-  try {
-    return await quantize(model, { ...options, onProgress: bars.onProgress });
-  } finally {
-    bars.stop();
-  }
-}
 
 /**
  * Method options, each flag once: several methods may share one (e.g. --outlier-ratio) with their
@@ -88,7 +77,14 @@ Examples:
   lowbit quantize ./assets/kdoc-6m --method lrc --bits 4 --a-bits 4 --lrc-rank 0.1 \\
       --rotate hadamard --calib ./assets/kdoc-calib.txt --out /tmp/kdoc-lrc`);
   cmd.action(async (model: string, parsed: object) => {
-    const r = await quantizeWithProgress(model, apiOptions<QuantizeOptions>(parsed, ['json']));
+    const options = apiOptions<QuantizeOptions>(parsed, ['json']);
+    const bars = progressBars({ quantize: options.method ?? 'rtn' });
+    let r: QuantizeResult;
+    try {
+      r = await quantize(model, { ...options, onProgress: bars.onProgress });
+    } finally {
+      bars.stop();
+    }
     if ((parsed as { json?: boolean }).json) printJson(r);
     else printSummary(r);
   });
