@@ -5,6 +5,7 @@
  *   npm run bench -- --json       also print all figures as one JSON object at the end
  *   npm run bench -- race         the per-bit race against llama.cpp's GGUF mixes (long: not in the default run)
  *   npm run bench -- gpu          the WebGPU backend against the CPU's (needs an adapter: not in the default run)
+ *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
  */
 import { measureMachine, printMachine } from './machine.js';
@@ -16,6 +17,7 @@ import { benchQuantease } from './quantease.js';
 import { benchLrc } from './lrc.js';
 import { benchRace } from './race.js';
 import { benchGpu } from './gpu.js';
+import { benchAccuracy } from './accuracy.js';
 import fs from 'node:fs';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
@@ -25,6 +27,7 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   adpq: benchAdpq,
   quantease: benchQuantease,
   lrc: benchLrc,
+  accuracy: benchAccuracy,
   race: benchRace,
   gpu: benchGpu,
 };

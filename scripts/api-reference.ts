@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { DEMO_OPTIONS } from '../src/api/demo.js';
-import { EVALUATE_OPTIONS, EXPORT_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, QUANTIZE_OPTIONS } from '../src/api/options.js';
+import { EVALUATE_OPTIONS, EXPORT_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, QUANTIZE_OPTIONS, TASK_OPTIONS } from '../src/api/options.js';
 import { METHODS } from '../src/quant/registry.js';
 import { ROOT } from '../src/util/assets.js';
 import { describeAccepted, kebab, type OptionSpecs } from '../src/util/options.js';
@@ -117,6 +117,12 @@ ${optionTable(LOAD_OPTIONS)}
 ### evaluate(model, data, options)
 
 ${optionTable(EVALUATE_OPTIONS)}
+
+(with a path instead of a loaded model, also loadModel's options)
+
+### evaluateTasks(model, options)
+
+${optionTable(TASK_OPTIONS)}
 
 (with a path instead of a loaded model, also loadModel's options)
 

@@ -1,5 +1,5 @@
 /**
- * The fuzz runner: seeded random mutations of every file lowbit parses, each opened and read the
+ * The fuzz runner: seeded random mutations of every file lowbit parses (task data files included), each opened and read the
  * way lowbit does. test/fuzz.test.ts runs it under a memory cap (it lives in scripts/ so the test
  * runner does not start it on its own). Every case must end in success or a
  * LowbitError whose message is one line; anything else (another exception type, a multi-line
@@ -16,6 +16,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { LowbitError } from '../src/util/errors.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { evaluate } from '../src/eval/run.js';
+import { evaluateTasks } from '../src/api/model.js';
 
 const seed = Number(process.argv[2] ?? 1), seconds = Number(process.argv[3] ?? 20);
 const rand = seededRandom(seed);
@@ -95,7 +96,21 @@ async function exercise(target: string): Promise<void> {
   }
 }
 
-interface Target { name: string; dir: string; file: string; kind: 'bytes' | 'json' | 'st-header' | 'gguf'; headerEnd: number; check: (p: string) => Promise<void> }
+/** Task data files (JSONL lines, Parquet bytes): read, checked and scored on the tiny model, as `eval --tasks` does. */
+async function exerciseTasks(dir: string, file: string): Promise<void> {
+  const task = path.basename(file).replace(/\.(jsonl|parquet)$/, '');
+  await evaluateTasks(path.join(seedsDir, 'tiny'), { tasks: [task], taskDir: dir, limit: 3 });
+}
+
+/** One JSON Lines record mutated as JSON, the others kept. */
+function mutateJsonLines(text: string): string {
+  const lines = text.split('\n');
+  const i = Math.floor(rand() * Math.max(1, lines.length - 1));
+  lines[i] = rand() < 0.2 ? lines[i].slice(0, Math.floor(rand() * lines[i].length)) : mutateJson(lines[i]);
+  return lines.join('\n');
+}
+
+interface Target { name: string; dir: string; file: string; kind: 'bytes' | 'json' | 'jsonl' | 'st-header' | 'gguf'; headerEnd: number; check: (p: string) => Promise<void> }
 
 const targets: Target[] = [];
 const copyDir = (from: string, to: string) => { fs.mkdirSync(to, { recursive: true }); for (const f of fs.readdirSync(from)) fs.copyFileSync(path.join(from, f), path.join(to, f)); };
@@ -110,6 +125,11 @@ for (const d of fs.readdirSync(seedsDir)) {
   }
   for (const f of fs.readdirSync(p)) {
     const full = path.join(p, f);
+    if (d === 'tasks') {
+      if (f.endsWith('.jsonl')) targets.push({ name: `${d}/${f}`, dir: p, file: full, kind: 'jsonl', headerEnd: 0, check: (dir) => exerciseTasks(dir, f) });
+      if (f.endsWith('.parquet')) targets.push({ name: `${d}/${f}`, dir: p, file: full, kind: 'bytes', headerEnd: fs.statSync(full).size, check: (dir) => exerciseTasks(dir, f) });
+      continue;
+    }
     if (f.endsWith('.json')) targets.push({ name: `${d}/${f}`, dir: p, file: full, kind: 'json', headerEnd: 0, check: (dir) => exercise(dir) });
     if (f.endsWith('.safetensors')) {
       const st = SafetensorsFile.open(full);
@@ -138,7 +158,7 @@ while (Date.now() < deadline) {
     fs.rmSync(subject, { recursive: true, force: true });
     copyDir(t.dir, subject);
     const target = path.join(subject, path.basename(t.file));
-    const mutated = t.kind === 'json' ? mutateJson(original.toString('utf8')) : t.kind === 'st-header' ? mutateSafetensorsHeader(original) : mutateBytes(original, t.headerEnd);
+    const mutated = t.kind === 'json' ? mutateJson(original.toString('utf8')) : t.kind === 'jsonl' ? mutateJsonLines(original.toString('utf8')) : t.kind === 'st-header' ? mutateSafetensorsHeader(original) : mutateBytes(original, t.headerEnd);
     fs.writeFileSync(target, mutated);
   }
   try {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import {
-  ASSETS, EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, LowbitError, QUANTIZE_OPTIONS,
+  ASSETS, EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, LowbitError, QUANTIZE_OPTIONS, TASK_OPTIONS,
   evaluate, exportGguf, generate, inspect, loadModel, quantize, type ProgressEvent,
 } from '../src/api/index.js';
 import { METHODS } from '../src/quant/registry.js';
@@ -234,7 +234,7 @@ test('--help shows a flag for every option of the API, and only CLI-specific fla
     assert.deepEqual([...flags].sort(), [...names.map((n) => `--${kebab(n)}`), ...cliOnly].sort());
   const methodOptions = Object.values(METHODS).flatMap((m) => Object.keys(m.options));
   expect(help('quantize'), [...new Set([...Object.keys(QUANTIZE_OPTIONS), ...methodOptions])], ['--json']);
-  expect(help('eval'), [...Object.keys(EVALUATE_OPTIONS), ...Object.keys(LOAD_OPTIONS)], ['--data', '--json']);
+  expect(help('eval'), [...Object.keys(EVALUATE_OPTIONS), ...Object.keys(TASK_OPTIONS), ...Object.keys(LOAD_OPTIONS)], ['--data', '--json']);
   expect(help('generate'), [...Object.keys(GENERATE_OPTIONS), ...Object.keys(LOAD_OPTIONS)], ['--prompt', '--json']);
   // The README's hand-written option table names every shared option of quantize too.
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');

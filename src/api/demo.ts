@@ -1,6 +1,7 @@
 /**
- * demo(): the embedded kdoc-6m model quantized with each method and evaluated on its held-out text,
- * before and after: what `lowbit demo` prints.
+ * demo(): the embedded kdoc-6m model quantized with each method and evaluated on its held-out text
+ * (perplexity) and on the shipped multiple-choice set (zero-shot accuracy), before and after: what
+ * `lowbit demo` prints.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { METHODS, type MethodName } from '../quant/registry.js';
 import { ASSETS } from '../util/assets.js';
 import { checkOptions, withDefaults, type OptionSpecs, type OptionValues } from '../util/options.js';
-import { evaluate } from './model.js';
+import { loadModel } from './model.js';
 import { DEVICE_OPTIONS, RUN_CONTROL_KEYS, type QuantizeOptions, type RunControl } from './options.js';
 import { quantize } from './quantize.js';
 
@@ -35,11 +36,15 @@ export interface DemoRow {
   model: string;
   bitsPerWeight: number;
   ppl: number;
+  /** Zero-shot accuracy on the shipped multiple-choice set (assets/kdoc-mc.jsonl; 4 choices: chance is 0.25). */
+  mcAcc: number;
   quantizeSeconds: number;
 }
 
 export interface DemoResult {
   data: string;
+  /** The multiple-choice set of `mcAcc`. */
+  mcData: string;
   seqLen: number;
   windows: number;
   /** The original model first, then one row per configuration of DEMO_RUNS. */
@@ -50,22 +55,31 @@ export interface DemoResult {
 export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   checkOptions('demo', DEMO_OPTIONS, options, RUN_CONTROL_KEYS);
   const o = withDefaults(DEMO_OPTIONS, options);
-  const evalOpts = { seqLen: o.seqLen, maxWindows: o.maxWindows, device: o.device, signal: o.signal };
   const labelled = (label: string): RunControl['onProgress'] => o.onProgress && ((e) => o.onProgress!({ ...e, item: e.item ? `${label}: ${e.item}` : label }));
+  /** Held-out perplexity and multiple-choice accuracy of one model, loaded once for both. */
+  const measure = async (dir: string, label: string) => {
+    const m = await loadModel(dir, { device: o.device, signal: o.signal, onProgress: labelled(label) });
+    try {
+      const ppl = await m.evaluate({ file: ASSETS.heldout }, { seqLen: o.seqLen, maxWindows: o.maxWindows, signal: o.signal, onProgress: labelled(label) });
+      const mc = await m.evaluateTasks({ tasksFile: [ASSETS.mc], signal: o.signal, onProgress: labelled(label) });
+      return { ppl: ppl.ppl, windows: ppl.windows, mcAcc: mc.tasks[0].metrics.acc!.value };
+    } finally {
+      m.dispose();
+    }
+  };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lowbit-demo-'));
   try {
-    const data = { file: ASSETS.heldout };
-    const base = await evaluate(ASSETS.model, data, { ...evalOpts, onProgress: labelled('original') });
-    const rows: DemoRow[] = [{ model: 'original (bf16 weights, f32 compute)', bitsPerWeight: 16, ppl: base.ppl, quantizeSeconds: 0 }];
+    const base = await measure(ASSETS.model, 'original');
+    const rows: DemoRow[] = [{ model: 'original (bf16 weights, f32 compute)', bitsPerWeight: 16, ppl: base.ppl, mcAcc: base.mcAcc, quantizeSeconds: 0 }];
     for (const [i, run] of DEMO_RUNS.entries()) {
       const out = path.join(tmp, String(i));
       const calibrated = METHODS[run.options.method].kind === 'calibrated';
       const calibration = calibrated ? { calib: ASSETS.calib, calibSamples: o.calibSamples, device: o.device } : {};
       const m = await quantize(ASSETS.model, { ...run.options, ...calibration, out, signal: o.signal, onProgress: labelled(run.label) } as QuantizeOptions);
-      const r = await evaluate(out, data, { ...evalOpts, onProgress: labelled(run.label) });
-      rows.push({ model: run.label, bitsPerWeight: m.summary.bitsPerWeight, ppl: r.ppl, quantizeSeconds: m.summary.seconds });
+      const r = await measure(out, run.label);
+      rows.push({ model: run.label, bitsPerWeight: m.summary.bitsPerWeight, ppl: r.ppl, mcAcc: r.mcAcc, quantizeSeconds: m.summary.seconds });
     }
-    return { data: ASSETS.heldout, seqLen: o.seqLen!, windows: base.windows, rows };
+    return { data: ASSETS.heldout, mcData: ASSETS.mc, seqLen: o.seqLen!, windows: base.windows, rows };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -5,16 +5,16 @@
  */
 export { quantize, type QuantizeResult } from './quantize.js';
 export {
-  loadModel, evaluate, generate, LoadedModel,
-  type EvaluationData, type EvaluateResult, type GenerateResult, type QuantizationInfo,
+  loadModel, evaluate, evaluateTasks, generate, LoadedModel,
+  type EvaluationData, type EvaluateResult, type GenerateResult, type QuantizationInfo, type TasksResult,
 } from './model.js';
 export { inspect, type InspectResult, type ModelReport, type UnrunnableGgufReport, type TensorStats } from './inspect.js';
 export { exportGguf, type ExportResult } from './export-gguf.js';
 export { demo, DEMO_OPTIONS, DEMO_RUNS, type DemoOptions, type DemoResult, type DemoRow } from './demo.js';
 export type { ProgressEvent, ProgressStage } from './progress.js';
 export {
-  QUANTIZE_OPTIONS, EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, EXPORT_OPTIONS,
-  type QuantizeOptions, type EvaluateOptions, type GenerateOptions, type LoadModelOptions, type ExportOptions, type RunControl,
+  QUANTIZE_OPTIONS, EVALUATE_OPTIONS, TASK_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, EXPORT_OPTIONS,
+  type QuantizeOptions, type EvaluateOptions, type TaskOptions, type GenerateOptions, type LoadModelOptions, type ExportOptions, type RunControl,
 } from './options.js';
 export type { OptionSpec, OptionSpecs } from '../util/options.js';
 export { METHOD_NAMES, type MethodName, type MethodOptionsOf } from '../quant/registry.js';
@@ -22,6 +22,8 @@ export type { ModelConfig } from '../arch/config.js';
 export type { Device } from '../backend/index.js';
 export type { LowbitManifest, LayerEntry, ManifestRuntime } from '../export/manifest.js';
 export type { GgufSummary } from '../export/gguf/reader.js';
+export type { TaskResult, MetricValue, HarnessResults } from '../eval/tasks/run.js';
+export type { MetricName } from '../eval/tasks/task.js';
 export { LowbitError } from '../util/errors.js';
 export { VERSION } from '../util/version.js';
 export { ASSETS } from '../util/assets.js';

@@ -14,9 +14,10 @@ import { kernelDescription } from '../native/index.js';
 import { LowbitError } from '../util/errors.js';
 import { checkOptions, withDefaults } from '../util/options.js';
 import {
-  EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, RUN_CONTROL_KEYS,
-  type EvaluateOptions, type GenerateOptions, type LoadModelOptions,
+  EVALUATE_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, RUN_CONTROL_KEYS, TASK_OPTIONS,
+  type EvaluateOptions, type GenerateOptions, type LoadModelOptions, type TaskOptions,
 } from './options.js';
+import { harnessResults, resolveTaskFiles, runTasks, type HarnessResults, type TaskResult } from '../eval/tasks/run.js';
 import { reporter } from './progress.js';
 
 /** Text to evaluate on: the text itself, its token ids, or a UTF-8 file. */
@@ -36,6 +37,15 @@ export interface EvaluateResult extends EvalReport {
   peakRssMiB: number;
   /** The kernels that ran: native CPU kernels (with their SIMD and threads), TypeScript, or the GPU. */
   kernels: string;
+}
+
+/**
+ * Zero-shot task results: lowbit's per-task detail (`tasks`) beside lm-evaluation-harness's JSON
+ * shape (`results`, `versions`, `n-samples`, `config`), so tools that read the harness's output read this.
+ */
+export interface TasksResult extends HarnessResults {
+  tasks: TaskResult[];
+  seconds: number;
 }
 
 export interface GenerateResult {
@@ -116,6 +126,22 @@ export class LoadedModel {
     return { ...report, peakRssMiB: process.resourceUsage().maxRSS / 1024, kernels: report.backend.startsWith('cpu') ? kernelDescription() : report.backend };
   }
 
+  /**
+   * Zero-shot accuracy on lm-evaluation-harness tasks (`tasks` with their files in `taskDir`) and on
+   * your own multiple-choice files (`tasksFile`), scored as the harness scores them.
+   */
+  async evaluateTasks(options: TaskOptions): Promise<TasksResult> {
+    this.checkLive();
+    checkOptions('evaluateTasks', TASK_OPTIONS, options, RUN_CONTROL_KEYS);
+    const files = resolveTaskFiles(options.tasks ?? [], options.taskDir, options.tasksFile ?? []);
+    if (files.length === 0) throw new LowbitError('evaluateTasks: name tasks (--tasks with --task-dir) or give tasksFile (--tasks-file)');
+    const start = performance.now();
+    const tasks = await runTasks(this.backend, this.loaded.model, this.tokenizer, files, {
+      limit: options.limit, onProgress: reporter(options.onProgress, 'evaluate', 'requests'), signal: options.signal,
+    });
+    return { ...harnessResults(tasks, this.path, options.limit), tasks, seconds: (performance.now() - start) / 1000 };
+  }
+
   /** Continues `prompt` (tokenized without BOS) with a KV cache, greedy or sampled. */
   async generate(prompt: string, options: GenerateOptions = {}): Promise<GenerateResult> {
     this.checkLive();
@@ -178,6 +204,11 @@ async function withModel<T>(model: string | LoadedModel, given: object, use: (m:
 /** Perplexity of a model on `data`: `model` is a path (loaded for the call) or a loaded model. */
 export function evaluate(model: string | LoadedModel, data: EvaluationData, options: EvaluateOptions & Omit<LoadModelOptions, 'onProgress' | 'signal'> = {}): Promise<EvaluateResult> {
   return withModel(model, options, (m, rest) => m.evaluate(data, rest as EvaluateOptions));
+}
+
+/** Zero-shot task accuracy of a model: `model` is a path (loaded for the call) or a loaded model. */
+export function evaluateTasks(model: string | LoadedModel, options: TaskOptions & Omit<LoadModelOptions, 'onProgress' | 'signal'>): Promise<TasksResult> {
+  return withModel(model, options, (m, rest) => m.evaluateTasks(rest as TaskOptions));
 }
 
 /** Generated text after `prompt`: `model` is a path (loaded for the call) or a loaded model. */

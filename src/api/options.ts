@@ -7,6 +7,7 @@
 import { DEVICES } from '../backend/index.js';
 import { MIXES } from '../quant/ggml/mixes.js';
 import { BLOCK_TYPES, FLOAT_TYPES } from '../quant/ggml/registry.js';
+import { TASKS, TASK_ALIASES } from '../eval/tasks/registry.js';
 import { METHOD_NAMES, type MethodName, type MethodOptionsOf } from '../quant/registry.js';
 import type { OptionSpecs, OptionValues } from '../util/options.js';
 import type { ProgressEvent } from './progress.js';
@@ -74,6 +75,16 @@ export const EVALUATE_OPTIONS = {
   beyondContext: { type: 'boolean', default: false, description: 'allow seqLen above the model\'s max_position_embeddings (refused otherwise)' },
 } as const satisfies OptionSpecs;
 
+export const TASK_OPTIONS = {
+  tasks: {
+    type: 'list', choices: [...Object.keys(TASKS), ...Object.keys(TASK_ALIASES)], valueName: 'a,b,...',
+    description: `lm-evaluation-harness tasks, zero-shot (${Object.keys(TASKS).join(', ')}), with their data files from taskDir (--task-dir)`,
+  },
+  taskDir: { type: 'string', valueName: 'dir', description: 'folder holding each task\'s published data file as <task>.jsonl or <task>.parquet (README: "Zero-shot tasks")' },
+  tasksFile: { type: 'list', valueName: 'file,...', description: 'your own multiple-choice tasks: JSONL files of {"context", "choices", "gold"} records' },
+  limit: { type: 'int', min: 1, valueName: 'n', description: 'only the first n documents of each task (a quick look, not comparable with published numbers)' },
+} as const satisfies OptionSpecs;
+
 export const GENERATE_OPTIONS = {
   maxTokens: { type: 'int', min: 1, default: 64, valueName: 'n', description: 'tokens to generate' },
   temperature: { type: 'number', min: 0, max: 100, default: 0, valueName: 't', description: 'sampling temperature; 0 = greedy (argmax)' },
@@ -113,6 +124,7 @@ export type QuantizeOptions = { [M in MethodName]: Omit<SharedQuantizeOptions, '
 
 export type LoadModelOptions = OptionValues<typeof LOAD_OPTIONS> & RunControl;
 export type EvaluateOptions = OptionValues<typeof EVALUATE_OPTIONS> & RunControl;
+export type TaskOptions = OptionValues<typeof TASK_OPTIONS> & RunControl;
 export type GenerateOptions = OptionValues<typeof GENERATE_OPTIONS> & RunControl & {
   /** Called with each piece of new text as it is generated (multi-byte characters whole). */
   onText?: (text: string) => void;

@@ -8,8 +8,8 @@ export interface ProgressEvent {
   /** Units done so far, of `total` (done === total when the stage ends). */
   done: number;
   total: number;
-  /** What is counted: parameters (data-free quantization), layers (calibrated), tensors, windows or tokens. */
-  unit: 'params' | 'layers' | 'tensors' | 'windows' | 'tokens';
+  /** What is counted: parameters (data-free quantization), layers (calibrated), tensors, windows, tokens or scoring requests (zero-shot tasks). */
+  unit: 'params' | 'layers' | 'tensors' | 'windows' | 'tokens' | 'requests';
   /** The tensor or layer being worked on, when there is one. */
   item?: string;
 }

@@ -38,6 +38,8 @@ export interface ModelConfig {
   slidingWindow: number;
   /** End-of-sequence token (generation stops there), when the model names one. */
   eosTokenId?: number;
+  /** Beginning-of-sequence token, when the model names one (zero-shot scoring conditions an empty context on it). */
+  bosTokenId?: number;
 }
 
 const FAMILIES: Record<string, ModelConfig['family']> = {
@@ -127,6 +129,7 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
       : { qkv: raw.attention_bias === true, o: raw.attention_bias === true, mlp: raw.mlp_bias === true },
     slidingWindow,
     ...(typeof raw.eos_token_id === 'number' ? { eosTokenId: raw.eos_token_id } : {}),
+    ...(typeof raw.bos_token_id === 'number' ? { bosTokenId: raw.bos_token_id } : {}),
   }, file);
 }
 

@@ -44,11 +44,14 @@ export function specOption(name: string, spec: OptionSpec, help = spec.descripti
   const shown = defaultText(spec);
   const text = shown === undefined || spec.required ? help : `${help} (default: ${shown})`;
   if (spec.type === 'boolean') return new Option(flag, text);
-  const option = new Option(`${flag} <${spec.valueName ?? (spec.type === 'string' ? 'value' : spec.type === 'int' ? 'n' : 'x')}>`, text);
+  const option = new Option(`${flag} <${spec.valueName ?? (spec.type === 'string' ? 'value' : spec.type === 'int' ? 'n' : spec.type === 'list' ? 'a,b,...' : 'x')}>`, text);
   if (spec.required) option.makeOptionMandatory();
-  if (spec.choices) return option.choices([...spec.choices]);
+  if (spec.choices && spec.type !== 'list') return option.choices([...spec.choices]);
   return option.argParser((value: string) => {
-    const parsed = spec.parseText ? spec.parseText(value) : spec.type === 'string' ? value : Number(value);
+    const parsed = spec.parseText ? spec.parseText(value)
+      : spec.type === 'string' ? value
+      : spec.type === 'list' ? value.split(',').map((v) => v.trim()).filter(Boolean)
+      : Number(value);
     if (!accepts(spec, parsed)) throw new InvalidArgumentError(`expected ${describeAccepted(spec)}, got "${value}"`);
     return parsed;
   });

@@ -121,6 +121,14 @@ class Cursor {
   }
 }
 
+/**
+ * A key or tensor name from the file as error messages show it: as it is when it is plain printable
+ * text, else JSON-quoted (control characters escaped) and cut, so the error stays one readable line.
+ */
+function printable(name: string): string {
+  return /^[\x20-\x7e]{0,80}$/.test(name) ? name : JSON.stringify(name.length > 60 ? `${name.slice(0, 60)}...` : name);
+}
+
 export class GgufFile {
   private constructor(
     readonly path: string,
@@ -148,9 +156,10 @@ export class GgufFile {
     const metadata = new Map<string, GgufValue>();
     for (let i = 0; i < nKv; i++) {
       const key = c.string(`metadata key ${i}`);
-      if (metadata.has(key)) throw new LowbitError(`corrupt GGUF: duplicate metadata key ${key}`, path);
-      const type = c.u32(`type of ${key}`);
-      metadata.set(key, readValue(c, type, key, path));
+      const keyShown = printable(key);
+      if (metadata.has(key)) throw new LowbitError(`corrupt GGUF: duplicate metadata key ${keyShown}`, path);
+      const type = c.u32(`type of ${keyShown}`);
+      metadata.set(key, readValue(c, type, keyShown, path));
     }
     const alignment = metadata.get('general.alignment');
     const align = alignment ? Number(alignment.value) : DEFAULT_ALIGNMENT;
@@ -158,17 +167,18 @@ export class GgufFile {
     const tensors = new Map<string, GgufTensorInfo>();
     for (let i = 0; i < nTensors; i++) {
       const name = c.string(`tensor name ${i}`);
-      if (tensors.has(name)) throw new LowbitError(`corrupt GGUF: duplicate tensor ${name}`, path);
-      const nDims = c.u32(`dimension count of ${name}`);
-      if (nDims < 1 || nDims > 4) throw new LowbitError(`corrupt GGUF: tensor ${name} has ${nDims} dimensions`, path);
+      const shown = printable(name);
+      if (tensors.has(name)) throw new LowbitError(`corrupt GGUF: duplicate tensor ${shown}`, path);
+      const nDims = c.u32(`dimension count of ${shown}`);
+      if (nDims < 1 || nDims > 4) throw new LowbitError(`corrupt GGUF: tensor ${shown} has ${nDims} dimensions`, path);
       const ne: number[] = [];
-      for (let d = 0; d < nDims; d++) ne.push(c.u64(`shape of ${name}`));
-      if (ne.reduce((a, b) => a * b, 1) > size * 8) throw new LowbitError(`corrupt GGUF: tensor ${name} of shape [${ne}] cannot fit in the file`, path);
-      const type = c.u32(`type of ${name}`);
-      const offset = c.u64(`offset of ${name}`);
+      for (let d = 0; d < nDims; d++) ne.push(c.u64(`shape of ${shown}`));
+      if (ne.reduce((a, b) => a * b, 1) > size * 8) throw new LowbitError(`corrupt GGUF: tensor ${shown} of shape [${ne}] cannot fit in the file`, path);
+      const type = c.u32(`type of ${shown}`);
+      const offset = c.u64(`offset of ${shown}`);
       const bytes = tensorBytes(type, ne);
-      if (typeof bytes === 'string') throw new LowbitError(`tensor ${name}: ${bytes}`, path);
-      if (offset % align !== 0) throw new LowbitError(`corrupt GGUF: tensor ${name} is not aligned to ${align}`, path);
+      if (typeof bytes === 'string') throw new LowbitError(`tensor ${shown}: ${bytes}`, path);
+      if (offset % align !== 0) throw new LowbitError(`corrupt GGUF: tensor ${shown} is not aligned to ${align}`, path);
       tensors.set(name, { name, ne, type, offset, byteLength: bytes });
     }
     const dataStart = Math.ceil(c.pos / align) * align;

@@ -13,9 +13,13 @@ function packageRoot(): string {
 }
 
 export const ROOT = packageRoot();
-/** Paths of the embedded model (kdoc-6m, 6.5M parameters), its held-out evaluation text and its calibration text. */
+/**
+ * Paths of the embedded model (kdoc-6m, 6.5M parameters), its held-out evaluation text, its calibration
+ * text, and a small multiple-choice set about the documents it was trained on (zero-shot accuracy).
+ */
 export const ASSETS = {
   model: path.join(ROOT, 'assets', 'kdoc-6m'),
   heldout: path.join(ROOT, 'assets', 'kdoc-heldout.txt'),
   calib: path.join(ROOT, 'assets', 'kdoc-calib.txt'),
+  mc: path.join(ROOT, 'assets', 'kdoc-mc.jsonl'),
 };

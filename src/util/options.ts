@@ -10,11 +10,14 @@
  */
 import { LowbitError } from './errors.js';
 
-export type OptionValue = number | string | boolean;
+export type OptionValue = number | string | boolean | readonly string[];
 
 export interface OptionSpec {
-  /** int and number are numbers (int: an integer); string may be limited to `choices`. */
-  readonly type: 'int' | 'number' | 'string' | 'boolean';
+  /**
+   * int and number are numbers (int: an integer); string may be limited to `choices`; list is an
+   * array of strings (each among `choices` when given; the CLI takes it comma-separated).
+   */
+  readonly type: 'int' | 'number' | 'string' | 'boolean' | 'list';
   /** One line for --help and the API reference. */
   readonly description: string;
   /** The value used when the option is not given; omitted when "not given" means something of its own. */
@@ -41,6 +44,7 @@ export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 export type ValueOf<S extends OptionSpec> =
   S['type'] extends 'boolean' ? boolean
   : S['type'] extends 'int' | 'number' ? number
+  : S['type'] extends 'list' ? string[]
   : S extends { readonly choices: readonly (infer C)[] } ? C
   : string;
 
@@ -62,6 +66,7 @@ export function optionLabel(name: string): string {
 
 /** A one-line description of what an option accepts, e.g. "an integer from 2 to 8". */
 export function describeAccepted(spec: OptionSpec): string {
+  if (spec.type === 'list') return spec.choices ? `a list of ${spec.choices.join(', ')}` : 'a list of strings';
   if (spec.choices) return `one of ${spec.choices.join(', ')}`;
   if (spec.type === 'boolean') return 'true or false';
   if (spec.type === 'string') return 'a string';
@@ -77,6 +82,7 @@ export function describeAccepted(spec: OptionSpec): string {
 export function accepts(spec: OptionSpec, value: unknown): boolean {
   switch (spec.type) {
     case 'boolean': return typeof value === 'boolean';
+    case 'list': return Array.isArray(value) && value.every((v) => typeof v === 'string' && (!spec.choices || spec.choices.includes(v)));
     case 'string': return typeof value === 'string' && (!spec.choices || spec.choices.includes(value));
     default:
       return typeof value === 'number' && Number.isFinite(value) && (spec.type === 'number' || Number.isInteger(value)) &&

@@ -12,7 +12,8 @@ export function registerDemo(program: Command): void {
   cmd
     .option('--json', 'print the table as one JSON object (the API\'s DemoResult)')
     .addHelpText('after', `
-Uses the model, held-out text and calibration text shipped in assets/ (see assets/README.md).
+Uses the model, held-out text, calibration text and multiple-choice set shipped in assets/
+(see assets/README.md).
 Calibrated methods draw 128 windows of 512 tokens from kdoc-calib.txt, never the evaluation text.
 Outputs go to a temporary directory that is removed afterwards.`)
     .action(async (parsed: { json?: boolean }) => {
@@ -26,8 +27,10 @@ Outputs go to a temporary directory that is removed afterwards.`)
       if (parsed.json) return printJson(r);
       const base = r.rows[0];
       console.log(`kdoc-6m on ${path.basename(r.data)}: ${r.windows} windows x ${r.seqLen} tokens\n`);
-      console.log(table(['model', 'bits/weight', 'perplexity', 'vs original', 'quantize s'], r.rows.map((row) => [
-        row.model, row.bitsPerWeight.toFixed(3), row.ppl.toFixed(3), row === base ? '' : `${(((row.ppl - base.ppl) / base.ppl) * 100).toFixed(2)}%`, row.quantizeSeconds.toFixed(2),
+      console.log(table(['model', 'bits/weight', 'perplexity', 'vs original', 'kdoc-mc acc', 'quantize s'], r.rows.map((row) => [
+        row.model, row.bitsPerWeight.toFixed(3), row.ppl.toFixed(3), row === base ? '' : `${(((row.ppl - base.ppl) / base.ppl) * 100).toFixed(2)}%`,
+        row.mcAcc.toFixed(3), row.quantizeSeconds.toFixed(2),
       ])));
+      console.log(`\nkdoc-mc: ${path.basename(r.mcData)}, 40 questions of 4 choices (chance 0.25), zero-shot as lm-evaluation-harness scores multiple choice`);
     });
 }

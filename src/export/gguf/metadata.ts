@@ -86,5 +86,6 @@ export function configFromMetadata(get: (key: string) => unknown, hasOutput: boo
     bias: { qkv: arch === 'qwen2', o: false, mlp: false },
     slidingWindow: 0,
     ...(typeof get('tokenizer.ggml.eos_token_id') === 'number' ? { eosTokenId: get('tokenizer.ggml.eos_token_id') as number } : {}),
+    ...(typeof get('tokenizer.ggml.bos_token_id') === 'number' ? { bosTokenId: get('tokenizer.ggml.bos_token_id') as number } : {}),
   }, file);
 }

@@ -1,0 +1,52 @@
+/**
+ * Records of a dataset file: JSON Lines (one object a line), a JSON array, or Parquet (the files
+ * the Hugging Face hub serves; read with hyparquet, pure JavaScript: uncompressed and snappy pages).
+ * Errors name the file and the line or the problem.
+ */
+import fs from 'node:fs';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { LowbitError, describeFsError } from '../util/errors.js';
+
+export type DataRecord = Record<string, unknown>;
+
+export async function readRecords(file: string): Promise<DataRecord[]> {
+  if (!fs.existsSync(file)) throw new LowbitError('no such file', file);
+  if (file.toLowerCase().endsWith('.parquet')) {
+    try {
+      return await parquetReadObjects({ file: await asyncBufferFromFile(file) });
+    } catch (e) {
+      throw new LowbitError(`not a Parquet file lowbit can read (${(e as Error).message})`, file);
+    }
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LowbitError(describeFsError(e), file);
+  }
+  if (file.toLowerCase().endsWith('.json')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new LowbitError(`invalid JSON: ${(e as Error).message}`, file);
+    }
+    if (!Array.isArray(value) || !value.every(isRecord)) throw new LowbitError('expected a JSON array of objects', file);
+    return value;
+  }
+  const records: DataRecord[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (e) {
+      throw new LowbitError(`line ${i + 1}: invalid JSON: ${(e as Error).message}`, file);
+    }
+    if (!isRecord(value)) throw new LowbitError(`line ${i + 1}: expected a JSON object`, file);
+    records.push(value);
+  });
+  return records;
+}
+
+const isRecord = (v: unknown): v is DataRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
