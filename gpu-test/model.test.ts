@@ -84,3 +84,9 @@ test('lowbit generate --device gpu: the same greedy tokens as the CPU', () => {
   const gen = (device: string) => json(['generate', ASSETS.model, '--prompt', 'The kernel scheduler', '--max-tokens', '12', '--device', device, '--json']).tokens;
   assert.deepEqual(gen('gpu'), gen('cpu'));
 });
+
+test('zero-shot tasks on the GPU: the shipped multiple-choice set scores as on the CPU', () => {
+  const args = (device: string) => ['eval', ASSETS.model, '--tasks-file', ASSETS.mc, '--limit', '8', '--device', device, '--json'];
+  const gpu = json(args('gpu')).results as Record<string, Record<string, number>>, cpu = json(args('cpu')).results as Record<string, Record<string, number>>;
+  assert.deepEqual(gpu['kdoc-mc'], cpu['kdoc-mc']);
+});

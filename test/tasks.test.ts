@@ -15,7 +15,7 @@ import { encodePair, scoreEncoded } from '../src/eval/loglikelihood.js';
 import { TASKS } from '../src/eval/tasks/registry.js';
 import { loadDocs, meanStderr } from '../src/eval/tasks/run.js';
 import { readRecords } from '../src/io/records.js';
-import { evaluateTasks, LowbitError } from '../src/api/index.js';
+import { evaluateTasks, LowbitError, quantize } from '../src/api/index.js';
 import { ASSETS, ROOT, runCli, tmpDir } from './helpers.js';
 
 const fixtures = path.join(ROOT, 'test', 'fixtures');
@@ -120,6 +120,14 @@ test('the shipped multiple-choice set: kdoc-6m is well above chance, and the CLI
   // stderr as the harness computes it: sample standard deviation over sqrt(n).
   const perDoc = Array.from({ length: 40 }, (_, i) => (i < Math.round(acc * 40) ? 1 : 0));
   assert.ok(Math.abs(j.results['kdoc-mc']['acc_stderr,none'] - meanStderr(perDoc)!) < 1e-12);
+});
+
+test('a GGUF file is scored too (kdoc-6m as Q8_0, written by lowbit)', async () => {
+  const gguf = path.join(tmpDir(), 'kdoc-q8_0.gguf');
+  await quantize(ASSETS.model, { out: gguf, gguf: 'Q8_0' });
+  const r = await evaluateTasks(gguf, { tasksFile: [ASSETS.mc], limit: 20 });
+  assert.deepEqual(r['n-samples']['kdoc-mc'], { original: 40, effective: 20 });
+  assert.ok(Number(r.results['kdoc-mc']['acc,none']) > 0.5);
 });
 
 test('task errors are one line naming the file and the problem', async () => {

@@ -13,9 +13,9 @@ export async function readRecords(file: string): Promise<DataRecord[]> {
   if (!fs.existsSync(file)) throw new LowbitError('no such file', file);
   if (file.toLowerCase().endsWith('.parquet')) {
     try {
-      return await parquetReadObjects({ file: await asyncBufferFromFile(file) });
+      return await readParquet(file);
     } catch (e) {
-      throw new LowbitError(`not a Parquet file lowbit can read (${(e as Error).message})`, file);
+      throw new LowbitError(`not a Parquet file lowbit can read (${String((e as Error)?.message ?? e).split('\n')[0]})`, file);
     }
   }
   let text: string;
@@ -50,3 +50,21 @@ export async function readRecords(file: string): Promise<DataRecord[]> {
 }
 
 const isRecord = (v: unknown): v is DataRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * hyparquet starts reading every column chunk at once and awaits them one after another, so a corrupt
+ * chunk's rejection can surface before anything awaits it, and Node would end the process for it.
+ * While a file is read, such a rejection fails the read instead.
+ */
+async function readParquet(file: string): Promise<DataRecord[]> {
+  let onStray: (reason: unknown) => void = () => {};
+  const stray = new Promise<never>((_, reject) => {
+    onStray = reject;
+  });
+  process.on('unhandledRejection', onStray);
+  try {
+    return await Promise.race([parquetReadObjects({ file: await asyncBufferFromFile(file) }), stray]);
+  } finally {
+    process.off('unhandledRejection', onStray);
+  }
+}
