@@ -1,10 +1,11 @@
 /**
  * Records of a dataset file: JSON Lines (one object a line), a JSON array, or Parquet (the files
- * the Hugging Face hub serves; read with hyparquet, pure JavaScript: uncompressed and snappy pages).
+ * the Hugging Face hub serves; read with hyparquet, pure JavaScript: uncompressed and snappy pages,
+ * in a worker thread: parquet-worker.ts).
  * Errors name the file and the line or the problem.
  */
 import fs from 'node:fs';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { Worker } from 'node:worker_threads';
 import { LowbitError, describeFsError } from '../util/errors.js';
 
 export type DataRecord = Record<string, unknown>;
@@ -51,20 +52,28 @@ export async function readRecords(file: string): Promise<DataRecord[]> {
 
 const isRecord = (v: unknown): v is DataRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** How long decoding may take before the file is called corrupt: generous for real evaluation splits (a few MB). */
+const PARQUET_SECONDS = (bytes: number) => 5 + bytes / 1e5;
+
 /**
- * hyparquet starts reading every column chunk at once and awaits them one after another, so a corrupt
- * chunk's rejection can surface before anything awaits it, and Node would end the process for it.
- * While a file is read, such a rejection fails the read instead.
+ * Parquet records, decoded in a worker thread (parquet-worker.ts) under a time and memory limit: a
+ * corrupt file can send hyparquet's decoder into a loop or end its thread with an unawaited
+ * rejection, and either must be an error, not a hung or ended process.
  */
-async function readParquet(file: string): Promise<DataRecord[]> {
-  let onStray: (reason: unknown) => void = () => {};
-  const stray = new Promise<never>((_, reject) => {
-    onStray = reject;
+function readParquet(file: string): Promise<DataRecord[]> {
+  const seconds = PARQUET_SECONDS(fs.statSync(file).size);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./parquet-worker.js', import.meta.url), { workerData: { file }, resourceLimits: { maxOldGenerationSizeMb: 2048 } });
+    const timer = setTimeout(() => {
+      void worker.terminate();
+      reject(new Error(`decoding did not finish in ${seconds.toFixed(0)} s`));
+    }, seconds * 1000);
+    const settle = (fn: () => void) => {
+      clearTimeout(timer);
+      fn();
+    };
+    worker.once('message', (records: DataRecord[]) => settle(() => resolve(records)));
+    worker.once('error', (e) => settle(() => reject(e)));
+    worker.once('exit', (code) => settle(() => reject(new Error(`the decoder stopped (exit code ${code})`))));
   });
-  process.on('unhandledRejection', onStray);
-  try {
-    return await Promise.race([parquetReadObjects({ file: await asyncBufferFromFile(file) }), stray]);
-  } finally {
-    process.off('unhandledRejection', onStray);
-  }
 }
