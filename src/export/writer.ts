@@ -74,8 +74,16 @@ export class QuantizedModelWriter implements ModelSink {
       // Integer tensors are bit-packed at the width their largest value needs (format v2);
       // ggml blocks are already packed bytes.
       const natural = t.dtype === 'U8' ? 8 : t.dtype === 'I32' ? 32 : 0;
-      let max = 0, negative = false;
-      if (natural && q.format !== GGML_FORMAT_NAME) for (const v of t.data as Uint8Array | Int32Array) { if (v > max) max = v; if (v < 0) negative = true; }
+      let max = 0, min = 0;
+      if (natural && q.format !== GGML_FORMAT_NAME) {
+        const data = t.data as Uint8Array | Int32Array;
+        for (let i = 0; i < data.length; i++) {
+          const v = data[i];
+          if (v > max) max = v;
+          else if (v < min) min = v;
+        }
+      }
+      const negative = min < 0;
       const width = bitsFor(max);
       if (natural && q.format !== GGML_FORMAT_NAME && !negative && width < natural) {
         const bytes = packBits(t.data, width);

@@ -16,8 +16,29 @@ export function packedBytes(count: number, width: number): number {
   return Math.ceil((count * width) / 8);
 }
 
+/**
+ * Packs `values` (each below 2^width) into the bit stream. Widths up to 24 bits, which is every
+ * code, zero point and group index in practice, go through a 32-bit accumulator that emits whole
+ * bytes; wider ones bit-field by bit-field.
+ */
 export function packBits(values: ArrayLike<number>, width: number): Uint8Array {
   const out = new Uint8Array(packedBytes(values.length, width));
+  if (width > 24) return packFields(values, width, out);
+  let acc = 0, held = 0, o = 0;
+  for (let i = 0; i < values.length; i++) {
+    acc |= values[i] << held; // held < 8 and width <= 24: the accumulator stays within 31 bits
+    held += width;
+    while (held >= 8) {
+      out[o++] = acc & 0xff;
+      acc >>>= 8;
+      held -= 8;
+    }
+  }
+  if (held > 0) out[o] = acc & 0xff;
+  return out;
+}
+
+function packFields(values: ArrayLike<number>, width: number, out: Uint8Array): Uint8Array {
   let bit = 0;
   for (let i = 0; i < values.length; i++) {
     let v = values[i];
@@ -34,6 +55,22 @@ export function packBits(values: ArrayLike<number>, width: number): Uint8Array {
 
 export function unpackBits(bytes: Uint8Array, width: number, count: number, out: Uint8Array | Int32Array): Uint8Array | Int32Array {
   if (bytes.length < packedBytes(count, width)) throw new Error(`packed tensor has ${bytes.length} bytes, ${count} values of ${width} bits need ${packedBytes(count, width)}`);
+  if (width > 24) return unpackFields(bytes, width, count, out);
+  const mask = (1 << width) - 1;
+  let acc = 0, held = 0, b = 0;
+  for (let i = 0; i < count; i++) {
+    while (held < width) {
+      acc |= bytes[b++] << held;
+      held += 8;
+    }
+    out[i] = acc & mask;
+    acc >>>= width;
+    held -= width;
+  }
+  return out;
+}
+
+function unpackFields(bytes: Uint8Array, width: number, count: number, out: Uint8Array | Int32Array): Uint8Array | Int32Array {
   let bit = 0;
   for (let i = 0; i < count; i++) {
     let v = 0, got = 0;
