@@ -9,7 +9,8 @@
         "src/native/linalg64.cc",
         "src/native/elementwise.cc",
         "src/native/peak.cc",
-        "src/native/pool.cc"
+        "src/native/pool.cc",
+        "src/native/quant.cc"
       ],
       "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],

@@ -9,6 +9,7 @@ import { gemmReference, sgemm, dgemm } from '../src/linalg/gemm.js';
 import { choleskyLower, invertLower } from '../src/linalg/cholesky.js';
 import { actQuantTs, attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
 import { randn, relDiff } from './helpers.js';
+import { quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
 
 test('the native addon is built (npm install compiles it)', () => {
   assert.ok(native, 'build/Release/lowbit_native.node missing: run npm install');
@@ -121,4 +122,35 @@ test('native activation quantization equals the TypeScript reference (sym/asym, 
     native!.actQuant(x, got, 37, 64, spec.bits, spec.clipRatio, spec.symmetric);
     assert.ok(relDiff(got, actQuantTs(x, 64, spec)) < 1e-6, JSON.stringify(spec));
   }
+});
+
+test('native round-to-nearest equals the TypeScript definition bit for bit (ties, every width, ragged and per-channel groups)', { skip: !native }, () => {
+  const r = (seed: number) => { let x = seed; return () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32); };
+  let ties = 0;
+  for (const [rows, cols, groupSize] of [[3, 128, 32], [7, 100, 32], [5, 257, 128], [4, 64, 0], [2, 1, 1]] as const)
+    for (const bits of [2, 3, 4, 5, 8])
+      for (const symmetric of [false, true]) {
+        const rnd = r(rows * 1000 + cols + bits);
+        const w = randn(rows * cols, rows + cols + bits, 0.02);
+        // bf16-rounded values, exact multiples of a small step (many exact ties x/s = k + 1/2), zeros and constant groups
+        for (let i = 0; i < w.length; i++) {
+          const u = rnd();
+          if (u < 0.2) w[i] = Math.round(w[i] * 4096) / 4096;
+          else if (u < 0.25) w[i] = 0;
+          else w[i] = Math.fround(new Float32Array(new Uint32Array([new Uint32Array(new Float32Array([w[i]]).buffer)[0] & 0xffff0000]).buffer)[0]);
+        }
+        if (cols >= 64) w.fill(0.01, 0, 32); // a constant group
+        // A group of exact ties: with 4-bit symmetric grids its scale is 1/16 and every (k + 1/2)/16 sits between two codes.
+        if (cols >= 64 && rows > 1) for (let j = 0; j < 32; j++) w[cols + j] = j === 0 ? 7 / 16 : (((j % 14) - 7) + 0.5) / 16;
+        const spec = { bits, groupSize, symmetric };
+        const a = quantizeRtn(w, rows, cols, spec), b = quantizeRtnTs(w, rows, cols, spec);
+        const where = `${rows}x${cols} g${groupSize} ${bits}-bit ${symmetric ? 'sym' : 'asym'}`;
+        assert.deepEqual(a.codes, b.codes, where);
+        assert.deepEqual(a.scales, b.scales, where);
+        assert.deepEqual(a.zeros, b.zeros, where);
+        if (cols >= 64 && rows > 1 && bits === 4 && symmetric) {
+          ties += [...w.subarray(cols, cols + 32)].filter((x) => Math.abs(x / b.scales[Math.ceil(cols / (groupSize || cols))] % 1) === 0.5).length;
+        }
+      }
+  assert.ok(ties > 0, 'the exact-tie group was exercised');
 });

@@ -187,6 +187,23 @@ napi_value ActQuant(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+napi_value RtnGroupGrid(napi_env env, napi_callback_info info) {
+  // (w, rows, cols, groupSize, bits, symmetric, codes, scales, zeros)
+  Args a(env, info);
+  long rows = a.integer(1), cols = a.integer(2), gs = a.integer(3), bits = a.integer(4);
+  bool sym = a.flag(5);
+  if (a.failed) return nullptr;
+  if (bits < 2 || bits > 8 || gs < 1 || rows < 0 || cols < 1) { a.fail("rtnGroupGrid: bits must be 2..8, groupSize >= 1, cols >= 1"); return nullptr; }
+  long groups = (cols + gs - 1) / gs;
+  const float* w = a.array<float>(0, napi_float32_array, 0, rows * cols);
+  uint8_t* codes = a.array<uint8_t>(6, napi_uint8_array, 0, rows * cols);
+  float* scales = a.array<float>(7, napi_float32_array, 0, rows * groups);
+  uint8_t* zeros = a.array<uint8_t>(8, napi_uint8_array, 0, rows * groups);
+  if (a.failed) return nullptr;
+  rtn_group_grid(w, rows, cols, gs, static_cast<int>(bits), sym, codes, scales, zeros);
+  return undefined(env);
+}
+
 napi_value CholeskyLower(napi_env env, napi_callback_info info) {
   // (A, n) -> 0 or failing column + 1
   Args a(env, info);
@@ -248,6 +265,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"actQuant", nullptr, ActQuant, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rtnGroupGrid", nullptr, RtnGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -24,6 +24,8 @@ export interface NativeKernels {
   rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, d: number, eps: number): void;
   rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, rows: number, seqLen: number, heads: number, headDim: number): void;
   actQuant(x: Float32Array, out: Float32Array, rows: number, width: number, bits: number, clip: number, symmetric: boolean): void;
+  rtnGroupGrid(w: Float32Array, rows: number, cols: number, groupSize: number, bits: number, symmetric: boolean,
+               codes: Uint8Array, scales: Float32Array, zeros: Uint8Array): void;
   choleskyLower(a: Float64Array, n: number): number;
   invertLower(l: Float64Array, n: number): void;
   /** f32 FMA throughput of all threads, GFLOP/s (0 without AVX2). */

@@ -59,3 +59,12 @@ namespace lowbit {
 // round half to even. Rows of zeros stay zero.
 void act_quant(const float* x, float* out, long rows, long width, int bits, double clip, bool symmetric, int threads);
 }  // namespace lowbit
+
+namespace lowbit {
+// Round-to-nearest of w [rows, cols] on per-group grids of `group_size` inputs (the last group of a
+// row may be shorter), b-bit, min/max (asymmetric) or absmax (symmetric), scales rounded to f16:
+// codes [rows, cols], scales and zeros [rows, groups]. Bit-identical to src/quant/group-grid.ts.
+// Single-threaded: the streaming quantizer runs one tensor per worker thread.
+void rtn_group_grid(const float* w, long rows, long cols, long group_size, int bits, bool symmetric,
+                    uint8_t* codes, float* scales, uint8_t* zeros);
+}  // namespace lowbit

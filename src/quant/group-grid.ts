@@ -10,6 +10,7 @@
  * Saved tensors: codes U8 [rows, cols], scales F16 [rows, groups], zeros U8 [rows, groups]
  * (asymmetric only: symmetric grids have z = 2^(b-1)), g_idx I32 [cols] (act-order only).
  */
+import { native } from '../native/index.js';
 import { f16ToF32, f32ToF16 } from '../io/float.js';
 import { type GridSpec, fitGridTo, encode, maxCode, roundHalfEven } from './grid.js';
 import type { ColumnGrid } from './column-grid.js';
@@ -56,8 +57,19 @@ export function emptyGroupGrid(rows: number, cols: number, spec: GroupGridSpec):
   };
 }
 
-/** Round-to-nearest of every weight on its group's min/max (or absmax) grid. */
+/**
+ * Round-to-nearest of every weight on its group's min/max (or absmax) grid: natively when the
+ * addon is built (src/native/quant.cc, bit-identical), else by quantizeRtnTs.
+ */
 export function quantizeRtn(w: Float32Array, rows: number, cols: number, spec: GroupGridSpec): GroupGrid {
+  if (!native || cols === 0) return quantizeRtnTs(w, rows, cols, spec);
+  const grid = emptyGroupGrid(rows, cols, spec);
+  native.rtnGroupGrid(w, rows, cols, grid.groupSize, spec.bits, spec.symmetric, grid.codes, grid.scales, grid.zeros);
+  return grid;
+}
+
+/** quantizeRtn in TypeScript: the definition the native kernel is tested against. */
+export function quantizeRtnTs(w: Float32Array, rows: number, cols: number, spec: GroupGridSpec): GroupGrid {
   const grid = emptyGroupGrid(rows, cols, spec);
   const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(spec.bits);
   for (let r = 0; r < rows; r++) {
