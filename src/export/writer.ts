@@ -36,6 +36,22 @@ export interface ModelInfo {
   config?: ModelConfig;
 }
 
+/** [min, max] of the values (and 0), one loop per array type so each stays monomorphic (and fast). */
+function rangeOfBytes(data: Uint8Array): [number, number] {
+  let max = 0;
+  for (let i = 0; i < data.length; i++) if (data[i] > max) max = data[i];
+  return [0, max];
+}
+function rangeOfInts(data: Int32Array): [number, number] {
+  let min = 0, max = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v > max) max = v;
+    else if (v < min) min = v;
+  }
+  return [min, max];
+}
+
 export class QuantizedModelWriter implements ModelSink {
   private readonly st: SafetensorsWriter;
   private readonly ledger = new LayerLedger();
@@ -74,15 +90,7 @@ export class QuantizedModelWriter implements ModelSink {
       // Integer tensors are bit-packed at the width their largest value needs (format v2);
       // ggml blocks are already packed bytes.
       const natural = t.dtype === 'U8' ? 8 : t.dtype === 'I32' ? 32 : 0;
-      let max = 0, min = 0;
-      if (natural && q.format !== GGML_FORMAT_NAME) {
-        const data = t.data as Uint8Array | Int32Array;
-        for (let i = 0; i < data.length; i++) {
-          const v = data[i];
-          if (v > max) max = v;
-          else if (v < min) min = v;
-        }
-      }
+      const [min, max] = natural && q.format !== GGML_FORMAT_NAME ? (t.data instanceof Uint8Array ? rangeOfBytes(t.data) : rangeOfInts(t.data as Int32Array)) : [0, 0];
       const negative = min < 0;
       const width = bitsFor(max);
       if (natural && q.format !== GGML_FORMAT_NAME && !negative && width < natural) {
