@@ -5,6 +5,7 @@
  *   npm run bench -- --json       also print all figures as one JSON object at the end
  *   npm run bench -- race         the per-bit race against llama.cpp's GGUF mixes (long: not in the default run)
  *   npm run bench -- gpu          the WebGPU backend against the CPU's (needs an adapter: not in the default run)
+ *   npm run bench -- datafree7b   RTN and AdpQ of a 7B-shaped checkpoint, cold and warm cache (long, 13.5 GB: on request)
  *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
  */
@@ -18,6 +19,7 @@ import { benchLrc } from './lrc.js';
 import { benchRace } from './race.js';
 import { benchGpu } from './gpu.js';
 import { benchAccuracy } from './accuracy.js';
+import { benchDatafree7b } from './datafree7b.js';
 import fs from 'node:fs';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
@@ -28,11 +30,12 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   quantease: benchQuantease,
   lrc: benchLrc,
   accuracy: benchAccuracy,
+  datafree7b: benchDatafree7b,
   race: benchRace,
   gpu: benchGpu,
 };
-/** Sections that run only when named: the race is long, the GPU section needs an adapter. */
-const ON_REQUEST = ['race', 'gpu'];
+/** Sections that run only when named: the race and the 7B run are long, the GPU section needs an adapter. */
+const ON_REQUEST = ['race', 'gpu', 'datafree7b'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { ASSETS, ROOT, tmpDir } from './helpers.js';
+import { writeBlock } from '../bench/adpq.js';
 
 const CAP = 500_000_000; // bytes
 
@@ -77,4 +78,20 @@ test('AdpQ streams a sharded checkpoint larger than the process memory cap', () 
   assert.ok(s.peakRssMiB * 2 ** 20 < bytes, `peak RSS ${s.peakRssMiB} MiB vs model ${bytes / 2 ** 20} MiB`);
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'lowbit.json'), 'utf8'));
   assert.equal(manifest.method, 'adpq');
+});
+
+test('the native quantizer writes the same bytes as the TypeScript one: kdoc-6m and a Llama-2-7B-shaped block', () => {
+  const dir = tmpDir();
+  const block = path.join(dir, 'block');
+  writeBlock(block);
+  for (const model of [ASSETS.model, block])
+    for (const options of [['--bits', '3'], ['--bits', '4', '--sym', '--group-size', '64']]) {
+      const outs = [['native', {}], ['ts', { LOWBIT_NATIVE: '0' }]].map(([label, env]) => {
+        const out = path.join(dir, `${path.basename(model)}-${options.join('')}-${label}`);
+        const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'lowbit.js'), 'quantize', model, '--method', 'rtn', ...options, '--out', out], { encoding: 'utf8', env: { ...process.env, ...(env as object) } });
+        assert.equal(r.status, 0, r.stderr);
+        return fs.readFileSync(path.join(out, 'model.safetensors'));
+      });
+      assert.ok(outs[0].equals(outs[1]), `${model} ${options.join(' ')}`);
+    }
 });

@@ -1,0 +1,83 @@
+/**
+ * Data-free quantization of a whole 7B model at the speed of the disk? RTN and AdpQ at 4 and 3 bits
+ * of a Llama-2-7B-shaped bf16 checkpoint (13.5 GB, sharded as Hugging Face ships it; made by
+ * scripts/make-synthetic-llama.ts when missing), each from a cold and from a warm page cache, end to
+ * end through `lowbit quantize` (process start to output renamed), against two bounds measured in
+ * the same run:
+ *   - disk read: the checkpoint's bytes read once from a cold cache (the shards' cached pages dropped
+ *     with `dd iflag=nocache count=0`), as parameters per second;
+ *   - memory bandwidth: the bytes a perfect quantizer moves per parameter (read 2 bytes of bf16,
+ *     write b/8 bytes of codes) at the measured copy bandwidth.
+ *   npm run bench -- datafree7b [--model-dir=DIR] [--keep]   (on request: ~20 minutes, 13.5 GB of disk)
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Checkpoint } from '../src/io/checkpoint.js';
+import { ROOT } from '../src/util/assets.js';
+import { writeSyntheticLlama } from '../scripts/make-synthetic-llama.js';
+import type { MachineLimits } from './machine.js';
+
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+/** Drops the files' pages from the page cache (GNU dd: nocache with count=0 drops the whole file). */
+function dropCache(files: string[]): boolean {
+  return files.every((f) => spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']).status === 0);
+}
+
+/** Seconds to read the files once, sequentially, in 64 MB reads. */
+function readAll(files: string[]): number {
+  const buf = Buffer.allocUnsafe(1 << 26);
+  const t0 = performance.now();
+  for (const f of files) {
+    const fd = fs.openSync(f, 'r');
+    while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
+    fs.closeSync(fd);
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+export async function benchDatafree7b(limits: MachineLimits): Promise<Record<string, number>> {
+  const dir = arg('model-dir') ?? path.join(os.tmpdir(), 'lowbit-llama7b');
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    console.log(`\nwriting a Llama-2-7B-shaped bf16 checkpoint to ${dir} ...`);
+    writeSyntheticLlama(dir);
+  }
+  const shards = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).map((f) => path.join(dir, f));
+  const bytes = shards.reduce((s, f) => s + fs.statSync(f).size, 0);
+  const ckpt = Checkpoint.open(dir);
+  const params = ckpt.names().reduce((s, n) => s + ckpt.shape(n).reduce((a, b) => a * b, 1), 0);
+  ckpt.close();
+
+  const dropped = dropCache(shards);
+  const coldRead = readAll(shards);
+  const warmRead = readAll(shards);
+  const diskBound = params / coldRead;
+  console.log(`\n== data-free quantization of a 7B model: ${(params / 1e9).toFixed(2)}B parameters, ${(bytes / 1e9).toFixed(2)} GB bf16 in ${shards.length} shards (${dir})`);
+  console.log(`  read once: cold ${coldRead.toFixed(1)} s (${(bytes / coldRead / 1e9).toFixed(2)} GB/s${dropped ? '' : ', cache could not be dropped'}), warm ${warmRead.toFixed(1)} s (${(bytes / warmRead / 1e9).toFixed(2)} GB/s)`);
+  console.log(`  bounds: disk read ${(diskBound / 1e6).toFixed(0)}M params/s (7B in ${(params / diskBound).toFixed(0)} s); memory bandwidth ${limits.copyGBs.toFixed(1)} GB/s`);
+  console.log('  method  bits  cache   wall s   params/s   peak RSS   of disk bound   of memory bound');
+  const figures: Record<string, number> = { params, checkpoint_bytes: bytes, cold_read_s: coldRead, warm_read_s: warmRead, disk_bound_params_per_s: diskBound };
+  const out = path.join(os.tmpdir(), `lowbit-bench-7b-out-${process.pid}`);
+  for (const method of ['rtn', 'adpq'])
+    for (const bits of [4, 3])
+      for (const cache of ['cold', 'warm']) {
+        fs.rmSync(out, { recursive: true, force: true });
+        if (cache === 'cold') dropCache(shards);
+        else readAll(shards);
+        const t0 = performance.now();
+        const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'lowbit.js'), 'quantize', dir, '--method', method, '--bits', String(bits), '--out', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+        const wall = (performance.now() - t0) / 1000;
+        if (r.status !== 0) throw new Error(r.stderr);
+        const s = JSON.parse(r.stdout);
+        const rate = params / wall;
+        const memBound = (limits.copyGBs * 1e9) / (2 + bits / 8);
+        const key = `${method}${bits}_${cache}`;
+        Object.assign(figures, { [`${key}_wall_s`]: wall, [`${key}_params_per_s`]: rate, [`${key}_peak_rss_mib`]: s.peakRssMiB, [`${key}_of_disk_bound`]: rate / diskBound, [`${key}_of_memory_bound`]: rate / memBound });
+        console.log(`  ${method.padEnd(6)}  ${String(bits).padStart(4)}  ${cache.padEnd(5)}  ${wall.toFixed(1).padStart(7)}  ${((rate / 1e6).toFixed(1) + 'M').padStart(9)}  ${(s.peakRssMiB.toFixed(0) + ' MiB').padStart(9)}  ${((100 * rate / diskBound).toFixed(1) + '%').padStart(14)}  ${((100 * rate / memBound).toFixed(2) + '%').padStart(16)}`);
+      }
+  fs.rmSync(out, { recursive: true, force: true });
+  if (!process.argv.includes('--keep') && !arg('model-dir')) fs.rmSync(dir, { recursive: true, force: true });
+  return figures;
+}
