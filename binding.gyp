@@ -10,7 +10,8 @@
         "src/native/elementwise.cc",
         "src/native/peak.cc",
         "src/native/pool.cc",
-        "src/native/quant.cc"
+        "src/native/quant.cc",
+        "src/native/convert.cc"
       ],
       "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],

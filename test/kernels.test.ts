@@ -9,7 +9,9 @@ import { gemmReference, sgemm, dgemm } from '../src/linalg/gemm.js';
 import { choleskyLower, invertLower } from '../src/linalg/cholesky.js';
 import { actQuantTs, attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
 import { randn, relDiff } from './helpers.js';
-import { quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
+import { dequantizeGroupGrid, quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
+import { bf16ToF32Ts } from '../src/io/float.js';
+import { squaredErrorSumsTs } from '../src/pipeline/data-free-job.js';
 
 test('the native addon is built (npm install compiles it)', () => {
   assert.ok(native, 'build/Release/lowbit_native.node missing: run npm install');
@@ -153,4 +155,32 @@ test('native round-to-nearest equals the TypeScript definition bit for bit (ties
         }
       }
   assert.ok(ties > 0, 'the exact-tie group was exercised');
+});
+
+test('native bf16 decoding, NaN/Inf scan, group-grid dequantization and error sums equal their TypeScript twins', { skip: !native }, () => {
+  const n = 70001;
+  const bf = new Uint16Array(n);
+  for (let i = 0; i < n; i++) bf[i] = ((i * 2654435761) >>> 16) & 0xbfff; // exponents below all-ones: finite
+  bf[5] = 0x7f80; // +Inf and a NaN among ordinary values
+  bf[n - 3] = 0x7fc1;
+  const a = new Float32Array(n), b = new Float32Array(n);
+  native!.bf16ToF32(bf, a, n);
+  bf16ToF32Ts(bf, b);
+  assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(b.buffer));
+  assert.equal(native!.firstNonFinite(a, n), a.findIndex((x) => !Number.isFinite(x)));
+  assert.equal(native!.firstNonFinite(a.subarray(6), n - 6), n - 3 - 6);
+  assert.equal(native!.firstNonFinite(new Float32Array(5000), 5000), -1);
+  for (const [rows, cols, groupSize] of [[3, 100, 32], [4, 128, 0], [2, 1, 1]] as const) {
+    const w = randn(rows * cols, rows + cols, 0.05);
+    const grid = quantizeRtnTs(w, rows, cols, { bits: 3, groupSize, symmetric: false });
+    const viaNative = dequantizeGroupGrid(grid);
+    const ts = new Float32Array(rows * cols);
+    const groups = Math.ceil(cols / grid.groupSize);
+    for (let i = 0; i < rows * cols; i++) {
+      const g = Math.floor(i / cols) * groups + Math.floor((i % cols) / grid.groupSize);
+      ts[i] = grid.scales[g] * (grid.codes[i] - grid.zeros[g]);
+    }
+    assert.deepEqual(viaNative, ts, `${rows}x${cols}`);
+    assert.deepEqual(native!.squaredErrorSums(w, viaNative, w.length), squaredErrorSumsTs(w, viaNative));
+  }
 });

@@ -11,6 +11,7 @@
  * in each window). Blocks are exposed one at a time so calibration can run the model block by
  * block and observe every linear layer's input.
  */
+import { native } from '../native/index.js';
 import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
 import type { Rotation } from '../linalg/hadamard.js';
 import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
@@ -184,8 +185,8 @@ export function validateTensors(cfg: ModelConfig, src: TensorSource): void {
 
 /** Throws if a tensor holds NaN/Inf, which would silently poison every result. */
 export function assertFinite(data: Float32Array, name: string, file: string): void {
-  for (let i = 0; i < data.length; i++)
-    if (!Number.isFinite(data[i])) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, file);
+  const i = native ? native.firstNonFinite(data, data.length) : data.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, file);
 }
 
 /** Reads a tensor as f32 and rejects NaN/Inf. */

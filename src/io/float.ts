@@ -7,6 +7,7 @@
  * to nearest even on the dropped half.
  */
 import { getFloat16, setFloat16, f16round } from '@petamoriken/float16';
+import { native } from '../native/index.js';
 
 let f16Table: Float32Array | null = null;
 
@@ -28,8 +29,19 @@ export function f16ToF32(src: Uint16Array, out = new Float32Array(src.length)): 
   return out;
 }
 
-/** Decodes bf16 values (upper halves of f32) to f32. */
+/** Decodes bf16 values (upper halves of f32) to f32 (natively for large tensors: src/native/convert.cc). */
 export function bf16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+  if (native && src.length >= NATIVE_MIN) {
+    native.bf16ToF32(src, out, src.length);
+    return out;
+  }
+  return bf16ToF32Ts(src, out);
+}
+
+/** Below this many elements the call into the addon costs more than the loop. */
+const NATIVE_MIN = 1 << 14;
+
+export function bf16ToF32Ts(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
   return out;

@@ -204,6 +204,65 @@ napi_value RtnGroupGrid(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+napi_value Bf16ToF32(napi_env env, napi_callback_info info) {
+  // (src: Uint16Array, out: Float32Array, n)
+  Args a(env, info);
+  long n = a.integer(2);
+  if (a.failed) return nullptr;
+  const uint16_t* src = a.array<uint16_t>(0, napi_uint16_array, 0, n);
+  float* out = a.array<float>(1, napi_float32_array, 0, n);
+  if (a.failed) return nullptr;
+  bf16_to_f32(src, out, n);
+  return undefined(env);
+}
+
+napi_value FirstNonFinite(napi_env env, napi_callback_info info) {
+  // (x: Float32Array, n) -> index or -1
+  Args a(env, info);
+  long n = a.integer(1);
+  if (a.failed) return nullptr;
+  const float* x = a.array<float>(0, napi_float32_array, 0, n);
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_double(env, static_cast<double>(first_non_finite(x, n)), &r);
+  return r;
+}
+
+napi_value DequantizeGroupGrid(napi_env env, napi_callback_info info) {
+  // (codes, scales, zeros, rows, cols, groupSize, out)
+  Args a(env, info);
+  long rows = a.integer(3), cols = a.integer(4), gs = a.integer(5);
+  if (a.failed) return nullptr;
+  if (gs < 1 || rows < 0 || cols < 1) { a.fail("dequantizeGroupGrid: groupSize >= 1, cols >= 1"); return nullptr; }
+  long groups = (cols + gs - 1) / gs;
+  const uint8_t* codes = a.array<uint8_t>(0, napi_uint8_array, 0, rows * cols);
+  const float* scales = a.array<float>(1, napi_float32_array, 0, rows * groups);
+  const uint8_t* zeros = a.array<uint8_t>(2, napi_uint8_array, 0, rows * groups);
+  float* out = a.array<float>(6, napi_float32_array, 0, rows * cols);
+  if (a.failed) return nullptr;
+  dequantize_group_grid(codes, scales, zeros, rows, cols, gs, out);
+  return undefined(env);
+}
+
+napi_value SquaredErrorSums(napi_env env, napi_callback_info info) {
+  // (w, q, n) -> [sum (w - q)^2, sum w^2]
+  Args a(env, info);
+  long n = a.integer(2);
+  if (a.failed) return nullptr;
+  const float* w = a.array<float>(0, napi_float32_array, 0, n);
+  const float* q = a.array<float>(1, napi_float32_array, 0, n);
+  if (a.failed) return nullptr;
+  double err = 0, norm = 0;
+  squared_error_sums(w, q, n, &err, &norm);
+  napi_value arr, e, m;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_double(env, err, &e);
+  napi_create_double(env, norm, &m);
+  napi_set_element(env, arr, 0, e);
+  napi_set_element(env, arr, 1, m);
+  return arr;
+}
+
 napi_value CholeskyLower(napi_env env, napi_callback_info info) {
   // (A, n) -> 0 or failing column + 1
   Args a(env, info);
@@ -266,6 +325,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"actQuant", nullptr, ActQuant, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rtnGroupGrid", nullptr, RtnGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bf16ToF32", nullptr, Bf16ToF32, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"firstNonFinite", nullptr, FirstNonFinite, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dequantizeGroupGrid", nullptr, DequantizeGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"squaredErrorSums", nullptr, SquaredErrorSums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},

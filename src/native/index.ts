@@ -26,6 +26,10 @@ export interface NativeKernels {
   actQuant(x: Float32Array, out: Float32Array, rows: number, width: number, bits: number, clip: number, symmetric: boolean): void;
   rtnGroupGrid(w: Float32Array, rows: number, cols: number, groupSize: number, bits: number, symmetric: boolean,
                codes: Uint8Array, scales: Float32Array, zeros: Uint8Array): void;
+  bf16ToF32(src: Uint16Array, out: Float32Array, n: number): void;
+  firstNonFinite(x: Float32Array, n: number): number;
+  dequantizeGroupGrid(codes: Uint8Array, scales: Float32Array, zeros: Uint8Array, rows: number, cols: number, groupSize: number, out: Float32Array): void;
+  squaredErrorSums(w: Float32Array, q: Float32Array, n: number): [number, number];
   choleskyLower(a: Float64Array, n: number): number;
   invertLower(l: Float64Array, n: number): void;
   /** f32 FMA throughput of all threads, GFLOP/s (0 without AVX2). */

@@ -68,3 +68,15 @@ namespace lowbit {
 void rtn_group_grid(const float* w, long rows, long cols, long group_size, int bits, bool symmetric,
                     uint8_t* codes, float* scales, uint8_t* zeros);
 }  // namespace lowbit
+
+namespace lowbit {
+// bf16 values (upper halves of f32) to f32.
+void bf16_to_f32(const uint16_t* src, float* out, long n);
+// Index of the first NaN or Inf in x, or -1.
+long first_non_finite(const float* x, long n);
+// W_hat[r, c] = scale[r, g] * (code[r, c] - zero[r, g]) for group grids without a column order.
+void dequantize_group_grid(const uint8_t* codes, const float* scales, const uint8_t* zeros, long rows, long cols,
+                           long group_size, float* out);
+// sum (w - q)^2 and sum w^2 in double, in index order (the relative error of a quantized tensor).
+void squared_error_sums(const float* w, const float* q, long n, double* err, double* norm);
+}  // namespace lowbit

@@ -92,3 +92,32 @@ void rtn_group_grid(const float* w, long rows, long cols, long group_size, int b
 }
 
 }  // namespace lowbit
+
+namespace lowbit {
+
+void dequantize_group_grid(const uint8_t* codes, const float* scales, const uint8_t* zeros, long rows, long cols,
+                           long group_size, float* out) {
+  const long groups = (cols + group_size - 1) / group_size;
+  for (long r = 0; r < rows; ++r)
+    for (long g = 0; g < groups; ++g) {
+      const float s = scales[r * groups + g];
+      const float z = zeros[r * groups + g];
+      const long c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
+      // s * (code - z) rounded once to f32, as the TypeScript's double product stored in a
+      // Float32Array: code - z is exact, and the exact product rounds to the same f32 either way.
+      for (long c = c0; c < c1; ++c) out[r * cols + c] = s * (static_cast<float>(codes[r * cols + c]) - z);
+    }
+}
+
+__attribute__((optimize("fp-contract=off"))) void squared_error_sums(const float* w, const float* q, long n, double* err, double* norm) {
+  double num = 0, den = 0;
+  for (long i = 0; i < n; ++i) {
+    const double d = static_cast<double>(w[i]) - q[i];
+    num += d * d;
+    den += static_cast<double>(w[i]) * w[i];
+  }
+  *err = num;
+  *norm = den;
+}
+
+}  // namespace lowbit

@@ -1,5 +1,6 @@
 /** Messages between the streaming quantizer and its workers, and helpers both sides use. */
 import type { QuantizedWeight } from '../quant/types.js';
+import { native } from '../native/index.js';
 
 export interface WorkerJob {
   id: number;
@@ -17,13 +18,18 @@ export type WorkerReply =
   /** A LowbitError, sent as its parts so the main thread re-throws the same error (file and problem). */
   | { id: number; ok: false; message: string; lowbit: true; problem: string; file: string | undefined };
 
-/** ||w - q||^2 / ||w||^2. */
+/** ||w - q||^2 / ||w||^2 (sums in f64, in index order; natively when built). */
 export function relativeError(w: Float32Array, q: Float32Array): number {
+  const [num, den] = native ? native.squaredErrorSums(w, q, w.length) : squaredErrorSumsTs(w, q);
+  return den > 0 ? num / den : 0;
+}
+
+export function squaredErrorSumsTs(w: Float32Array, q: Float32Array): [number, number] {
   let num = 0, den = 0;
   for (let i = 0; i < w.length; i++) {
     const d = w[i] - q[i];
     num += d * d;
     den += w[i] * w[i];
   }
-  return den > 0 ? num / den : 0;
+  return [num, den];
 }

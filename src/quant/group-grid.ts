@@ -84,11 +84,15 @@ export function quantizeRtnTs(w: Float32Array, rows: number, cols: number, spec:
   return grid;
 }
 
-/** W_hat[r, c] = scale[r, g(c)] * (code[r, c] - zero[r, g(c)]). */
+/** W_hat[r, c] = scale[r, g(c)] * (code[r, c] - zero[r, g(c)]) (natively without act-order: src/native/quant.cc). */
 export function dequantizeGroupGrid(grid: GroupGrid): Float32Array {
   const { rows, cols, groupSize, codes, scales, zeros, groupIndex } = grid;
   const groups = groupCount(grid);
   const out = new Float32Array(rows * cols);
+  if (native && !groupIndex && cols > 0) {
+    native.dequantizeGroupGrid(codes, scales, zeros, rows, cols, groupSize, out);
+    return out;
+  }
   for (let r = 0; r < rows; r++) {
     if (groupIndex) {
       for (let c = 0; c < cols; c++) {
