@@ -9,7 +9,9 @@ import { gemmReference, sgemm, dgemm } from '../src/linalg/gemm.js';
 import { choleskyLower, invertLower } from '../src/linalg/cholesky.js';
 import { actQuantTs, attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
 import { randn, relDiff } from './helpers.js';
-import { dequantizeGroupGrid, quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
+import { dequantizeGroupGrid, emptyGroupGrid, quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
+import { topKByMagnitude, topKByMagnitudeTs } from '../src/quant/select.js';
+import { adpqGroupsTs } from '../src/quant/methods/adpq.js';
 import { bf16ToF32Ts } from '../src/io/float.js';
 import { squaredErrorSumsTs } from '../src/pipeline/data-free-job.js';
 
@@ -182,5 +184,32 @@ test('native bf16 decoding, NaN/Inf scan, group-grid dequantization and error su
     }
     assert.deepEqual(viaNative, ts, `${rows}x${cols}`);
     assert.deepEqual(native!.squaredErrorSums(w, viaNative, w.length), squaredErrorSumsTs(w, viaNative));
+  }
+});
+
+test('native AdpQ (top-k selection with ties, bulk and salient grids, f16 salient mode) equals the TypeScript definition', { skip: !native }, () => {
+  for (const [rows, cols, groupSize] of [[6, 128, 32], [5, 100, 32], [4, 257, 128], [3, 64, 0]] as const) {
+    const w = randn(rows * cols, rows * 7 + cols, 0.02);
+    for (let i = 0; i < w.length; i += 9) w[i] = Math.round(w[i] * 64) / 64; // repeated magnitudes: ties at the threshold
+    for (let i = 0; i < w.length; i += 97) w[i] *= 12; // outliers
+    for (const k of [1, Math.round(0.05 * w.length), w.length - 1]) {
+      const a = new Uint8Array(w.length), b = new Uint8Array(w.length);
+      assert.equal(topKByMagnitude(w, k, a), topKByMagnitudeTs(w, k, b), `threshold ${rows}x${cols} k=${k}`);
+      assert.deepEqual(a, b, `mask ${rows}x${cols} k=${k}`);
+    }
+    for (const bits of [3, 4])
+      for (const symmetric of [false, true])
+        for (const outlierBits of [bits, 16]) {
+          const o = { bits, groupSize, symmetric, outlierRatio: 0.05, gamma: 1, outlierBits };
+          const mask = new Uint8Array(w.length);
+          topKByMagnitudeTs(w, Math.round(0.05 * w.length), mask);
+          const nat = emptyGroupGrid(rows, cols, o), ts = emptyGroupGrid(rows, cols, o);
+          const groups = Math.ceil(cols / nat.groupSize);
+          const ns = [new Float32Array(rows * groups), new Uint8Array(rows * groups)] as const, tss = [new Float32Array(rows * groups), new Uint8Array(rows * groups)] as const;
+          native!.adpqGroups(w, mask, rows, cols, nat.groupSize, bits, symmetric, outlierBits >= 16, nat.codes, nat.scales, nat.zeros, ns[0], ns[1]);
+          adpqGroupsTs(w, mask, ts, o, outlierBits >= 16, tss[0], tss[1]);
+          const where = `${rows}x${cols} g${groupSize} ${bits}-bit ${symmetric ? 'sym' : 'asym'} outliers ${outlierBits}`;
+          assert.deepEqual([nat.codes, nat.scales, nat.zeros, ns[0], ns[1]], [ts.codes, ts.scales, ts.zeros, tss[0], tss[1]], where);
+        }
   }
 });

@@ -204,6 +204,40 @@ napi_value RtnGroupGrid(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+napi_value AdpqGroups(napi_env env, napi_callback_info info) {
+  // (w, salient, rows, cols, groupSize, bits, symmetric, salientF16, codes, scales, zeros, salientScales, salientZeros)
+  Args a(env, info);
+  long rows = a.integer(2), cols = a.integer(3), gs = a.integer(4), bits = a.integer(5);
+  bool sym = a.flag(6), f16 = a.flag(7);
+  if (a.failed) return nullptr;
+  if (bits < 2 || bits > 8 || gs < 1 || rows < 0 || cols < 1) { a.fail("adpqGroups: bits must be 2..8, groupSize >= 1, cols >= 1"); return nullptr; }
+  long groups = (cols + gs - 1) / gs;
+  const float* w = a.array<float>(0, napi_float32_array, 0, rows * cols);
+  const uint8_t* salient = a.array<uint8_t>(1, napi_uint8_array, 0, rows * cols);
+  uint8_t* codes = a.array<uint8_t>(8, napi_uint8_array, 0, rows * cols);
+  float* scales = a.array<float>(9, napi_float32_array, 0, rows * groups);
+  uint8_t* zeros = a.array<uint8_t>(10, napi_uint8_array, 0, rows * groups);
+  float* sscales = a.array<float>(11, napi_float32_array, 0, rows * groups);
+  uint8_t* szeros = a.array<uint8_t>(12, napi_uint8_array, 0, rows * groups);
+  if (a.failed) return nullptr;
+  adpq_groups(w, salient, rows, cols, gs, static_cast<int>(bits), sym, f16, codes, scales, zeros, sscales, szeros);
+  return undefined(env);
+}
+
+napi_value TopKByMagnitude(napi_env env, napi_callback_info info) {
+  // (w, n, k, mask) -> the threshold's f32 bits (0 < k < n)
+  Args a(env, info);
+  long n = a.integer(1), k = a.integer(2);
+  if (a.failed) return nullptr;
+  if (k <= 0 || k >= n) { a.fail("topKByMagnitude: 0 < k < n"); return nullptr; }
+  const float* w = a.array<float>(0, napi_float32_array, 0, n);
+  uint8_t* mask = a.array<uint8_t>(3, napi_uint8_array, 0, n);
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_double(env, static_cast<double>(top_k_by_magnitude(w, n, k, mask)), &r);
+  return r;
+}
+
 napi_value Bf16ToF32(napi_env env, napi_callback_info info) {
   // (src: Uint16Array, out: Float32Array, n)
   Args a(env, info);
@@ -325,6 +359,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"actQuant", nullptr, ActQuant, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rtnGroupGrid", nullptr, RtnGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adpqGroups", nullptr, AdpqGroups, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"topKByMagnitude", nullptr, TopKByMagnitude, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bf16ToF32", nullptr, Bf16ToF32, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"firstNonFinite", nullptr, FirstNonFinite, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dequantizeGroupGrid", nullptr, DequantizeGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -26,6 +26,9 @@ export interface NativeKernels {
   actQuant(x: Float32Array, out: Float32Array, rows: number, width: number, bits: number, clip: number, symmetric: boolean): void;
   rtnGroupGrid(w: Float32Array, rows: number, cols: number, groupSize: number, bits: number, symmetric: boolean,
                codes: Uint8Array, scales: Float32Array, zeros: Uint8Array): void;
+  adpqGroups(w: Float32Array, salient: Uint8Array, rows: number, cols: number, groupSize: number, bits: number, symmetric: boolean,
+             salientF16: boolean, codes: Uint8Array, scales: Float32Array, zeros: Uint8Array, salientScales: Float32Array, salientZeros: Uint8Array): void;
+  topKByMagnitude(w: Float32Array, n: number, k: number, mask: Uint8Array): number;
   bf16ToF32(src: Uint16Array, out: Float32Array, n: number): void;
   firstNonFinite(x: Float32Array, n: number): number;
   dequantizeGroupGrid(codes: Uint8Array, scales: Float32Array, zeros: Uint8Array, rows: number, cols: number, groupSize: number, out: Float32Array): void;

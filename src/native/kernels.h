@@ -80,3 +80,12 @@ void dequantize_group_grid(const uint8_t* codes, const float* scales, const uint
 // sum (w - q)^2 and sum w^2 in double, in index order (the relative error of a quantized tensor).
 void squared_error_sums(const float* w, const float* q, long n, double* err, double* norm);
 }  // namespace lowbit
+
+namespace lowbit {
+// AdpQ's per-group work (src/quant/methods/adpq.ts adpqQuantize) given the salient mask: bulk and
+// salient grids and every code (salient codes only when salient_f16 is false). Bit-identical.
+void adpq_groups(const float* w, const uint8_t* salient, long rows, long cols, long group_size, int bits, bool symmetric,
+                 bool salient_f16, uint8_t* codes, float* scales, uint8_t* zeros, float* salient_scales, uint8_t* salient_zeros);
+// Marks exactly k (0 < k < n) entries of largest |w| (ties by position); returns the k-th largest |w|'s bits.
+uint32_t top_k_by_magnitude(const float* w, long n, long k, uint8_t* mask);
+}  // namespace lowbit

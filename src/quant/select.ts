@@ -5,6 +5,8 @@
  * two-pass radix select on the upper and lower 16 bits of |w|'s bits.
  */
 
+import { native } from '../native/index.js';
+
 /** Bit pattern of |x| for an f32 array viewed as u32. */
 const ABS_MASK = 0x7fffffff;
 
@@ -13,6 +15,15 @@ const ABS_MASK = 0x7fffffff;
  * the threshold magnitude (the k-th largest |w|; Infinity when k = 0).
  */
 export function topKByMagnitude(w: Float32Array, k: number, mask: Uint8Array): number {
+  const n = w.length;
+  if (native && k > 0 && k < n) return f32OfBits(native.topKByMagnitude(w, n, k, mask));
+  return topKByMagnitudeTs(w, k, mask);
+}
+
+const f32OfBits = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0];
+
+/** topKByMagnitude in TypeScript: the definition src/native/quant.cc's top_k_by_magnitude is tested against. */
+export function topKByMagnitudeTs(w: Float32Array, k: number, mask: Uint8Array): number {
   mask.fill(0);
   const n = w.length;
   if (k <= 0) return Infinity;
@@ -45,5 +56,5 @@ export function topKByMagnitude(w: Float32Array, k: number, mask: Uint8Array): n
       ties--;
     }
   }
-  return new Float32Array(new Uint32Array([t]).buffer)[0];
+  return f32OfBits(t);
 }

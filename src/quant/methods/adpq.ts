@@ -34,6 +34,7 @@ import { LowbitError } from '../../util/errors.js';
 import type { DataFreeMethod, QuantOptions } from '../method.js';
 import type { OptionSpecs } from '../../util/options.js';
 import { topKByMagnitude } from '../select.js';
+import { native } from '../../native/index.js';
 import type { BitsBreakdown, FormatParams, QuantizedWeight, StoredTensor, WeightFormat } from '../types.js';
 
 export interface AdpqOptions extends GridSpec {
@@ -64,14 +65,33 @@ export interface AdpqLayout {
 
 export function adpqQuantize(w: Float32Array, rows: number, cols: number, o: AdpqOptions): AdpqLayout {
   const grid = emptyGroupGrid(rows, cols, o);
-  const gs = grid.groupSize, groups = groupCount(grid), maxq = maxCode(o.bits);
+  const groups = groupCount(grid);
   const salient = new Uint8Array(rows * cols);
   const k = Math.round(o.outlierRatio * rows * cols);
   const threshold = topKByMagnitude(w, k, salient);
   const salientScales = new Float32Array(rows * groups), salientZeros = new Uint8Array(rows * groups);
   const fp16 = o.outlierBits >= 16;
-  const salientValues = fp16 ? new Float32Array(k) : null;
-  let nextValue = 0;
+  if (native && cols > 0)
+    native.adpqGroups(w, salient, rows, cols, grid.groupSize, o.bits, o.symmetric, fp16, grid.codes, grid.scales, grid.zeros, salientScales, salientZeros);
+  else adpqGroupsTs(w, salient, grid, o, fp16, salientScales, salientZeros);
+  let salientValues: Float32Array | null = null;
+  if (fp16) {
+    // In row-major order of their positions, rounded to f16.
+    salientValues = new Float32Array(k);
+    for (let i = 0, n = 0; i < salient.length; i++) if (salient[i]) salientValues[n++] = w[i];
+    salientValues.set(f16ToF32(f32ToF16(salientValues)));
+  }
+  return { grid, salient, salientScales, salientZeros, salientValues, salientCount: k, threshold, lambda: k > 0 ? threshold ** (1 + o.gamma) : Infinity };
+}
+
+/**
+ * Per group, given the salient mask: the bulk grid on the non-salient weights (or RTN's full-range
+ * grid when it rounds them better), the salient weights' own grid (unless they stay f16), and every
+ * code. The definition src/native/quant.cc's adpq_groups is tested against.
+ */
+export function adpqGroupsTs(w: Float32Array, salient: Uint8Array, grid: GroupGrid, o: AdpqOptions, fp16: boolean, salientScales: Float32Array, salientZeros: Uint8Array): void {
+  const { rows, cols, groupSize: gs } = grid;
+  const groups = groupCount(grid), maxq = maxCode(o.bits);
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < groups; g++) {
       const c0 = r * cols + g * gs, c1 = r * cols + Math.min(cols, (g + 1) * gs);
@@ -106,12 +126,9 @@ export function adpqQuantize(w: Float32Array, rows: number, cols: number, o: Adp
       for (let i = c0; i < c1; i++) {
         if (!salient[i]) grid.codes[i] = encode(w[i], bulk, maxq);
         else if (out) grid.codes[i] = encode(w[i], out, maxq);
-        else salientValues![nextValue++] = w[i];
       }
     }
   }
-  if (salientValues) salientValues.set(f16ToF32(f32ToF16(salientValues)));
-  return { grid, salient, salientScales, salientZeros, salientValues, salientCount: k, threshold, lambda: k > 0 ? threshold ** (1 + o.gamma) : Infinity };
 }
 
 /** Squared rounding error of the non-salient weights of w[c0:c1] on grid g. */
