@@ -62,11 +62,14 @@ export function specOption(name: string, spec: OptionSpec, help = spec.descripti
  * CLI and the library cannot disagree). A negatable boolean also gets `--no-<flag>`.
  */
 export function addSpecOptions(cmd: Command, specs: OptionSpecs): Command {
-  for (const [name, spec] of Object.entries(specs)) {
-    cmd.addOption(specOption(name, spec));
-    if (spec.type === 'boolean' && spec.negatable) cmd.addOption(new Option(`--no-${kebab(name)}`, `turn --${kebab(name)} off`).hideHelp());
-  }
+  for (const [name, spec] of Object.entries(specs)) addSpecOption(cmd, name, spec);
   return cmd;
+}
+
+/** One option's flag, and `--no-<flag>` when it is a negatable boolean. */
+export function addSpecOption(cmd: Command, name: string, spec: OptionSpec): void {
+  cmd.addOption(specOption(name, spec));
+  if (spec.type === 'boolean' && spec.negatable) cmd.addOption(new Option(`--no-${kebab(name)}`, `turn --${kebab(name)} off`).hideHelp());
 }
 
 /** The options commander parsed, without the CLI's own (e.g. --json, --data): what the API takes. */

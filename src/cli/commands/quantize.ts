@@ -2,10 +2,9 @@ import type { Command } from 'commander';
 import { quantize, type QuantizeResult } from '../../api/quantize.js';
 import { QUANTIZE_OPTIONS, type QuantizeOptions } from '../../api/options.js';
 import { METHODS } from '../../quant/registry.js';
-import { kebab, type OptionSpec } from '../../util/options.js';
-import { addSpecOptions, apiOptions, defaultText, printJson, specOption, table } from '../args.js';
+import type { OptionSpec } from '../../util/options.js';
+import { addSpecOption, addSpecOptions, apiOptions, defaultText, printJson, table } from '../args.js';
 import { formatRate, progressBars } from '../progress.js';
-import { Option } from 'commander';
 
 /**
  * Method options, each flag once: several methods may share one (e.g. --outlier-ratio) with their
@@ -20,10 +19,7 @@ function addMethodOptions(cmd: Command): void {
       if (e) e.users.push(user);
       else byName.set(name, { spec, users: [user] });
     }
-  for (const [name, { spec, users }] of byName) {
-    cmd.addOption(specOption(name, { ...spec, default: undefined, defaultText: undefined }, `${spec.description} (default: ${users.join(', ')})`));
-    if (spec.type === 'boolean') cmd.addOption(new Option(`--no-${kebab(name)}`, `turn --${kebab(name)} off`).hideHelp());
-  }
+  for (const [name, { spec, users }] of byName) addSpecOption(cmd, name, { ...spec, default: undefined, defaultText: users.join(', ') });
 }
 
 function printSummary(r: QuantizeResult): void {
