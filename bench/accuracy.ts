@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadModel, quantize, ASSETS, type QuantizeOptions } from '../src/api/index.js';
 import { TASKS } from '../src/eval/tasks/registry.js';
+import { taskFileIn } from '../src/eval/tasks/run.js';
+import { METHODS } from '../src/quant/registry.js';
 import type { MachineLimits } from './machine.js';
 
 const RUNS: { label: string; options: Partial<QuantizeOptions> }[] = [
@@ -23,7 +25,7 @@ const RUNS: { label: string; options: Partial<QuantizeOptions> }[] = [
 
 export async function benchAccuracy(_m: MachineLimits): Promise<Record<string, number>> {
   const taskDir = process.argv.find((a) => a.startsWith('--task-dir='))?.slice('--task-dir='.length) ?? process.env.LOWBIT_TASK_DIR;
-  const tasks = taskDir ? Object.keys(TASKS).filter((t) => ['jsonl', 'json', 'parquet'].some((e) => fs.existsSync(path.join(taskDir, `${t}.${e}`)))) : [];
+  const tasks = taskDir ? Object.keys(TASKS).filter((t) => taskFileIn(taskDir, t)) : [];
   console.log(`\n== accuracy: kdoc-6m, perplexity (held-out, 128 x 512) and zero-shot accuracy (kdoc-mc, 40 questions, 4 choices${tasks.length ? `; ${tasks.join(', ')} from ${taskDir}` : ''})`);
   const header = ['model', 'bits/weight', 'ppl', 'kdoc-mc acc', 'acc_norm', ...tasks.map((t) => `${t} ${TASKS[t].metrics[0]}`)];
   console.log(header.join(' | '));
@@ -49,7 +51,7 @@ export async function benchAccuracy(_m: MachineLimits): Promise<Record<string, n
     await measure('original (bf16)', ASSETS.model, 16);
     for (const [i, run] of RUNS.entries()) {
       const out = path.join(tmp, String(i));
-      const calibrated = run.options.method !== 'rtn' && run.options.method !== 'adpq';
+      const calibrated = METHODS[run.options.method!].kind === 'calibrated';
       const q = await quantize(ASSETS.model, { ...run.options, out, ...(calibrated ? { calib: ASSETS.calib } : {}) } as QuantizeOptions);
       await measure(run.label, out, q.summary.bitsPerWeight);
     }

@@ -17,6 +17,7 @@ import { LowbitError } from '../src/util/errors.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { evaluate } from '../src/eval/run.js';
 import { evaluateTasks } from '../src/api/model.js';
+import { taskNameOf } from '../src/eval/tasks/run.js';
 
 const seed = Number(process.argv[2] ?? 1), seconds = Number(process.argv[3] ?? 20);
 const rand = seededRandom(seed);
@@ -98,8 +99,7 @@ async function exercise(target: string): Promise<void> {
 
 /** Task data files (JSONL lines, Parquet bytes): read, checked and scored on the tiny model, as `eval --tasks` does. */
 async function exerciseTasks(dir: string, file: string): Promise<void> {
-  const task = path.basename(file).replace(/\.(jsonl|parquet)$/, '');
-  await evaluateTasks(path.join(seedsDir, 'tiny'), { tasks: [task], taskDir: dir, limit: 3 });
+  await evaluateTasks(path.join(seedsDir, 'tiny'), { tasks: [taskNameOf(file)], taskDir: dir, limit: 3 });
 }
 
 /** One JSON Lines record mutated as JSON, the others kept. */

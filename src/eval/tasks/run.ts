@@ -30,6 +30,8 @@ export interface MetricValue {
 
 export interface TaskResult {
   task: string;
+  /** The harness's version of the task's YAML. */
+  version: number;
   file: string;
   /** Documents in the file, and evaluated (--limit). */
   docs: { original: number; effective: number };
@@ -46,6 +48,16 @@ export interface HarnessResults {
   config: { model: string; limit: number | null };
 }
 
+/** Where task `name`'s data is in `dir`: <name>.jsonl, .json or .parquet (the first that exists), or undefined. */
+export function taskFileIn(dir: string, name: string): string | undefined {
+  return ['jsonl', 'json', 'parquet'].map((ext) => path.join(dir, `${name}.${ext}`)).find((f) => fs.existsSync(f));
+}
+
+/** A task's name from its data file's name (my-set.jsonl -> my-set). */
+export function taskNameOf(file: string): string {
+  return path.basename(file).replace(/\.(jsonl|json|parquet)$/i, '');
+}
+
 /** The files for `--tasks a,b --task-dir DIR` (DIR/<task>.jsonl, .json or .parquet) and `--tasks-file f,g` (your own). */
 export function resolveTaskFiles(tasks: readonly string[], taskDir: string | undefined, tasksFiles: readonly string[]): TaskFile[] {
   const out: TaskFile[] = [];
@@ -54,11 +66,11 @@ export function resolveTaskFiles(tasks: readonly string[], taskDir: string | und
     const task = TASKS[name];
     if (!task) throw new LowbitError(`unknown task ${given} (tasks: ${Object.keys(TASKS).join(', ')}; your own multiple-choice JSONL: --tasks-file)`);
     if (!taskDir) throw new LowbitError(`task ${name} needs its data: pass --task-dir <dir> holding ${name}.jsonl or ${name}.parquet (${task.source})`);
-    const file = ['jsonl', 'json', 'parquet'].map((ext) => path.join(taskDir, `${name}.${ext}`)).find((f) => fs.existsSync(f));
+    const file = taskFileIn(taskDir, name);
     if (!file) throw new LowbitError(`no ${name}.jsonl, ${name}.json or ${name}.parquet for task ${name} (${task.source})`, taskDir);
     out.push({ task, file });
   }
-  for (const file of tasksFiles) out.push({ task: genericMultipleChoice(path.basename(file).replace(/\.(jsonl|json|parquet)$/i, '')), file });
+  for (const file of tasksFiles) out.push({ task: genericMultipleChoice(taskNameOf(file)), file });
   return out;
 }
 
@@ -145,7 +157,7 @@ export async function runTasks(be: Backend, model: Model, tok: TextTokenizer, fi
     }
     const metrics: TaskResult['metrics'] = {};
     for (const m of task.metrics) metrics[m] = aggregate(m, perDoc.map((d) => d[m]!));
-    results.push({ task: task.name, file, docs: { original, effective: docs.length }, requests, metrics, seconds: (performance.now() - start) / 1000 });
+    results.push({ task: task.name, version: task.version, file, docs: { original, effective: docs.length }, requests, metrics, seconds: (performance.now() - start) / 1000 });
   }
   return results;
 }
@@ -160,7 +172,7 @@ export function harnessResults(results: TaskResult[], model: string, limit: numb
       entry[`${m}_stderr,none`] = v.stderr ?? 'N/A';
     }
     out.results[r.task] = entry;
-    out.versions[r.task] = (TASKS[r.task] ?? { version: 1 }).version;
+    out.versions[r.task] = r.version;
     out['n-samples'][r.task] = r.docs;
   }
   return out;
