@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/io/float.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToF16Bits } from '../src/io/float.js';
+import { setFloat16 } from '@petamoriken/float16';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { Checkpoint } from '../src/io/checkpoint.js';
@@ -18,6 +19,25 @@ test('f16 and bf16 conversions match the IEEE bit patterns', () => {
   // bf16: 1.0 = 0x3f80; 1 + 2^-8 is a tie between 1 and 1 + 2^-7 and rounds to even (1.0)
   assert.deepEqual([...bf16ToF32(new Uint16Array([0x3f80, 0xc040]))], [1, -3]);
   assert.deepEqual([...f32ToBf16(new Float32Array([1, -3, 1 + 2 ** -8, 1 + 3 * 2 ** -8]))], [0x3f80, 0xc040, 0x3f80, 0x3f82]);
+});
+
+test('f32ToF16Bits equals the float16 library bit for bit: every binade near f16\'s range, ties, subnormals, Inf and NaN', () => {
+  const view = new DataView(new ArrayBuffer(2)), f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const mismatches: string[] = [];
+  const check = (bits: number) => {
+    u[0] = bits >>> 0;
+    setFloat16(view, 0, f[0], true);
+    const want = view.getUint16(0, true), got = f32ToF16Bits(u[0]);
+    if (want !== got && mismatches.length < 5) mismatches.push(`${u[0].toString(16)}: ${got.toString(16)} != ${want.toString(16)}`);
+  };
+  for (let b = 0; b < 2 ** 32; b += 65537) check(b); // a stride through every exponent, both signs, NaN payloads
+  // Exponents from below the smallest subnormal's half to past the overflow, with the 13 cut bits
+  // at zero, exactly half (a tie: even or odd kept bit), just above half and all ones.
+  for (let e = 100; e <= 144; e++)
+    for (let m = 0; m < 1 << 10; m += 7)
+      for (const cut of [0, 0x1000, 0x1001, 0x1fff]) for (const sign of [0, 0x80000000]) check(sign | (e << 23) | (m << 13) | cut);
+  for (const s of [2 ** -25, 2 ** -24, 3 * 2 ** -26, 65504, 65519.99, 65520, Infinity, -Infinity]) check(new Uint32Array(new Float32Array([s]).buffer)[0]);
+  assert.deepEqual(mismatches, []);
 });
 
 function writeFile(file: string, tensors: [string, 'F32' | 'F16' | 'BF16', number[], Float32Array][]): void {

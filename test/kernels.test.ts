@@ -14,6 +14,7 @@ import { topKByMagnitude, topKByMagnitudeTs } from '../src/quant/select.js';
 import { adpqGroupsTs } from '../src/quant/methods/adpq.js';
 import { bf16ToF32Ts } from '../src/io/float.js';
 import { squaredErrorSumsTs } from '../src/pipeline/data-free-job.js';
+import { maxByte, packBits, packBitsTs } from '../src/io/bitpack.js';
 
 test('the native addon is built (npm install compiles it)', () => {
   assert.ok(native, 'build/Release/lowbit_native.node missing: run npm install');
@@ -185,6 +186,19 @@ test('native bf16 decoding, NaN/Inf scan, group-grid dequantization and error su
     assert.deepEqual(viaNative, ts, `${rows}x${cols}`);
     assert.deepEqual(native!.squaredErrorSums(w, viaNative, w.length), squaredErrorSumsTs(w, viaNative));
   }
+});
+
+test('native bit-packing and byte maximum equal their TypeScript twins (every width, lengths that end mid-byte)', { skip: !native }, () => {
+  for (const width of [1, 2, 3, 4, 5, 6, 7, 8])
+    for (const n of [4096, 4099, 70001]) {
+      const v = new Uint8Array(n);
+      for (let i = 0; i < n; i++) v[i] = ((i * 2654435761) >>> 13) & ((1 << width) - 1);
+      assert.deepEqual(packBits(v, width), packBitsTs(v, width), `width ${width}, ${n} values`);
+      let max = 0;
+      for (const x of v) max = Math.max(max, x);
+      assert.equal(maxByte(v), max);
+    }
+  assert.equal(maxByte(new Uint8Array(5000)), 0);
 });
 
 test('native AdpQ (top-k selection with ties, bulk and salient grids, f16 salient mode) equals the TypeScript definition', { skip: !native }, () => {

@@ -15,7 +15,7 @@ import type { ModelSink } from './sink.js';
 import type { ModelConfig } from '../arch/config.js';
 import { bytesToF32 } from '../io/safetensors.js';
 import { GGML_FORMAT_NAME, ggmlRtn } from '../quant/ggml/ggml-weight.js';
-import { bitsFor, packBits } from '../io/bitpack.js';
+import { bitsFor, maxByte, packBits } from '../io/bitpack.js';
 import { type GgufOutput, ggufTypeOf } from './gguf/plan.js';
 import { ggufName } from './gguf/names.js';
 
@@ -37,11 +37,6 @@ export interface ModelInfo {
 }
 
 /** [min, max] of the values (and 0), one loop per array type so each stays monomorphic (and fast). */
-function rangeOfBytes(data: Uint8Array): [number, number] {
-  let max = 0;
-  for (let i = 0; i < data.length; i++) if (data[i] > max) max = data[i];
-  return [0, max];
-}
 function rangeOfInts(data: Int32Array): [number, number] {
   let min = 0, max = 0;
   for (let i = 0; i < data.length; i++) {
@@ -90,7 +85,7 @@ export class QuantizedModelWriter implements ModelSink {
       // Integer tensors are bit-packed at the width their largest value needs (format v2);
       // ggml blocks are already packed bytes.
       const natural = t.dtype === 'U8' ? 8 : t.dtype === 'I32' ? 32 : 0;
-      const [min, max] = natural && q.format !== GGML_FORMAT_NAME ? (t.data instanceof Uint8Array ? rangeOfBytes(t.data) : rangeOfInts(t.data as Int32Array)) : [0, 0];
+      const [min, max] = natural && q.format !== GGML_FORMAT_NAME ? (t.data instanceof Uint8Array ? [0, maxByte(t.data)] : rangeOfInts(t.data as Int32Array)) : [0, 0];
       const negative = min < 0;
       const width = bitsFor(max);
       if (natural && q.format !== GGML_FORMAT_NAME && !negative && width < natural) {

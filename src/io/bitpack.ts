@@ -5,6 +5,8 @@
  * size matches the bits per weight it reports.
  */
 
+import { native } from '../native/index.js';
+
 /** Bits needed for the largest value (at least 1). */
 export function bitsFor(max: number): number {
   let w = 1;
@@ -22,6 +24,16 @@ export function packedBytes(count: number, width: number): number {
  * bytes; wider ones bit-field by bit-field.
  */
 export function packBits(values: ArrayLike<number>, width: number): Uint8Array {
+  if (native && values instanceof Uint8Array && width <= 8 && values.length >= NATIVE_MIN) {
+    const out = new Uint8Array(packedBytes(values.length, width));
+    native.packBitsU8(values, values.length, width, out); // src/native/bitpack.cc: the same stream
+    return out;
+  }
+  return packBitsTs(values, width);
+}
+
+/** packBits in TypeScript: the definition the native kernel is tested against. */
+export function packBitsTs(values: ArrayLike<number>, width: number): Uint8Array {
   const out = new Uint8Array(packedBytes(values.length, width));
   if (width > 24) return packFields(values, width, out);
   let acc = 0, held = 0, o = 0;
@@ -36,6 +48,17 @@ export function packBits(values: ArrayLike<number>, width: number): Uint8Array {
   }
   if (held > 0) out[o] = acc & 0xff;
   return out;
+}
+
+/** Below this many values the call into the addon costs more than the loop. */
+const NATIVE_MIN = 1 << 12;
+
+/** The largest of a tensor's bytes (the width it packs at), natively for large arrays. */
+export function maxByte(values: Uint8Array): number {
+  if (native && values.length >= NATIVE_MIN) return native.maxU8(values, values.length);
+  let max = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > max) max = values[i];
+  return max;
 }
 
 function packFields(values: ArrayLike<number>, width: number, out: Uint8Array): Uint8Array {

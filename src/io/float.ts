@@ -47,12 +47,45 @@ export function bf16ToF32Ts(src: Uint16Array, out = new Float32Array(src.length)
   return out;
 }
 
-/** Encodes f32 values as f16 (round to nearest even; overflow to +-Inf). */
+/**
+ * Encodes f32 values as f16 (round to nearest even; overflow to +-Inf). f32 input is converted on
+ * its bit pattern (f32ToF16Bits, ~50x faster than the library's DataView path, equal to it bit for
+ * bit: test/io.test.ts); f64 input goes through the library, which rounds from the double directly.
+ */
 export function f32ToF16(src: Float32Array | Float64Array): Uint16Array {
   const out = new Uint16Array(src.length);
+  if (src instanceof Float32Array) {
+    const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+    for (let i = 0; i < src.length; i++) out[i] = f32ToF16Bits(bits[i]);
+    return out;
+  }
   const view = new DataView(out.buffer);
   for (let i = 0; i < src.length; i++) setFloat16(view, 2 * i, src[i], true);
   return out;
+}
+
+/**
+ * The f16 bit pattern of the f32 with bit pattern `u` (IEEE 754 round to nearest, ties to even):
+ * the 23-bit significand is cut to 10 bits (fewer for f16 subnormals) and the cut bits decide the
+ * rounding; a carry out of the significand lands in the exponent, which is exactly the next binade
+ * (or infinity past 65504). NaN stays a quiet NaN with the sign and top payload bits kept.
+ */
+export function f32ToF16Bits(u: number): number {
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
+  const e = exp - 127 + 15; // the f16 exponent field, if the value is normal there
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e >= 1) return sign | roundShift((e << 23) | mant, 13);
+  if (e < -10) return sign; // below half the smallest subnormal: rounds to zero
+  return sign | roundShift(mant | 0x800000, 14 - e); // subnormal: the implicit bit joins the significand
+}
+
+/** v >>> shift rounded to nearest, ties to even (v < 2^31, 1 <= shift <= 24). */
+function roundShift(v: number, shift: number): number {
+  const kept = v >>> shift, rest = v & ((1 << shift) - 1), half = 1 << (shift - 1);
+  return rest > half || (rest === half && (kept & 1) === 1) ? kept + 1 : kept;
 }
 
 /** Encodes f32 values as bf16 (round to nearest even; NaN stays NaN). */

@@ -297,6 +297,31 @@ napi_value SquaredErrorSums(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+napi_value PackBitsU8(napi_env env, napi_callback_info info) {
+  // (values: Uint8Array, n, width, out: Uint8Array of ceil(n * width / 8) bytes)
+  Args a(env, info);
+  long n = a.integer(1), width = a.integer(2);
+  if (a.failed) return nullptr;
+  if (width < 1 || width > 8) { a.fail("packBitsU8: 1 <= width <= 8"); return nullptr; }
+  const uint8_t* values = a.array<uint8_t>(0, napi_uint8_array, 0, n);
+  uint8_t* out = a.array<uint8_t>(3, napi_uint8_array, 0, (n * width + 7) / 8);
+  if (a.failed) return nullptr;
+  pack_bits_u8(values, n, static_cast<int>(width), out);
+  return undefined(env);
+}
+
+napi_value MaxU8(napi_env env, napi_callback_info info) {
+  // (values: Uint8Array, n) -> the largest value
+  Args a(env, info);
+  long n = a.integer(1);
+  if (a.failed) return nullptr;
+  const uint8_t* values = a.array<uint8_t>(0, napi_uint8_array, 0, n);
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_uint32(env, max_u8(values, n), &r);
+  return r;
+}
+
 napi_value CholeskyLower(napi_env env, napi_callback_info info) {
   // (A, n) -> 0 or failing column + 1
   Args a(env, info);
@@ -365,6 +390,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"firstNonFinite", nullptr, FirstNonFinite, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dequantizeGroupGrid", nullptr, DequantizeGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"squaredErrorSums", nullptr, SquaredErrorSums, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"packBitsU8", nullptr, PackBitsU8, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxU8", nullptr, MaxU8, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},

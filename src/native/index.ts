@@ -33,6 +33,8 @@ export interface NativeKernels {
   firstNonFinite(x: Float32Array, n: number): number;
   dequantizeGroupGrid(codes: Uint8Array, scales: Float32Array, zeros: Uint8Array, rows: number, cols: number, groupSize: number, out: Float32Array): void;
   squaredErrorSums(w: Float32Array, q: Float32Array, n: number): [number, number];
+  packBitsU8(values: Uint8Array, n: number, width: number, out: Uint8Array): void;
+  maxU8(values: Uint8Array, n: number): number;
   choleskyLower(a: Float64Array, n: number): number;
   invertLower(l: Float64Array, n: number): void;
   /** f32 FMA throughput of all threads, GFLOP/s (0 without AVX2). */

@@ -89,3 +89,11 @@ void adpq_groups(const float* w, const uint8_t* salient, long rows, long cols, l
 // Marks exactly k (0 < k < n) entries of largest |w| (ties by position); returns the k-th largest |w|'s bits.
 uint32_t top_k_by_magnitude(const float* w, long n, long k, uint8_t* mask);
 }  // namespace lowbit
+
+namespace lowbit {
+// n byte values, each below 2^width (1 <= width <= 8), as one little-endian bit stream of
+// ceil(n * width / 8) bytes (src/io/bitpack.ts packBits).
+void pack_bits_u8(const uint8_t* values, long n, int width, uint8_t* out);
+// The largest of n bytes (0 when n = 0).
+uint8_t max_u8(const uint8_t* values, long n);
+}  // namespace lowbit
