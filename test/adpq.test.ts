@@ -92,7 +92,7 @@ test('saved tensors decode to the evaluated weights (own-grid and f16 outliers, 
   const w = heavyTailed(24 * 100, 4);
   for (const o of [opts(), opts({ symmetric: true }), opts({ outlierBits: 16 }), opts({ groupSize: 0 })]) {
     const q = adpqWeight(adpqQuantize(w, 24, 100, o), o);
-    assert.deepEqual([...ADPQ_FORMAT.decode(q.tensors, q.params, 24, 100)], [...q.dequantized]);
+    assert.deepEqual([...ADPQ_FORMAT.decode(q.tensors, q.params, 24, 100)], [...q.dequantize()]);
   }
 });
 

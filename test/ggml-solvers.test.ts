@@ -34,15 +34,15 @@ test('GPTQ and QuantEase on ggml grids beat ggml\'s rounding on real kdoc-6m lay
   for (const p of fixtureProblems()) {
     for (const type of Object.keys(BLOCK_TYPES)) {
       if (p.cols % BLOCK_TYPES[type].blockSize !== 0) continue;
-      const rtn = relErr(p.w, ggmlRtn(p.w, p.rows, p.cols, type).dequantized, p.h, p.rows, p.cols);
+      const rtn = relErr(p.w, ggmlRtn(p.w, p.rows, p.cols, type).dequantize(), p.h, p.rows, p.cols);
       const stats = { hessian: p.h, tokens: 1 };
       const g = gptq.quantize(p.w, p.rows, p.cols, stats, { ...opts, ggmlType: type });
-      const eg = relErr(p.w, g.dequantized, p.h, p.rows, p.cols);
+      const eg = relErr(p.w, g.dequantize(), p.h, p.rows, p.cols);
       assert.ok(eg < rtn, `${p.name} ${type}: GPTQ ${eg} vs ggml rounding ${rtn}`);
-      assert.deepEqual(GGML_FORMAT.decode(g.tensors, g.params, p.rows, p.cols), g.dequantized, `${p.name} ${type}: decode`);
+      assert.deepEqual(GGML_FORMAT.decode(g.tensors, g.params, p.rows, p.cols), g.dequantize(), `${p.name} ${type}: decode`);
       if (type === 'Q4_K' || type === 'Q3_K' || type === 'Q4_0') {
         const q = quantease.quantize(p.w, p.rows, p.cols, stats, { ...opts, extra: { iterations: 12 }, ggmlType: type });
-        const eq = relErr(p.w, q.dequantized, p.h, p.rows, p.cols);
+        const eq = relErr(p.w, q.dequantize(), p.h, p.rows, p.cols);
         assert.ok(eq < rtn, `${p.name} ${type}: QuantEase ${eq} vs ggml rounding ${rtn}`);
       }
     }

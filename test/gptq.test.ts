@@ -78,7 +78,7 @@ test('correlated inputs: GPTQ beats RTN on the layer objective; act-order layout
         assert.ok(e < 0.9 * rtn, `${bits} bits g${groupSize} act-order ${actOrder}: GPTQ ${e} vs RTN ${rtn}`);
         assert.equal(grid.groupIndex !== undefined, actOrder && groupSize > 0);
         const saved = groupGridWeight(grid);
-        assert.deepEqual([...GROUP_GRID_FORMAT.decode(saved.tensors, saved.params, rows, cols)], [...saved.dequantized]);
+        assert.deepEqual([...GROUP_GRID_FORMAT.decode(saved.tensors, saved.params, rows, cols)], [...saved.dequantize()]);
       }
     }
   }

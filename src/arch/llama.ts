@@ -15,6 +15,7 @@ import { native } from '../native/index.js';
 import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
 import type { Rotation } from '../linalg/hadamard.js';
 import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
+import type { Scratch } from '../io/scratch.js';
 import { LowbitError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
 import { ropeTables } from './rope.js';
@@ -189,9 +190,9 @@ export function assertFinite(data: Float32Array, name: string, file: string): vo
   if (i >= 0) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, file);
 }
 
-/** Reads a tensor as f32 and rejects NaN/Inf. */
-export function readFinite(src: TensorSource, name: string): Float32Array {
-  const data = src.readF32(name);
+/** Reads a tensor as f32 (in the scratch's buffers when given) and rejects NaN/Inf. */
+export function readFinite(src: TensorSource, name: string, scratch?: Scratch): Float32Array {
+  const data = src.readF32(name, scratch);
   assertFinite(data, name, src.fileOf(name));
   return data;
 }

@@ -3,7 +3,7 @@
  * entry for the manifest, and the bits and parameters of the counted ones (the decoder linears;
  * a GGUF target's token embedding is stored but not counted) for bits per weight.
  */
-import { type BitsBreakdown, NO_BITS, addBits, totalBits, type QuantizedWeight } from '../quant/types.js';
+import { type BitsBreakdown, NO_BITS, addBits, totalBits, type StoredWeight } from '../quant/types.js';
 import type { LayerEntry } from './manifest.js';
 
 export class LayerLedger {
@@ -12,7 +12,7 @@ export class LayerLedger {
   private params = 0;
   private counted = 0;
 
-  record(layer: string, q: QuantizedWeight, report: Record<string, number | string | boolean> | undefined, counted: boolean, extra: Partial<LayerEntry> = {}): void {
+  record(layer: string, q: StoredWeight, report: Record<string, number | string | boolean> | undefined, counted: boolean, extra: Partial<LayerEntry> = {}): void {
     const n = q.rows * q.cols;
     this.layers[layer] = {
       format: q.format, params: q.params, rows: q.rows, cols: q.cols, bits: q.bits,

@@ -4,7 +4,7 @@
  * which ggml type a linear must be quantized onto (GGUF mixes choose per tensor).
  */
 import type { DType } from '../io/safetensors.js';
-import type { QuantizedWeight } from '../quant/types.js';
+import type { StoredWeight } from '../quant/types.js';
 import type { LowbitManifest } from './manifest.js';
 
 export interface ModelSink {
@@ -15,7 +15,7 @@ export interface ModelSink {
   /** Stores a tensor computed here (e.g. a rotated embedding) as F32. */
   passthroughF32(name: string, data: Float32Array, shape: number[]): void;
   /** Stores a quantized linear layer `layer` (e.g. model.layers.0.mlp.up_proj). */
-  quantized(layer: string, q: QuantizedWeight, report?: Record<string, number | string | boolean>): void;
+  quantized(layer: string, q: StoredWeight, report?: Record<string, number | string | boolean>): void;
   /** Completes the output and returns its description (lowbit.json's content; for GGUF, the same summary). */
   finish(seconds: number, summaryExtra?: Record<string, unknown>): LowbitManifest;
 }

@@ -7,15 +7,15 @@ import path from 'node:path';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import type { DType } from '../io/safetensors.js';
 import { SINGLE_FILE } from '../io/checkpoint.js';
-import type { QuantizedWeight } from '../quant/types.js';
+import type { StoredWeight } from '../quant/types.js';
 import { LayerLedger } from './ledger.js';
 import { VERSION } from '../util/version.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest, type ManifestRuntime } from './manifest.js';
 import type { ModelSink } from './sink.js';
 import type { ModelConfig } from '../arch/config.js';
 import { bytesToF32 } from '../io/safetensors.js';
-import { GGML_FORMAT_NAME, ggmlRtn } from '../quant/ggml/ggml-weight.js';
-import { bitsFor, maxByte, packBits } from '../io/bitpack.js';
+import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
+import { packedWeight } from './packing.js';
 import { type GgufOutput, ggufTypeOf } from './gguf/plan.js';
 import { ggufName } from './gguf/names.js';
 
@@ -34,17 +34,6 @@ export interface ModelInfo {
    */
   gguf?: GgufOutput;
   config?: ModelConfig;
-}
-
-/** [min, max] of the values (and 0), one loop per array type so each stays monomorphic (and fast). */
-function rangeOfInts(data: Int32Array): [number, number] {
-  let min = 0, max = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (v > max) max = v;
-    else if (v < min) min = v;
-  }
-  return [min, max];
 }
 
 export class QuantizedModelWriter implements ModelSink {
@@ -74,24 +63,17 @@ export class QuantizedModelWriter implements ModelSink {
   }
 
   /** Stores a quantized linear layer `layer` (e.g. model.layers.0.mlp.up_proj). */
-  quantized(layer: string, q: QuantizedWeight, report?: Record<string, number | string | boolean>): void {
+  quantized(layer: string, q: StoredWeight, report?: Record<string, number | string | boolean>): void {
     this.store(layer, q, report, true);
   }
 
   /** `counted`: part of the bits-per-weight summary (the decoder linears; not a GGUF target's embedding). */
-  private store(layer: string, q: QuantizedWeight, report: Record<string, number | string | boolean> | undefined, counted: boolean): void {
+  private store(layer: string, q: StoredWeight, report: Record<string, number | string | boolean> | undefined, counted: boolean): void {
     const packed: NonNullable<LayerEntry['packed']> = {};
-    for (const [suffix, t] of Object.entries(q.tensors)) {
-      // Integer tensors are bit-packed at the width their largest value needs (format v2);
-      // ggml blocks are already packed bytes.
-      const natural = t.dtype === 'U8' ? 8 : t.dtype === 'I32' ? 32 : 0;
-      const [min, max] = natural && q.format !== GGML_FORMAT_NAME ? (t.data instanceof Uint8Array ? [0, maxByte(t.data)] : rangeOfInts(t.data as Int32Array)) : [0, 0];
-      const negative = min < 0;
-      const width = bitsFor(max);
-      if (natural && q.format !== GGML_FORMAT_NAME && !negative && width < natural) {
-        const bytes = packBits(t.data, width);
-        this.st.add(`${layer}.${suffix}`, 'U8', [bytes.length], bytes);
-        packed[suffix] = { width, dtype: t.dtype as 'U8' | 'I32', shape: t.shape };
+    for (const [suffix, t] of Object.entries(packedWeight(q).tensors)) {
+      if (t.packedWidth !== undefined) {
+        this.st.add(`${layer}.${suffix}`, 'U8', [t.data.byteLength], t.data);
+        packed[suffix] = { width: t.packedWidth, dtype: t.dtype as 'U8' | 'I32', shape: t.shape };
       } else this.st.add(`${layer}.${suffix}`, t.dtype, t.shape, t.data);
     }
     this.ledger.record(layer, q, report, counted, Object.keys(packed).length ? { packed } : {});

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { LowbitError, describeFsError } from '../util/errors.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 import type { TensorSource } from './tensor-source.js';
+import type { Scratch } from './scratch.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const SINGLE_FILE = 'model.safetensors';
@@ -83,8 +84,8 @@ export class Checkpoint implements TensorSource {
     return this.file(name).path;
   }
 
-  readF32(name: string): Float32Array {
-    return this.file(name).readF32(name);
+  readF32(name: string, scratch?: Scratch): Float32Array {
+    return this.file(name).readF32(name, scratch);
   }
 
   readBytes(name: string): Uint8Array {

@@ -23,14 +23,14 @@ function f16DecodeTable(): Float32Array {
 }
 
 /** Decodes little-endian f16 values to f32. */
-export function f16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function f16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const table = f16DecodeTable();
   for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
   return out;
 }
 
 /** Decodes bf16 values (upper halves of f32) to f32 (natively for large tensors: src/native/convert.cc). */
-export function bf16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function bf16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   if (native && src.length >= NATIVE_MIN) {
     native.bf16ToF32(src, out, src.length);
     return out;
@@ -41,7 +41,7 @@ export function bf16ToF32(src: Uint16Array, out = new Float32Array(src.length)):
 /** Below this many elements the call into the addon costs more than the loop. */
 const NATIVE_MIN = 1 << 14;
 
-export function bf16ToF32Ts(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function bf16ToF32Ts(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
   return out;

@@ -22,8 +22,7 @@ export function openAndParse<T>(file: string, parse: (fd: number) => T): T {
 }
 
 /** `length` bytes of the file at `position`; `what` names them in the error when the file ends first. */
-export function readAt(fd: number, length: number, position: number, file: string, what: string): Uint8Array {
-  const buf = new Uint8Array(length);
+export function readAt(fd: number, length: number, position: number, file: string, what: string, buf: Uint8Array = new Uint8Array(length)): Uint8Array {
   for (let done = 0; done < length; ) {
     const n = fs.readSync(fd, buf, done, length - done, position + done);
     if (n === 0) throw new LowbitError(`file ended inside ${what}`, file);

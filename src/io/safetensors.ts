@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { LowbitError } from '../util/errors.js';
 import { bf16ToF32, f16ToF32 } from './float.js';
 import { openAndParse, readAt } from './read-at.js';
+import type { Scratch } from './scratch.js';
 
 /** Element types lowbit reads and writes, with their byte sizes. */
 export const DTYPE_BYTES = {
@@ -63,10 +64,17 @@ export class SafetensorsFile {
     return readAt(this.fd, t.byteLength, t.offset, this.path, `tensor ${name}`);
   }
 
-  /** The tensor converted to f32 (from F32, F16, BF16 or F64). */
-  readF32(name: string): Float32Array {
+  /**
+   * The tensor converted to f32 (from F32, F16, BF16 or F64); with `scratch`, read and widened in
+   * its reused buffers (an F32 tensor is read straight into the output).
+   */
+  readF32(name: string, scratch?: Scratch): Float32Array {
     const t = this.info(name);
-    return bytesToF32(this.readBytes(name), t.dtype, `tensor ${name}`, this.path);
+    if (!scratch || !(t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16')) return bytesToF32(this.readBytes(name), t.dtype, `tensor ${name}`, this.path);
+    const n = t.byteLength / DTYPE_BYTES[t.dtype], out = scratch.f32('tensor', n);
+    const raw = t.dtype === 'F32' ? new Uint8Array(out.buffer, 0, t.byteLength) : scratch.bytes('raw', t.byteLength);
+    readAt(this.fd, t.byteLength, t.offset, this.path, `tensor ${name}`, raw);
+    return t.dtype === 'F32' ? out : bytesToF32(raw, t.dtype, `tensor ${name}`, this.path, out);
   }
 
   close(): void {
@@ -75,7 +83,7 @@ export class SafetensorsFile {
 }
 
 /** Converts raw tensor bytes of a float dtype to f32. */
-export function bytesToF32(bytes: Uint8Array, dtype: DType, what: string, file: string): Float32Array {
+export function bytesToF32(bytes: Uint8Array, dtype: DType, what: string, file: string, out?: Float32Array): Float32Array {
   // Copy into a fresh, aligned buffer so typed views are always legal.
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
   const n = aligned.byteLength / DTYPE_BYTES[dtype];
@@ -86,9 +94,9 @@ export function bytesToF32(bytes: Uint8Array, dtype: DType, what: string, file: 
         ? new Float32Array(aligned.buffer, 0, n)
         : new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
     case 'F16':
-      return f16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n));
+      return f16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n), out);
     case 'BF16':
-      return bf16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n));
+      return bf16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, n), out);
     case 'F64':
       return Float32Array.from(new Float64Array(aligned.buffer, aligned.byteOffset, n));
     default:

@@ -1,3 +1,5 @@
+import type { Scratch } from './scratch.js';
+
 /** Where a model's f32 weights come from: a checkpoint, or a quantized model that dequantizes. */
 export interface TensorSource {
   /** Directory the tensors come from (for error messages). */
@@ -6,7 +8,11 @@ export interface TensorSource {
   shape(name: string): number[];
   /** The file holding `name` (for error messages). */
   fileOf(name: string): string;
-  readF32(name: string): Float32Array;
+  /**
+   * The tensor as f32. With `scratch`, a source may return a view of the scratch's buffers (valid
+   * until the scratch is used again) instead of a new array; sources that compute are free to ignore it.
+   */
+  readF32(name: string, scratch?: Scratch): Float32Array;
   /**
    * A quantized matrix kept as stored (packed codes, ggml blocks) with a decoder, so a model can
    * hold it compactly and widen it one layer at a time; null when the tensor is stored dense.

@@ -118,17 +118,17 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
           const ggmlType = writer.ggmlTypeFor(tensorName, [rows, cols]);
           const options = ggmlType ? { ...run.options, ggmlType } : run.options;
           const q = run.method.quantize(w, rows, cols, layerStats, options);
-          const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, run.options))).dequantized;
+          const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, run.options))).dequantize();
           const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
           const report: LayerReport = {
             ...q.report,
-            relError: layerRelativeError(w, q.dequantized, low, rows, cols, layerStats),
+            relError: layerRelativeError(w, q.dequantize(), low, rows, cols, layerStats),
             rtnRelError: layerRelativeError(w, rtn, null, rows, cols, layerStats),
           };
           writer.quantized(tensorName.slice(0, -'.weight'.length), q, report);
           const old = linearTensors(block.linears[name]);
           be.free(old.weight);
-          const weight = be.upload(q.dequantized, [rows, cols]);
+          const weight = be.upload(q.dequantize(), [rows, cols]);
           const lowRank = q.lowRank ? { u: be.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: be.upload(q.lowRank.v, [cols, q.lowRank.rank]) } : null;
           block.linears[name] = act || lowRank ? new QuantizedActLinear(weight, old.bias, act, lowRank) : new DenseLinear(weight, old.bias);
           done++;

@@ -1,5 +1,5 @@
 /** Messages between the streaming quantizer and its workers, and helpers both sides use. */
-import type { QuantizedWeight } from '../quant/types.js';
+import type { StoredWeight } from '../quant/types.js';
 import { native } from '../native/index.js';
 
 export interface WorkerJob {
@@ -13,7 +13,8 @@ export interface WorkerJob {
 }
 
 export type WorkerReply =
-  | { id: number; ok: true; weight: QuantizedWeight }
+  /** The weight with its tensors in their file form (bit-packed: export/packing.ts). */
+  | { id: number; ok: true; weight: StoredWeight }
   | { id: number; ok: false; message: string; lowbit: false }
   /** A LowbitError, sent as its parts so the main thread re-throws the same error (file and problem). */
   | { id: number; ok: false; message: string; lowbit: true; problem: string; file: string | undefined };

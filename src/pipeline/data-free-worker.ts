@@ -1,7 +1,8 @@
 /**
  * Worker thread of the streaming data-free quantizer: reads one weight tensor from the checkpoint,
- * quantizes it and posts the saved tensors back (transferred, not copied). Each worker holds at
- * most one tensor, so memory stays bounded by (workers x largest tensor).
+ * quantizes it, measures its error, bit-packs the saved tensors as the file stores them and posts
+ * them back (transferred, not copied). Each worker holds one tensor at a time, in buffers it reuses
+ * (Scratch), so memory stays bounded by (workers x largest tensor).
  */
 import { parentPort } from 'node:worker_threads';
 import v8 from 'node:v8';
@@ -15,6 +16,12 @@ import { METHODS } from '../quant/registry.js';
 import type { QuantOptions } from '../quant/method.js';
 import { LowbitError } from '../util/errors.js';
 import { relativeError, type WorkerJob, type WorkerReply } from './data-free-job.js';
+import { Scratch } from '../io/scratch.js';
+import { storedPart } from '../quant/types.js';
+import { packedWeight } from '../export/packing.js';
+
+/** The tensor being quantized and its dequantized copy, in buffers kept from one tensor to the next. */
+const scratch = new Scratch();
 
 const sources = new Map<string, TensorSource>();
 
@@ -45,11 +52,12 @@ parentPort!.on('message', (job: WorkerJob) => {
     const method = METHODS[job.method];
     if (method.kind !== 'data-free') throw new Error(`${job.method} is not data-free`);
     const [rows, cols] = ckpt.shape(job.name);
-    const w = readFinite(ckpt, job.name);
+    const w = readFinite(ckpt, job.name, scratch);
     const q = method.quantize(w, rows, cols, job.options as QuantOptions);
-    const report = { ...q.report, weightRelError: relativeError(w, q.dequantized) };
-    const reply: WorkerReply = { id: job.id, ok: true, weight: { ...q, dequantized: new Float32Array(0), report } };
-    parentPort!.postMessage(reply, Object.values(q.tensors).map((t) => t.data.buffer as ArrayBuffer));
+    const report = { ...q.report, weightRelError: relativeError(w, q.dequantize(scratch.f32('dequantized', rows * cols))) };
+    const weight = packedWeight({ ...storedPart(q), report });
+    const reply: WorkerReply = { id: job.id, ok: true, weight };
+    parentPort!.postMessage(reply, [...new Set(Object.values(weight.tensors).map((t) => t.data.buffer as ArrayBuffer))]);
     collectGarbage();
   } catch (e) {
     const reply: WorkerReply = e instanceof LowbitError

@@ -14,7 +14,6 @@ import { checkOutputDir } from '../io/atomic.js';
 import { writeModelOutput, type GgufOutput } from '../export/output.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import type { DataFreeMethod, QuantOptions } from '../quant/method.js';
-import type { QuantizedWeight } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
 import { copyTensor } from './passthrough.js';
 import type { WorkerJob, WorkerReply } from './data-free-job.js';
@@ -110,7 +109,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
         const r = await reply;
         run.signal?.throwIfAborted(); // checked after the wait, before anything more is written
         if (!r.ok) throw r.lowbit ? new LowbitError(r.problem, r.file) : new Error(r.message);
-        const q: QuantizedWeight = r.weight;
+        const q = r.weight;
         writer.quantized(name.slice(0, -'.weight'.length), q, q.report);
         done += count(name);
         run.onProgress?.(done, total, name);

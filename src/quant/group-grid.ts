@@ -85,10 +85,9 @@ export function quantizeRtnTs(w: Float32Array, rows: number, cols: number, spec:
 }
 
 /** W_hat[r, c] = scale[r, g(c)] * (code[r, c] - zero[r, g(c)]) (natively without act-order: src/native/quant.cc). */
-export function dequantizeGroupGrid(grid: GroupGrid): Float32Array {
+export function dequantizeGroupGrid(grid: GroupGrid, out: Float32Array = new Float32Array(grid.rows * grid.cols)): Float32Array {
   const { rows, cols, groupSize, codes, scales, zeros, groupIndex } = grid;
   const groups = groupCount(grid);
-  const out = new Float32Array(rows * cols);
   if (native && !groupIndex && cols > 0) {
     native.dequantizeGroupGrid(codes, scales, zeros, rows, cols, groupSize, out);
     return out;
@@ -147,7 +146,7 @@ export function groupGridWeight(grid: GroupGrid): QuantizedWeight {
     cols: grid.cols,
     tensors: groupGridTensors(grid),
     bits: groupGridBits(grid),
-    dequantized: dequantizeGroupGrid(grid),
+    dequantize: (out) => dequantizeGroupGrid(grid, out),
   };
 }
 

@@ -15,6 +15,11 @@ export interface StoredTensor {
   dtype: DType;
   shape: number[];
   data: TypedData;
+  /**
+   * Set when `data` is not one element per value but the values' bit stream at this width, as the
+   * file stores it (export/packing.ts); formats decode tensors after the reader has unpacked them.
+   */
+  packedWidth?: number;
 }
 
 export interface BitsBreakdown {
@@ -43,7 +48,8 @@ export function addBits(a: BitsBreakdown, b: BitsBreakdown): BitsBreakdown {
 /** Parameters a format needs to decode (all JSON-serialisable; saved in lowbit.json). */
 export type FormatParams = Record<string, number | boolean | string>;
 
-export interface QuantizedWeight {
+/** What is saved of a quantized linear layer and how it is counted: what a ModelSink stores. */
+export interface StoredWeight {
   /** Name of the format in formats.ts that decodes `tensors`. */
   format: string;
   params: FormatParams;
@@ -51,15 +57,34 @@ export interface QuantizedWeight {
   cols: number;
   tensors: Record<string, StoredTensor>;
   bits: BitsBreakdown;
-  /** The dense weight the saved tensors decode to (rows x cols, row-major). */
-  dequantized: Float32Array;
   /** Method-specific figures for the per-layer report (kept in lowbit.json). */
   report?: Record<string, number | string | boolean>;
   /**
    * A full-precision low-rank term U V^T acting on the UNquantized input (LRC): not part of
-   * `dequantized`, which acts on the quantized input. U [rows, rank], V [cols, rank].
+   * `dequantize()`, which acts on the quantized input. U [rows, rank], V [cols, rank].
    */
   lowRank?: { u: Float32Array; v: Float32Array; rank: number };
+}
+
+/** A method's result for one linear layer: what is saved, and the dense weight it stands for. */
+export interface QuantizedWeight extends StoredWeight {
+  /**
+   * The dense weight the saved tensors decode to (rows x cols, row-major), computed when asked: into
+   * `out` when given (a buffer the caller reuses from layer to layer, so a streaming quantizer
+   * allocates nothing per tensor), else into a new array.
+   */
+  dequantize(out?: Float32Array): Float32Array;
+}
+
+/** `dequantize` for a weight whose dense form was computed anyway (column solvers): copied into `out` when asked. */
+export function fromDense(dense: Float32Array): (out?: Float32Array) => Float32Array {
+  return (out) => (out ? (out.set(dense), out) : dense);
+}
+
+/** The saved part of a QuantizedWeight (functions do not cross to worker threads or into files). */
+export function storedPart(q: QuantizedWeight): StoredWeight {
+  const { dequantize: _, ...stored } = q;
+  return stored;
 }
 
 /** Decodes saved tensors back into a dense weight. */

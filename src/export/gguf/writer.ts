@@ -15,7 +15,7 @@ import { FILE_TYPE, type MixOverrides } from '../../quant/ggml/mixes.js';
 import { type GgufTarget, ggufTypeOf, targetName as nameOfTarget } from './plan.js';
 import { parseLinearWeightName } from '../../arch/llama.js';
 import { BLOCK_TYPES, FLOAT_TYPES } from '../../quant/ggml/registry.js';
-import type { QuantizedWeight } from '../../quant/types.js';
+import type { StoredWeight } from '../../quant/types.js';
 import { LayerLedger } from '../ledger.js';
 import { LowbitError } from '../../util/errors.js';
 import { VERSION } from '../../util/version.js';
@@ -69,7 +69,7 @@ export class GgufModelWriter implements ModelSink {
     this.add(name, type, shape, q.tensors.blocks.data as Uint8Array);
   }
 
-  quantized(layer: string, q: QuantizedWeight, report?: Record<string, number | string | boolean>): void {
+  quantized(layer: string, q: StoredWeight, report?: Record<string, number | string | boolean>): void {
     if (q.format !== GGML_FORMAT_NAME) throw new LowbitError(`layer ${layer}: the method produced ${q.format}, which a GGUF file cannot hold`);
     if (q.lowRank) throw new LowbitError(`layer ${layer}: low-rank factors cannot be stored in GGUF`);
     this.add(`${layer}.weight`, String(q.params.type), [q.rows, q.cols], q.tensors.blocks.data as Uint8Array);

@@ -23,19 +23,22 @@ function floatBytes(type: string, w: Float32Array): Uint8Array {
 }
 
 /** Decodes a ggml tensor's bytes ([rows, row bytes]) to f32. */
-export function decodeGgml(type: string, bytes: Uint8Array, rows: number, cols: number): Float32Array {
+export function decodeGgml(type: string, bytes: Uint8Array, rows: number, cols: number, out?: Float32Array): Float32Array {
   const copy = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  if (type === 'F32') return new Float32Array(copy.buffer, copy.byteOffset, rows * cols).slice();
-  if (type === 'F16') return f16ToF32(new Uint16Array(copy.buffer, copy.byteOffset, rows * cols));
-  if (type === 'BF16') return bf16ToF32(new Uint16Array(copy.buffer, copy.byteOffset, rows * cols));
+  if (type === 'F32') {
+    const values = new Float32Array(copy.buffer, copy.byteOffset, rows * cols);
+    return out ? (out.set(values), out) : values.slice();
+  }
+  if (type === 'F16') return f16ToF32(new Uint16Array(copy.buffer, copy.byteOffset, rows * cols), out);
+  if (type === 'BF16') return bf16ToF32(new Uint16Array(copy.buffer, copy.byteOffset, rows * cols), out);
   const t = BLOCK_TYPES[type];
   if (!t) throw new Error(`ggml type ${type} cannot be decoded`);
-  const out = new Float32Array(rows * cols);
-  dequantizeBlocks(t, bytes, 0, (rows * cols) / t.blockSize, out, 0);
-  return out;
+  const dense = out ?? new Float32Array(rows * cols);
+  dequantizeBlocks(t, bytes, 0, (rows * cols) / t.blockSize, dense, 0);
+  return dense;
 }
 
-/** Packages a tensor's ggml bytes as a QuantizedWeight (dequantized = what llama.cpp computes with). */
+/** Packages a tensor's ggml bytes as a QuantizedWeight (dequantize() = what llama.cpp computes with). */
 export function ggmlWeight(type: string, bytes: Uint8Array, rows: number, cols: number): QuantizedWeight {
   const total = bytes.byteLength * 8;
   const codeBits = BLOCK_TYPES[type]?.codeBits ?? 8 * (FLOAT_TYPES[type]?.bytes ?? 0);
@@ -44,7 +47,7 @@ export function ggmlWeight(type: string, bytes: Uint8Array, rows: number, cols: 
   return {
     format: GGML_FORMAT_NAME, params: { type }, rows, cols,
     tensors: { blocks: { dtype: 'U8', shape: [rows, rowBytes(type, cols)], data: bytes } },
-    bits, dequantized: decodeGgml(type, bytes, rows, cols),
+    bits, dequantize: (out) => decodeGgml(type, bytes, rows, cols, out),
   };
 }
 

@@ -142,10 +142,9 @@ function bulkError(w: Float32Array, salient: Uint8Array, c0: number, c1: number,
   return e;
 }
 
-export function dequantizeAdpq(l: AdpqLayout): Float32Array {
+export function dequantizeAdpq(l: AdpqLayout, out: Float32Array = new Float32Array(l.grid.rows * l.grid.cols)): Float32Array {
   const { rows, cols, groupSize: gs, codes, scales, zeros } = l.grid;
   const groups = groupCount(l.grid);
-  const out = new Float32Array(rows * cols);
   let nextValue = 0;
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < groups; g++) {
@@ -246,7 +245,7 @@ export function adpqWeight(l: AdpqLayout, o: AdpqOptions): QuantizedWeight {
   return {
     format: ADPQ_FORMAT.name, params, rows, cols, tensors,
     bits: adpqBits(l, o),
-    dequantized: dequantizeAdpq(l),
+    dequantize: (out) => dequantizeAdpq(l, out),
     report: { salient: l.salientCount, lambda: l.lambda, threshold: l.threshold },
   };
 }

@@ -34,7 +34,7 @@ import { sgemm } from '../../linalg/gemm.js';
 import { GROUP_GRID_FORMAT, type GroupGrid, GroupColumnGrid, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, QuantOptions } from '../method.js';
 import type { OptionSpecs } from '../../util/options.js';
-import type { QuantizedWeight, StoredTensor, WeightFormat, FormatParams } from '../types.js';
+import { fromDense, type QuantizedWeight, type StoredTensor, type WeightFormat, type FormatParams } from '../types.js';
 import { columnOrder } from './gptq.js';
 import type { ColumnGrid } from '../column-grid.js';
 import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
@@ -315,7 +315,7 @@ export function quanteaseWeight(res: QuantEaseResult): QuantizedWeight {
   }
   const last = res.objectives[res.objectives.length - 1];
   return {
-    format, params, rows: grid.rows, cols: grid.cols, tensors, bits, dequantized: dense,
+    format, params, rows: grid.rows, cols: grid.cols, tensors, bits, dequantize: fromDense(dense),
     report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: last, outliers: res.outliers?.index.length ?? 0 },
   };
 }
