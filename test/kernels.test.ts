@@ -11,7 +11,7 @@ import { actQuantTs, attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts
 import { randn, relDiff } from './helpers.js';
 import { dequantizeGroupGrid, emptyGroupGrid, quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
 import { topKByMagnitude, topKByMagnitudeTs } from '../src/quant/select.js';
-import { adpqGroupsTs } from '../src/quant/methods/adpq.js';
+import { adpqGroupsTs, adpqQuantize, dequantizeAdpq, dequantizeAdpqTs, positionLists, positionListsTs } from '../src/quant/methods/adpq.js';
 import { bf16ToF32Ts } from '../src/io/float.js';
 import { squaredErrorSumsTs } from '../src/pipeline/data-free-job.js';
 import { maxByte, packBits, packBitsTs } from '../src/io/bitpack.js';
@@ -185,6 +185,20 @@ test('native bf16 decoding, NaN/Inf scan, group-grid dequantization and error su
     }
     assert.deepEqual(viaNative, ts, `${rows}x${cols}`);
     assert.deepEqual(native!.squaredErrorSums(w, viaNative, w.length), squaredErrorSumsTs(w, viaNative));
+  }
+});
+
+test('native AdpQ dequantization and salient position lists equal their TypeScript twins', { skip: !native }, () => {
+  for (const [rows, cols, groupSize] of [[48, 1024, 128], [5, 100, 32], [4, 257, 128]] as const) {
+    const w = randn(rows * cols, rows + 3 * cols, 0.02);
+    for (let i = 0; i < w.length; i += 61) w[i] *= 9;
+    for (const symmetric of [false, true]) {
+      const l = adpqQuantize(w, rows, cols, { bits: 3, groupSize, symmetric, outlierRatio: 0.05, gamma: 1, outlierBits: 3 });
+      const where = `${rows}x${cols} g${groupSize} ${symmetric ? 'sym' : 'asym'}`;
+      assert.deepEqual(dequantizeAdpq(l), dequantizeAdpqTs(l), where);
+      assert.deepEqual(positionLists(l.salient, rows, cols, l.grid.groupSize, l.salientCount), positionListsTs(l.salient, rows, cols, l.grid.groupSize, l.salientCount), where);
+      assert.throws(() => positionLists(l.salient, rows, cols, l.grid.groupSize, l.salientCount - 1), /salientCount/);
+    }
   }
 });
 

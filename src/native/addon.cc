@@ -297,6 +297,43 @@ napi_value SquaredErrorSums(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+napi_value DequantizeAdpq(napi_env env, napi_callback_info info) {
+  // (codes, salient, scales, zeros, salientScales, salientZeros, rows, cols, groupSize, out)
+  Args a(env, info);
+  long rows = a.integer(6), cols = a.integer(7), gs = a.integer(8);
+  if (a.failed) return nullptr;
+  if (gs < 1 || rows < 0 || cols < 1) { a.fail("dequantizeAdpq: groupSize >= 1, cols >= 1"); return nullptr; }
+  long groups = (cols + gs - 1) / gs;
+  const uint8_t* codes = a.array<uint8_t>(0, napi_uint8_array, 0, rows * cols);
+  const uint8_t* salient = a.array<uint8_t>(1, napi_uint8_array, 0, rows * cols);
+  const float* scales = a.array<float>(2, napi_float32_array, 0, rows * groups);
+  const uint8_t* zeros = a.array<uint8_t>(3, napi_uint8_array, 0, rows * groups);
+  const float* salient_scales = a.array<float>(4, napi_float32_array, 0, rows * groups);
+  const uint8_t* salient_zeros = a.array<uint8_t>(5, napi_uint8_array, 0, rows * groups);
+  float* out = a.array<float>(9, napi_float32_array, 0, rows * cols);
+  if (a.failed) return nullptr;
+  dequantize_adpq(codes, salient, scales, zeros, salient_scales, salient_zeros, rows, cols, gs, out);
+  return undefined(env);
+}
+
+napi_value SalientPositions(napi_env env, napi_callback_info info) {
+  // (mask, rows, cols, groupSize, counts: Int32Array [rows * groups], index: Int32Array) -> salient positions
+  Args a(env, info);
+  long rows = a.integer(1), cols = a.integer(2), gs = a.integer(3);
+  if (a.failed) return nullptr;
+  if (gs < 1 || rows < 0 || cols < 1) { a.fail("salientPositions: groupSize >= 1, cols >= 1"); return nullptr; }
+  long groups = (cols + gs - 1) / gs;
+  const uint8_t* mask = a.array<uint8_t>(0, napi_uint8_array, 0, rows * cols);
+  int32_t* counts = a.array<int32_t>(4, napi_int32_array, 0, rows * groups);
+  int32_t* index = a.array<int32_t>(5, napi_int32_array, 0, 0);
+  if (a.failed) return nullptr;
+  size_t capacity = 0;
+  napi_get_typedarray_info(env, a.argv[5], nullptr, &capacity, nullptr, nullptr, nullptr);
+  napi_value r;
+  napi_create_double(env, static_cast<double>(salient_positions(mask, rows, cols, gs, counts, index, static_cast<long>(capacity))), &r);
+  return r;
+}
+
 napi_value PackBitsU8(napi_env env, napi_callback_info info) {
   // (values: Uint8Array, n, width, out: Uint8Array of ceil(n * width / 8) bytes)
   Args a(env, info);
@@ -391,6 +428,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"dequantizeGroupGrid", nullptr, DequantizeGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"squaredErrorSums", nullptr, SquaredErrorSums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packBitsU8", nullptr, PackBitsU8, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dequantizeAdpq", nullptr, DequantizeAdpq, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"salientPositions", nullptr, SalientPositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxU8", nullptr, MaxU8, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"choleskyLower", nullptr, CholeskyLower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"invertLower", nullptr, InvertLower, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -33,6 +33,9 @@ export interface NativeKernels {
   firstNonFinite(x: Float32Array, n: number): number;
   dequantizeGroupGrid(codes: Uint8Array, scales: Float32Array, zeros: Uint8Array, rows: number, cols: number, groupSize: number, out: Float32Array): void;
   squaredErrorSums(w: Float32Array, q: Float32Array, n: number): [number, number];
+  dequantizeAdpq(codes: Uint8Array, salient: Uint8Array, scales: Float32Array, zeros: Uint8Array, salientScales: Float32Array,
+                 salientZeros: Uint8Array, rows: number, cols: number, groupSize: number, out: Float32Array): void;
+  salientPositions(mask: Uint8Array, rows: number, cols: number, groupSize: number, counts: Int32Array, index: Int32Array): number;
   packBitsU8(values: Uint8Array, n: number, width: number, out: Uint8Array): void;
   maxU8(values: Uint8Array, n: number): number;
   choleskyLower(a: Float64Array, n: number): number;

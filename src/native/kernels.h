@@ -86,6 +86,11 @@ namespace lowbit {
 // salient grids and every code (salient codes only when salient_f16 is false). Bit-identical.
 void adpq_groups(const float* w, const uint8_t* salient, long rows, long cols, long group_size, int bits, bool symmetric,
                  bool salient_f16, uint8_t* codes, float* scales, uint8_t* zeros, float* salient_scales, uint8_t* salient_zeros);
+// W_hat of an AdpQ layer whose salient weights have their own grids (not f16 values).
+void dequantize_adpq(const uint8_t* codes, const uint8_t* salient, const float* scales, const uint8_t* zeros, const float* salient_scales,
+                     const uint8_t* salient_zeros, long rows, long cols, long group_size, float* out);
+// Per-group salient counts [rows, groups] and in-group indices (position order); returns the number of salient positions.
+long salient_positions(const uint8_t* mask, long rows, long cols, long group_size, int32_t* counts, int32_t* index, long capacity);
 // Marks exactly k (0 < k < n) entries of largest |w| (ties by position); returns the k-th largest |w|'s bits.
 uint32_t top_k_by_magnitude(const float* w, long n, long k, uint8_t* mask);
 }  // namespace lowbit

@@ -142,7 +142,18 @@ function bulkError(w: Float32Array, salient: Uint8Array, c0: number, c1: number,
   return e;
 }
 
+/** W_hat of the layout (natively when salient weights have their own grids: src/native/quant.cc). */
 export function dequantizeAdpq(l: AdpqLayout, out: Float32Array = new Float32Array(l.grid.rows * l.grid.cols)): Float32Array {
+  const { rows, cols, groupSize: gs, codes, scales, zeros } = l.grid;
+  if (native && !l.salientValues && cols > 0) {
+    native.dequantizeAdpq(codes, l.salient, scales, zeros, l.salientScales, l.salientZeros, rows, cols, gs, out);
+    return out;
+  }
+  return dequantizeAdpqTs(l, out);
+}
+
+/** dequantizeAdpq in TypeScript: the definition the native kernel is tested against. */
+export function dequantizeAdpqTs(l: AdpqLayout, out: Float32Array = new Float32Array(l.grid.rows * l.grid.cols)): Float32Array {
   const { rows, cols, groupSize: gs, codes, scales, zeros } = l.grid;
   const groups = groupCount(l.grid);
   let nextValue = 0;
@@ -186,17 +197,29 @@ export function adpqBits(l: AdpqLayout, o: AdpqOptions): BitsBreakdown {
 
 /**
  * Salient positions as per-group counts [rows, groups] and in-group indices (in position order): the
- * cheaper of the two encodings positionBits counts, once bit-packed by the writer.
+ * cheaper of the two encodings positionBits counts, once bit-packed by the writer. `salientCount`
+ * is the number of ones in the mask (natively: src/native/quant.cc salient_positions).
  */
-function positionLists(mask: Uint8Array, rows: number, cols: number, gs: number): { counts: Int32Array; index: Int32Array } {
-  const groups = Math.ceil(cols / gs), counts = new Int32Array(rows * groups), index: number[] = [];
+export function positionLists(mask: Uint8Array, rows: number, cols: number, gs: number, salientCount: number): { counts: Int32Array; index: Int32Array } {
+  if (!native || cols === 0) return positionListsTs(mask, rows, cols, gs, salientCount);
+  const counts = new Int32Array(rows * Math.ceil(cols / gs)), index = new Int32Array(salientCount);
+  if (native.salientPositions(mask, rows, cols, gs, counts, index) !== salientCount) throw new Error('salient mask does not hold salientCount positions');
+  return { counts, index };
+}
+
+/** positionLists in TypeScript: the definition the native kernel is tested against. */
+export function positionListsTs(mask: Uint8Array, rows: number, cols: number, gs: number, salientCount: number): { counts: Int32Array; index: Int32Array } {
+  const groups = Math.ceil(cols / gs), counts = new Int32Array(rows * groups), index = new Int32Array(salientCount);
+  let n = 0;
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++)
       if (mask[r * cols + c]) {
         counts[r * groups + Math.floor(c / gs)]++;
-        index.push(c % gs);
+        if (n >= salientCount) throw new Error('salient mask holds more than salientCount positions');
+        index[n++] = c % gs;
       }
-  return { counts, index: Int32Array.from(index) };
+  if (n !== salientCount) throw new Error('salient mask does not hold salientCount positions');
+  return { counts, index };
 }
 
 function maskFromLists(counts: Int32Array, index: Int32Array, rows: number, cols: number, gs: number): Uint8Array {
@@ -232,7 +255,7 @@ export function adpqWeight(l: AdpqLayout, o: AdpqOptions): QuantizedWeight {
   const tensors: Record<string, StoredTensor> = { ...groupGridTensors(l.grid) };
   // Positions as positionBits counts them: a bitmask, or per-group counts + in-group indices when smaller.
   if (positionBits(rows, cols, l.grid.groupSize, l.salientCount) < rows * cols) {
-    const { counts, index } = positionLists(l.salient, rows, cols, l.grid.groupSize);
+    const { counts, index } = positionLists(l.salient, rows, cols, l.grid.groupSize, l.salientCount);
     tensors.salient_count = { dtype: 'I32', shape: [rows, groups], data: counts };
     tensors.salient_index = { dtype: 'I32', shape: [index.length], data: index };
   } else tensors.salient_mask = { dtype: 'U8', shape: [rows, Math.ceil(cols / 8)], data: packMask(l.salient, rows, cols) };
