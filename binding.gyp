@@ -12,7 +12,8 @@
         "src/native/pool.cc",
         "src/native/quant.cc",
         "src/native/convert.cc",
-        "src/native/bitpack.cc"
+        "src/native/bitpack.cc",
+        "src/native/kquants.cc"
       ],
       "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],

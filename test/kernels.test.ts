@@ -15,6 +15,8 @@ import { adpqGroupsTs, adpqQuantize, dequantizeAdpq, dequantizeAdpqTs, positionL
 import { bf16ToF32Ts } from '../src/io/float.js';
 import { squaredErrorSumsTs } from '../src/pipeline/data-free-job.js';
 import { maxByte, packBits, packBitsTs } from '../src/io/bitpack.js';
+import { quantizeBlocks } from '../src/quant/ggml/block-type.js';
+import { BLOCK_TYPES } from '../src/quant/ggml/registry.js';
 
 test('the native addon is built (npm install compiles it)', () => {
   assert.ok(native, 'build/Release/lowbit_native.node missing: run npm install');
@@ -200,6 +202,24 @@ test('native AdpQ dequantization and salient position lists equal their TypeScri
       assert.throws(() => positionLists(l.salient, rows, cols, l.grid.groupSize, l.salientCount - 1), /salientCount/);
     }
   }
+});
+
+test('native Q4_K and Q6_K quantizers write the TypeScript ports\' bytes (zero, tiny, constant and outlier blocks)', { skip: !native }, () => {
+  const blocks = 96, n = 256 * blocks;
+  const x = randn(n, 4242, 0.02);
+  for (let i = 0; i < n; i += 37) x[i] *= 20; // outliers
+  x.fill(0, 256, 512); // an all-zero block
+  for (let i = 512; i < 768; i++) x[i] = 1e-9 * Math.sin(i); // below f16's range once scaled
+  x.fill(0.25, 768, 1024); // constant, positive: min clamps to 0
+  for (let i = 1024; i < 1280; i++) x[i] = -Math.abs(x[i]); // all negative
+  for (const type of ['Q4_K', 'Q6_K']) {
+    const t = BLOCK_TYPES[type];
+    const viaNative = new Uint8Array(blocks * t.blockBytes), viaTs = new Uint8Array(blocks * t.blockBytes);
+    assert.equal(native!.ggmlQuantize(t.id, x, n, viaNative, t.blockBytes), true, type);
+    quantizeBlocks(t, x, 0, n, viaTs, 0);
+    assert.deepEqual(viaNative, viaTs, type);
+  }
+  assert.equal(native!.ggmlQuantize(BLOCK_TYPES.Q5_K.id, x, n, new Uint8Array(blocks * 176), 176), false, 'no native Q5_K');
 });
 
 test('native bit-packing and byte maximum equal their TypeScript twins (every width, lengths that end mid-byte)', { skip: !native }, () => {

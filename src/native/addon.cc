@@ -334,6 +334,21 @@ napi_value SalientPositions(napi_env env, napi_callback_info info) {
   return r;
 }
 
+napi_value GgmlQuantize(napi_env env, napi_callback_info info) {
+  // (typeId, x: Float32Array, n (a multiple of 256), out: Uint8Array, blockBytes) -> whether the type has a native port
+  Args a(env, info);
+  long type_id = a.integer(0), n = a.integer(2), block_bytes = a.integer(4);
+  if (a.failed) return nullptr;
+  if (n % 256 != 0 || block_bytes < 1) { a.fail("ggmlQuantize: n must be a multiple of 256"); return nullptr; }
+  const float* x = a.array<float>(1, napi_float32_array, 0, n);
+  uint8_t* out = a.array<uint8_t>(3, napi_uint8_array, 0, n / 256 * block_bytes);
+  if (a.failed) return nullptr;
+  const bool expected = (type_id == 12 && block_bytes == 144) || (type_id == 14 && block_bytes == 210);
+  napi_value r;
+  napi_get_boolean(env, expected && ggml_quantize_blocks(static_cast<int>(type_id), x, n, out), &r);
+  return r;
+}
+
 napi_value PackBitsU8(napi_env env, napi_callback_info info) {
   // (values: Uint8Array, n, width, out: Uint8Array of ceil(n * width / 8) bytes)
   Args a(env, info);
@@ -428,6 +443,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"dequantizeGroupGrid", nullptr, DequantizeGroupGrid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"squaredErrorSums", nullptr, SquaredErrorSums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packBitsU8", nullptr, PackBitsU8, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"ggmlQuantize", nullptr, GgmlQuantize, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dequantizeAdpq", nullptr, DequantizeAdpq, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"salientPositions", nullptr, SalientPositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxU8", nullptr, MaxU8, nullptr, nullptr, nullptr, napi_default, nullptr},

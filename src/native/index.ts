@@ -36,6 +36,8 @@ export interface NativeKernels {
   dequantizeAdpq(codes: Uint8Array, salient: Uint8Array, scales: Float32Array, zeros: Uint8Array, salientScales: Float32Array,
                  salientZeros: Uint8Array, rows: number, cols: number, groupSize: number, out: Float32Array): void;
   salientPositions(mask: Uint8Array, rows: number, cols: number, groupSize: number, counts: Int32Array, index: Int32Array): number;
+  /** ggml's reference quantizer of a 256-weight block type (Q4_K, Q6_K); false (nothing written) for other types. */
+  ggmlQuantize(typeId: number, x: Float32Array, n: number, out: Uint8Array, blockBytes: number): boolean;
   packBitsU8(values: Uint8Array, n: number, width: number, out: Uint8Array): void;
   maxU8(values: Uint8Array, n: number): number;
   choleskyLower(a: Float64Array, n: number): number;

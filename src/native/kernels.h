@@ -102,3 +102,9 @@ void pack_bits_u8(const uint8_t* values, long n, int width, uint8_t* out);
 // The largest of n bytes (0 when n = 0).
 uint8_t max_u8(const uint8_t* values, long n);
 }  // namespace lowbit
+
+namespace lowbit {
+// ggml's reference quantizer of block type `type_id` (GGUF ids: 12 Q4_K, 14 Q6_K) over n weights (a
+// multiple of 256), blocks written to out; false for a type without a native port.
+bool ggml_quantize_blocks(int type_id, const float* x, long n, uint8_t* out);
+}  // namespace lowbit

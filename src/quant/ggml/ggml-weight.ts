@@ -8,6 +8,7 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/float.js';
 import type { BitsBreakdown, QuantizedWeight, StoredTensor, WeightFormat } from '../types.js';
 import { dequantizeBlocks, quantizeBlocks } from './block-type.js';
 import { BLOCK_TYPES, FLOAT_TYPES, rowBytes } from './registry.js';
+import { native } from '../../native/index.js';
 
 export const GGML_FORMAT_NAME = 'ggml';
 
@@ -60,7 +61,10 @@ export function ggmlRtn(w: Float32Array, rows: number, cols: number, type: strin
   const t = BLOCK_TYPES[type];
   const rb = rowBytes(type, cols);
   const out = new Uint8Array(rows * rb);
-  for (let r = 0; r < rows; r++) quantizeBlocks(t, w, r * cols, cols, out, r * rb, importance);
+  // Rows are whole blocks, so the matrix is one run of blocks; src/native/kquants.cc ports the
+  // K-quants of the Q4_K_M mix, byte for byte (the data-free path: no importance).
+  if (!(native && !importance && t.blockSize === 256 && native.ggmlQuantize(t.id, w, rows * cols, out, t.blockBytes)))
+    for (let r = 0; r < rows; r++) quantizeBlocks(t, w, r * cols, cols, out, r * rb, importance);
   return ggmlWeight(type, out, rows, cols);
 }
 
