@@ -6,6 +6,8 @@
 // q6_k.ts, search.ts), without FMA contraction (ggml-base is built without it): the bytes are
 // llama-quantize's (test/kernels.test.ts compares them with the TypeScript, which test/gguf.test.ts
 // compares with llama-quantize).
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -186,18 +188,110 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   }
 }
 
-// block_q4_K: d, dmin (f16), scales[12], qs[128] = 144 bytes.
-void quantize_block_q4_K(const float* x, uint8_t* y) {
-  uint8_t L[QK_K], Laux[32], ls_all[8], lm_all[8];
-  float weights[32], mins[8], scales[8], max_scale = 0, max_min = 0;
-  uint8_t* sc_bytes = y + 4;
-  std::memset(sc_bytes, 0, 12);
+// Q4_K's eight sub-block fits (make_qkx2_quants weighted by av|x| + |x|): scales, mins and codes.
+void q4_K_fits(const float* x, float* scales, float* mins, uint8_t* L) {
+  uint8_t Laux[32];
+  float weights[32];
   for (int j = 0; j < QK_K / 32; ++j) {
     float sum_x2 = 0;
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
     scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+  }
+}
+
+// The same fits with the eight sub-blocks in the eight lanes of AVX2 registers: each lane runs one
+// sub-block's make_qkx2_quants, its sums in the same order, so every lane's result is the scalar
+// one; where the scalar code branches, the lanes blend. 32 weights x 21 trial scales of serial
+// float sums are the K-quants' whole cost, and the lanes run eight of them side by side.
+__attribute__((target("avx2"))) void q4_K_fits_avx2(const float* x, float* scales, float* mins, uint8_t* L) {
+  constexpr int nmax = 15, nstep = 20;
+  const float rmin = -1.f, rdelta = 0.1f;
+  alignas(32) float t[32][8];  // t[i][j] = x[32 j + i]
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 32; ++i) t[i][j] = x[32 * j + i];
+  __m256 X[32], W[32];
+  __m256 sum_x2 = _mm256_setzero_ps();
+  for (int i = 0; i < 32; ++i) {
+    X[i] = _mm256_load_ps(t[i]);
+    sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(X[i], X[i]));
+  }
+  const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32)));
+  const __m256 sign_bit = _mm256_set1_ps(-0.f), zero = _mm256_setzero_ps(), magic = _mm256_set1_ps(12582912.f);
+  for (int i = 0; i < 32; ++i) W[i] = _mm256_add_ps(av_x, _mm256_andnot_ps(sign_bit, X[i]));
+  // nearest_int(v) clamped to [0, nmax], as floats (exact small integers).
+  const __m256i mant = _mm256_set1_epi32(0x007fffff), bias = _mm256_set1_epi32(0x00400000), lo_i = _mm256_setzero_si256(), hi_i = _mm256_set1_epi32(nmax);
+  const auto level = [&](__m256 v) {
+    const __m256i i = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(_mm256_add_ps(v, magic)), mant), bias);
+    return _mm256_cvtepi32_ps(_mm256_min_epi32(_mm256_max_epi32(i, lo_i), hi_i));
+  };
+  __m256 min = X[0], max = X[0], sum_w = W[0], sum_x = _mm256_mul_ps(W[0], X[0]);
+  for (int i = 1; i < 32; ++i) {
+    min = _mm256_min_ps(X[i], min);  // x < min ? x : min
+    max = _mm256_max_ps(X[i], max);  // x > max ? x : max
+    sum_w = _mm256_add_ps(sum_w, W[i]);
+    sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(W[i], X[i]));
+  }
+  min = _mm256_min_ps(zero, min);  // if (min > 0) min = 0
+  const __m256 flat = _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
+  __m256 iscale = _mm256_div_ps(_mm256_set1_ps(nmax), _mm256_sub_ps(max, min)), scale = _mm256_div_ps(_mm256_set1_ps(1.f), iscale), best_error = zero;
+  __m256 Lv[32], Laux[32];
+  for (int i = 0; i < 32; ++i) {
+    Lv[i] = level(_mm256_mul_ps(iscale, _mm256_sub_ps(X[i], min)));
+    const __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, Lv[i]), min), X[i]);
+    best_error = _mm256_add_ps(best_error, _mm256_mul_ps(W[i], _mm256_mul_ps(diff, diff)));
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = _mm256_div_ps(_mm256_set1_ps(rmin + rdelta * is + nmax), _mm256_sub_ps(max, min));  // min as the trials left it
+    __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
+    for (int i = 0; i < 32; ++i) {
+      Laux[i] = level(_mm256_mul_ps(iscale, _mm256_sub_ps(X[i], min)));
+      const __m256 wl = _mm256_mul_ps(W[i], Laux[i]);
+      sum_l = _mm256_add_ps(sum_l, wl);
+      sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, Laux[i]));
+      sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, X[i]));
+    }
+    const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+    const __m256 positive = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
+    if (!_mm256_movemask_ps(positive)) continue;
+    __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+    __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+    const __m256 clamp = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
+    this_min = _mm256_blendv_ps(this_min, zero, clamp);
+    this_scale = _mm256_blendv_ps(this_scale, _mm256_div_ps(sum_xl, sum_l2), clamp);
+    __m256 cur_error = zero;
+    for (int i = 0; i < 32; ++i) {
+      const __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, Laux[i]), this_min), X[i]);
+      cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(W[i], _mm256_mul_ps(diff, diff)));
+    }
+    const __m256 take = _mm256_andnot_ps(flat, _mm256_and_ps(positive, _mm256_cmp_ps(cur_error, best_error, _CMP_LT_OQ)));
+    if (!_mm256_movemask_ps(take)) continue;
+    for (int i = 0; i < 32; ++i) Lv[i] = _mm256_blendv_ps(Lv[i], Laux[i], take);
+    best_error = _mm256_blendv_ps(best_error, cur_error, take);
+    scale = _mm256_blendv_ps(scale, this_scale, take);
+    min = _mm256_blendv_ps(min, this_min, take);
+  }
+  // Flat sub-blocks: codes 0, scale 0, the (clamped) min.
+  scale = _mm256_blendv_ps(scale, zero, flat);
+  _mm256_storeu_ps(scales, scale);
+  _mm256_storeu_ps(mins, _mm256_xor_ps(min, sign_bit));  // the_min = -min
+  for (int i = 0; i < 32; ++i) {
+    alignas(32) int32_t l[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(l), _mm256_cvtps_epi32(_mm256_blendv_ps(Lv[i], zero, flat)));
+    for (int j = 0; j < 8; ++j) L[32 * j + i] = static_cast<uint8_t>(l[j]);
+  }
+}
+
+// block_q4_K: d, dmin (f16), scales[12], qs[128] = 144 bytes.
+void quantize_block_q4_K(const float* x, uint8_t* y) {
+  uint8_t L[QK_K];
+  float mins[8], scales[8], max_scale = 0, max_min = 0;
+  uint8_t* sc_bytes = y + 4;
+  std::memset(sc_bytes, 0, 12);
+  if (simd_available()) q4_K_fits_avx2(x, scales, mins, L);
+  else q4_K_fits(x, scales, mins, L);
+  for (int j = 0; j < QK_K / 32; ++j) {
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -205,7 +299,6 @@ void quantize_block_q4_K(const float* x, uint8_t* y) {
   for (int j = 0; j < QK_K / 32; ++j) {
     uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j])), lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
     ls = std::min<uint8_t>(63, ls), lm = std::min<uint8_t>(63, lm);
-    ls_all[j] = ls, lm_all[j] = lm;
     if (j < 4) {
       sc_bytes[j] = ls;
       sc_bytes[j + 4] = lm;
@@ -230,15 +323,78 @@ void quantize_block_q4_K(const float* x, uint8_t* y) {
     for (int l = 0; l < 32; ++l) q[l] = L[j + l] | (L[j + l + 32] << 4);
 }
 
+// make_qx_quants_rmse1 for eight 16-weight sub-blocks at once, one a lane (as q4_K_fits_avx2):
+// scales[k] and L[16 k + i] for sub-block k of x (sub-blocks at x + 16 k).
+__attribute__((target("avx2"))) void q6_K_fits8_avx2(const float* x, float* scales, int8_t* L) {
+  constexpr int nmax = 32;
+  alignas(32) float t[16][8];
+  for (int k = 0; k < 8; ++k)
+    for (int i = 0; i < 16; ++i) t[i][k] = x[16 * k + i];
+  __m256 X[16], W[16];
+  const __m256 sign_bit = _mm256_set1_ps(-0.f), zero = _mm256_setzero_ps(), magic = _mm256_set1_ps(12582912.f);
+  __m256 max = zero, amax = zero;
+  for (int i = 0; i < 16; ++i) {
+    X[i] = _mm256_load_ps(t[i]);
+    W[i] = _mm256_mul_ps(X[i], X[i]);
+    const __m256 ax = _mm256_andnot_ps(sign_bit, X[i]), gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+    amax = _mm256_blendv_ps(amax, ax, gt);
+    max = _mm256_blendv_ps(max, X[i], gt);
+  }
+  const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+  const __m256i mant = _mm256_set1_epi32(0x007fffff), bias = _mm256_set1_epi32(0x00400000), lo_i = _mm256_set1_epi32(-nmax), hi_i = _mm256_set1_epi32(nmax - 1);
+  const auto level = [&](__m256 v) {  // nearest_int(v) clamped to [-nmax, nmax - 1], as floats
+    const __m256i i = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(_mm256_add_ps(v, magic)), mant), bias);
+    return _mm256_cvtepi32_ps(_mm256_min_epi32(_mm256_max_epi32(i, lo_i), hi_i));
+  };
+  __m256 Lv[16];
+  __m256 iscale = _mm256_div_ps(_mm256_set1_ps(-nmax), max), sumlx = zero, suml2 = zero;
+  for (int i = 0; i < 16; ++i) {
+    Lv[i] = level(_mm256_mul_ps(iscale, X[i]));
+    sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), Lv[i]));
+    suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], Lv[i]), Lv[i]));
+  }
+  __m256 scale = _mm256_blendv_ps(zero, _mm256_div_ps(sumlx, suml2), _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ));  // suml2 ? sumlx/suml2 : 0
+  __m256 best = _mm256_mul_ps(scale, sumlx);
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = _mm256_div_ps(_mm256_set1_ps(-(nmax + 0.1f * is)), max);
+    __m256 Laux[16];
+    sumlx = suml2 = zero;
+    for (int i = 0; i < 16; ++i) {
+      Laux[i] = level(_mm256_mul_ps(iscale, X[i]));
+      sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), Laux[i]));
+      suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], Laux[i]), Laux[i]));
+    }
+    const __m256 take = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+                                      _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+    if (!_mm256_movemask_ps(take)) continue;
+    for (int i = 0; i < 16; ++i) Lv[i] = _mm256_blendv_ps(Lv[i], Laux[i], take);
+    scale = _mm256_blendv_ps(scale, _mm256_div_ps(sumlx, suml2), take);
+    best = _mm256_blendv_ps(best, _mm256_mul_ps(scale, sumlx), take);
+  }
+  // Sub-blocks below GROUP_MAX_EPS: codes 0 (not nmax + 0) and scale 0.
+  _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
+  const __m256 offset = _mm256_set1_ps(nmax);
+  for (int i = 0; i < 16; ++i) {
+    alignas(32) int32_t l[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(l), _mm256_cvtps_epi32(_mm256_blendv_ps(_mm256_add_ps(Lv[i], offset), zero, tiny)));
+    for (int k = 0; k < 8; ++k) L[16 * k + i] = static_cast<int8_t>(l[k]);
+  }
+}
+
 // block_q6_K: ql[128], qh[64], scales[16] (int8), d (f16) = 210 bytes.
 void quantize_block_q6_K(const float* x, uint8_t* y) {
   int8_t L[QK_K];
   float scales[QK_K / 16], max_scale = 0, max_abs_scale = 0;
   uint8_t *ql = y, *qh = y + 128;
   int8_t* sc = reinterpret_cast<int8_t*>(y + 192);
+  if (simd_available()) {
+    q6_K_fits8_avx2(x, scales, L);
+    q6_K_fits8_avx2(x + 128, scales + 8, L + 128);
+  } else
+    for (int ib = 0; ib < QK_K / 16; ++ib) scales[ib] = make_qx_quants_rmse1(16, 32, x + 16 * ib, L + 16 * ib);
   for (int ib = 0; ib < QK_K / 16; ++ib) {
-    const float scale = make_qx_quants_rmse1(16, 32, x + 16 * ib, L + 16 * ib);
-    scales[ib] = scale;
+    const float scale = scales[ib];
     const float abs_scale = std::fabs(scale);
     if (abs_scale > max_abs_scale) max_abs_scale = abs_scale, max_scale = scale;
   }

@@ -68,6 +68,21 @@ export function ggmlRtn(w: Float32Array, rows: number, cols: number, type: strin
   return ggmlWeight(type, out, rows, cols);
 }
 
+/**
+ * ggmlRtn of a matrix handed over in chunks of rows (`rowsOf(r0, r1)`: rows r0..r1-1 as f32), so a
+ * large unquantized matrix (token embedding, LM head: 0.5 GB as f32 at 7B) is never widened whole.
+ * ggml blocks never span rows, so the bytes are ggmlRtn's.
+ */
+export function ggmlRtnInRows(rows: number, cols: number, type: string, rowsOf: (r0: number, r1: number) => Float32Array, chunkRows = 1024): QuantizedWeight {
+  const rb = FLOAT_TYPES[type] ? FLOAT_TYPES[type].bytes * cols : rowBytes(type, cols);
+  const out = new Uint8Array(rows * rb);
+  for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+    const r1 = Math.min(rows, r0 + chunkRows);
+    out.set(ggmlRtn(rowsOf(r0, r1), r1 - r0, cols, type).tensors.blocks.data as Uint8Array, r0 * rb);
+  }
+  return ggmlWeight(type, out, rows, cols);
+}
+
 export const GGML_FORMAT: WeightFormat = {
   name: GGML_FORMAT_NAME,
   decode(t: Record<string, StoredTensor>, p, rows, cols) {
