@@ -80,18 +80,19 @@ test('AdpQ streams a sharded checkpoint larger than the process memory cap', () 
   assert.equal(manifest.method, 'adpq');
 });
 
-test('the native quantizers write the same bytes as the TypeScript ones (RTN, AdpQ): kdoc-6m and a Llama-2-7B-shaped block', () => {
+test('the native quantizers write the same bytes as the TypeScript ones (RTN, AdpQ, Q4_K_M GGUF): kdoc-6m and a Llama-2-7B-shaped block', () => {
   const dir = tmpDir();
   const block = path.join(dir, 'block');
   writeBlock(block);
-  const configs = [['--bits', '3'], ['--bits', '4', '--sym', '--group-size', '64'], ['--method', 'adpq', '--bits', '3'], ['--method', 'adpq', '--bits', '4', '--outlier-bits', '16']];
+  const configs = [['--bits', '3'], ['--bits', '4', '--sym', '--group-size', '64'], ['--method', 'adpq', '--bits', '3'], ['--method', 'adpq', '--bits', '4', '--outlier-bits', '16'], ['--gguf', 'Q4_K_M']];
   // Every configuration on kdoc-6m; on the 7B-shaped block (200M parameters) the 3-bit ones, to keep the suite short.
   for (const [model, options] of [...configs.map((c) => [ASSETS.model, c] as const), [block, configs[0]] as const, [block, configs[2]] as const]) {
       const outs = [['native', {}], ['ts', { LOWBIT_NATIVE: '0' }]].map(([label, env]) => {
-        const out = path.join(dir, `${path.basename(model)}-${options.join('')}-${label}`);
+        const gguf = options.includes('--gguf');
+        const out = path.join(dir, `${path.basename(model)}-${options.join('')}-${label}${gguf ? '.gguf' : ''}`);
         const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'lowbit.js'), 'quantize', model, ...(options.includes('--method') ? [] : ['--method', 'rtn']), ...options, '--out', out], { encoding: 'utf8', env: { ...process.env, ...(env as object) } });
         assert.equal(r.status, 0, r.stderr);
-        return fs.readFileSync(path.join(out, 'model.safetensors'));
+        return fs.readFileSync(gguf ? out : path.join(out, 'model.safetensors'));
       });
       assert.ok(outs[0].equals(outs[1]), `${model} ${options.join(' ')}`);
     }
