@@ -1,4 +1,4 @@
-/** config.json parsing for Llama, Mistral and Qwen2, including both RoPE layouts and Llama-3 scaling. */
+/** config.json parsing for Llama, Mistral, Qwen2 and Phi-3, including both RoPE layouts, Llama-3 and LongRoPE scaling. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../src/arch/config.js';
@@ -39,6 +39,29 @@ test('family details: Qwen2 q/k/v bias, Mistral sliding window, tied embeddings'
   assert.equal(q.tieWordEmbeddings, true);
   assert.equal(parseConfig({ ...base, architectures: ['MistralForCausalLM'], sliding_window: 4096 }).slidingWindow, 4096);
   assert.deepEqual(parseConfig({ ...base, attention_bias: true }).bias, { qkv: true, o: true, mlp: false });
+});
+
+test('Qwen2 sliding window: the layers from max_window_layers on (older configs) or as layer_types lists them', () => {
+  const q = { ...base, architectures: ['Qwen2ForCausalLM'], num_hidden_layers: 4, use_sliding_window: true, sliding_window: 32 };
+  assert.deepEqual(parseConfig({ ...q, max_window_layers: 1 }).slidingLayers, [1, 2, 3]);
+  assert.deepEqual(parseConfig({ ...q, max_window_layers: 4 }).slidingLayers, []);
+  assert.deepEqual(parseConfig({ ...q, layer_types: ['sliding_attention', 'full_attention', 'full_attention', 'sliding_attention'] }).slidingLayers, [0, 3]);
+  assert.equal(parseConfig({ ...q, use_sliding_window: false }).slidingWindow, 0);
+  assert.throws(() => parseConfig({ ...q, layer_types: ['full_attention'] }, 'c.json'), /^LowbitError: c.json: layer_types must list .* for each of the 4 layers/);
+});
+
+test('LongRoPE (Phi-3 128k): factors by sequence length, attention factor sqrt(1 + ln(s) / ln(original))', () => {
+  const short = [1, 1.5, 2, 2.5], long = [2, 3, 4, 5];
+  const cfg = parseConfig({ ...base, architectures: ['Phi3ForCausalLM'], hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 1024,
+    original_max_position_embeddings: 64, rope_scaling: { type: 'longrope', short_factor: short, long_factor: long } });
+  assert.equal(cfg.ropeScaling.type, 'longrope');
+  if (cfg.ropeScaling.type !== 'longrope') return;
+  assert.ok(Math.abs(cfg.ropeScaling.attentionFactor - Math.sqrt(1 + Math.log(16) / Math.log(64))) < 1e-15);
+  const plain = (i: number) => 1 / Math.pow(10000, (2 * i) / 8);
+  for (const [n, ext] of [[64, short], [65, long]] as const)
+    inverseFrequencies(cfg, n).forEach((v, i) => assert.ok(Math.abs(v / (plain(i) / ext[i]) - 1) < 1e-6, `length ${n}, frequency ${i}`));
+  assert.throws(() => parseConfig({ ...base, architectures: ['Phi3ForCausalLM'], rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }), /short_factor must list 8 positive numbers/);
+  assert.throws(() => parseConfig({ ...base, partial_rotary_factor: 0.5 }), /partial_rotary_factor 0.5 is not supported/);
 });
 
 test('unsupported or inconsistent configs are rejected with the file named', () => {

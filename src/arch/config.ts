@@ -3,7 +3,11 @@
  * decoders; the members differ only in details captured here:
  *   - Llama 2/3 (LlamaForCausalLM): optional attention/MLP bias, Llama-3 `rope_scaling`.
  *   - Mistral (MistralForCausalLM): `sliding_window` attention.
- *   - Qwen2 (Qwen2ForCausalLM): bias on q/k/v (not o), usually tied embeddings in small sizes.
+ *   - Phi-3 (Phi3ForCausalLM): fused qkv_proj and gate_up_proj read as their parts (phi3.ts),
+ *     LongRoPE scaling (Phi-3 128k), `sliding_window` as Mistral's.
+ *   - Qwen2 (Qwen2ForCausalLM): bias on q/k/v (not o), usually tied embeddings in small sizes; with
+ *     `use_sliding_window`, the layers from `max_window_layers` on (or those `layer_types` names
+ *     "sliding_attention") attend within `sliding_window`, as transformers applies it.
  * RoPE settings are read from top-level `rope_theta`/`rope_scaling` (transformers <= 4) or from
  * `rope_parameters` (transformers 5).
  */
@@ -16,10 +20,15 @@ export type RopeScaling =
   | { type: 'linear'; factor: number }
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
   /** Per-dimension divisors of the inverse frequencies, as GGUF stores Llama-3 scaling (rope_freqs.weight). */
-  | { type: 'freq-factors'; factors: number[] };
+  | { type: 'freq-factors'; factors: number[] }
+  /**
+   * Phi-3's LongRoPE: per-dimension divisors `short` within the original context and `long` past it
+   * (chosen by the sequence's length, as transformers does), cos and sin scaled by `attentionFactor`.
+   */
+  | { type: 'longrope'; short: number[]; long: number[]; originalMaxPositions: number; attentionFactor: number };
 
 export interface ModelConfig {
-  family: 'llama' | 'mistral' | 'qwen2';
+  family: 'llama' | 'mistral' | 'qwen2' | 'phi3';
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -36,6 +45,8 @@ export interface ModelConfig {
   bias: { qkv: boolean; o: boolean; mlp: boolean };
   /** Sliding attention window in tokens, or 0 for full causal attention. */
   slidingWindow: number;
+  /** The layers that use the sliding window (Qwen2); absent: every layer (Mistral). */
+  slidingLayers?: number[];
   /** End-of-sequence token (generation stops there), when the model names one. */
   eosTokenId?: number;
   /** Beginning-of-sequence token, when the model names one (zero-shot scoring conditions an empty context on it). */
@@ -46,6 +57,7 @@ const FAMILIES: Record<string, ModelConfig['family']> = {
   LlamaForCausalLM: 'llama',
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
+  Phi3ForCausalLM: 'phi3',
 };
 
 export function loadConfig(modelDir: string): ModelConfig {
@@ -103,18 +115,22 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
   const params = (raw.rope_parameters ?? null) as Record<string, unknown> | null;
   const scalingRaw = (params ?? (raw.rope_scaling as Record<string, unknown> | null) ?? null) as Record<string, unknown> | null;
   const ropeTheta = num(params?.rope_theta ?? raw.rope_theta ?? 10000, 'rope_theta');
-  const ropeScaling = parseRopeScaling(scalingRaw, file, num);
+  const ropeScaling = parseRopeScaling(scalingRaw, file, num, { raw, headDim });
 
-  let slidingWindow = 0;
-  if (family === 'mistral' && raw.sliding_window != null) slidingWindow = int('sliding_window');
-  if (family === 'qwen2' && raw.use_sliding_window === true)
-    throw new LowbitError('use_sliding_window=true is not supported for Qwen2', file);
+  let slidingWindow = 0, slidingLayers: number[] | undefined;
+  const numLayers = int('num_hidden_layers');
+  // Mistral and Phi-3 apply `sliding_window` on every layer (transformers: the sliding-window causal mask).
+  if ((family === 'mistral' || family === 'phi3') && raw.sliding_window != null) slidingWindow = int('sliding_window');
+  if (family === 'qwen2' && raw.use_sliding_window === true) {
+    slidingWindow = int('sliding_window');
+    slidingLayers = qwen2SlidingLayers(raw, numLayers, file);
+  }
 
   return checkConfigSizes({
     family,
     hiddenSize,
     intermediateSize: int('intermediate_size'),
-    numLayers: int('num_hidden_layers'),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -128,13 +144,38 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
       ? { qkv: true, o: false, mlp: false }
       : { qkv: raw.attention_bias === true, o: raw.attention_bias === true, mlp: raw.mlp_bias === true },
     slidingWindow,
+    ...(slidingLayers ? { slidingLayers } : {}),
     ...(typeof raw.eos_token_id === 'number' ? { eosTokenId: raw.eos_token_id } : {}),
     ...(typeof raw.bos_token_id === 'number' ? { bosTokenId: raw.bos_token_id } : {}),
   }, file);
 }
 
-function parseRopeScaling(s: Record<string, unknown> | null, file: string, num: (v: unknown, k: string) => number): RopeScaling {
+/**
+ * Qwen2's sliding layers: from `layer_types` when the config lists them (transformers 5 writes
+ * them), else the layers from `max_window_layers` on (transformers' rule for older configs).
+ */
+function qwen2SlidingLayers(raw: Record<string, unknown>, numLayers: number, file: string): number[] {
+  const types = raw.layer_types;
+  if (Array.isArray(types)) {
+    if (types.length !== numLayers || types.some((t) => t !== 'sliding_attention' && t !== 'full_attention'))
+      throw new LowbitError(`layer_types must list "sliding_attention" or "full_attention" for each of the ${numLayers} layers`, file);
+    return types.flatMap((t, i) => (t === 'sliding_attention' ? [i] : []));
+  }
+  const from = raw.max_window_layers ?? numLayers;
+  if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) throw new LowbitError(`max_window_layers must be a non-negative integer, got ${JSON.stringify(from)}`, file);
+  return Array.from({ length: Math.max(0, numLayers - from) }, (_, i) => from + i);
+}
+
+/** Attention window of decoder layer `layer` in tokens (0: full causal attention). */
+export function layerWindow(cfg: Pick<ModelConfig, 'slidingWindow' | 'slidingLayers'>, layer: number): number {
+  return !cfg.slidingLayers || cfg.slidingLayers.includes(layer) ? cfg.slidingWindow : 0;
+}
+
+function parseRopeScaling(s: Record<string, unknown> | null, file: string, num: (v: unknown, k: string) => number,
+  model: { raw: Record<string, unknown>; headDim: number }): RopeScaling {
   const type = String(s?.rope_type ?? s?.type ?? 'default');
+  const partial = s?.partial_rotary_factor ?? model.raw.partial_rotary_factor ?? 1;
+  if (partial !== 1) throw new LowbitError(`partial_rotary_factor ${JSON.stringify(partial)} is not supported (only 1: every dimension rotates)`, file);
   switch (type) {
     case 'default':
       return { type: 'default' };
@@ -148,7 +189,30 @@ function parseRopeScaling(s: Record<string, unknown> | null, file: string, num: 
         highFreqFactor: num(s?.high_freq_factor, 'rope_scaling.high_freq_factor'),
         originalMaxPositions: num(s?.original_max_position_embeddings, 'rope_scaling.original_max_position_embeddings'),
       };
+    case 'longrope':
+      return parseLongRope(s!, model.raw, model.headDim, file, num);
     default:
-      throw new LowbitError(`unsupported RoPE scaling type ${type} (supported: default, linear, llama3)`, file);
+      throw new LowbitError(`unsupported RoPE scaling type ${type} (supported: default, linear, llama3, longrope)`, file);
   }
+}
+
+/**
+ * LongRoPE as transformers' _compute_longrope_parameters reads it: the original context from the
+ * scaling block or the config's top level, the default attention factor
+ * sqrt(1 + ln(factor) / ln(original)) with factor = max_position_embeddings / original (Phi-3's rule).
+ */
+function parseLongRope(s: Record<string, unknown>, raw: Record<string, unknown>, headDim: number, file: string, num: (v: unknown, k: string) => number): RopeScaling {
+  const factors = (key: 'short_factor' | 'long_factor'): number[] => {
+    const v = s[key];
+    if (!Array.isArray(v) || v.length !== headDim / 2 || v.some((x) => typeof x !== 'number' || !(x > 0)))
+      throw new LowbitError(`rope_scaling.${key} must list ${headDim / 2} positive numbers (one per rotary frequency)`, file);
+    return v as number[];
+  };
+  const hasOriginal = raw.original_max_position_embeddings != null || s.original_max_position_embeddings != null;
+  const maxPositions = num(raw.max_position_embeddings ?? 2048, 'max_position_embeddings'); // parseConfig's default
+  const originalMaxPositions = hasOriginal ? num(raw.original_max_position_embeddings ?? s.original_max_position_embeddings, 'original_max_position_embeddings') : maxPositions;
+  const factor = hasOriginal ? maxPositions / originalMaxPositions : Number(s.factor ?? 1);
+  const attentionFactor = s.attention_factor != null ? num(s.attention_factor, 'rope_scaling.attention_factor')
+    : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(originalMaxPositions));
+  return { type: 'longrope', short: factors('short_factor'), long: factors('long_factor'), originalMaxPositions, attentionFactor };
 }

@@ -17,7 +17,7 @@ import type { Rotation } from '../linalg/hadamard.js';
 import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import type { Scratch } from '../io/scratch.js';
 import { LowbitError } from '../util/errors.js';
-import type { ModelConfig } from './config.js';
+import { layerWindow, type ModelConfig } from './config.js';
 import { ropeTables } from './rope.js';
 
 /** The seven linear layers of a decoder block, by their Hugging Face names. */
@@ -78,6 +78,8 @@ export class QuantizedActLinear implements Linear {
 }
 
 export interface Block {
+  /** Attention window of this layer in tokens (0: full causal attention): layerWindow(config, layer). */
+  window: number;
   inputNorm: Tensor;
   postNorm: Tensor;
   linears: Record<LinearName, Linear>;
@@ -239,6 +241,7 @@ export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, laye
     linears[name] = p ? new PackedLinear(p, bias) : new DenseLinear(load(weightName), bias);
   }
   return {
+    window: layerWindow(cfg, layer),
     inputNorm: load(blockTensorName(layer, 'input_layernorm.weight')),
     postNorm: load(blockTensorName(layer, 'post_attention_layernorm.weight')),
     linears,
@@ -334,12 +337,12 @@ export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Ten
   if (cache) {
     // Keys and values of every position so far: the cache, then the new rows.
     const kAll = cache.k ? be.concatRows(cache.k, k) : k, vAll = cache.v ? be.concatRows(cache.v, v) : v;
-    attn = be.attendCached(q, kAll, vAll, { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, past: cache.past, window: cfg.slidingWindow });
+    attn = be.attendCached(q, kAll, vAll, { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, past: cache.past, window: block.window });
     for (const t of [cache.k, cache.v, ...(cache.k ? [k, v] : []), cos, sin]) if (t) be.free(t);
     Object.assign(cache, { k: kAll, v: vAll, past: cache.past + shape.seqLen });
   } else {
     attn = be.attention(q, k, v, {
-      batch: shape.batch, seqLen: shape.seqLen, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, window: cfg.slidingWindow,
+      batch: shape.batch, seqLen: shape.seqLen, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, window: block.window,
     });
     be.free(k);
     be.free(v);

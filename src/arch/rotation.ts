@@ -13,12 +13,18 @@
  *     the forward applies act <- act R and W_down <- W_down R, again exact.
  * The point: rotated activations have no outlier channels, so 4-bit per-token activation
  * quantization loses far less (QuaRot, and the LRC paper builds on it).
+ *
+ * With tied embeddings (one matrix E as embedding and LM head) the two sides rotate differently
+ * (E Q for the embedding, E diag(g) Q for the head, g the final norm's scales), so the rotated
+ * model unties them: lm_head.weight becomes a tensor of its own, counted in the output's size.
  */
 import type { TensorSource } from '../io/tensor-source.js';
 import { hadamardRotation, rotateRows, type Rotation } from '../linalg/hadamard.js';
-import { LowbitError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
 import { parseLinearWeightName } from './llama.js';
+
+export const LM_HEAD = 'lm_head.weight';
+const EMBED = 'model.embed_tokens.weight';
 
 export interface RotationPlan {
   seed: number;
@@ -55,31 +61,37 @@ function scaleColumns(w: Float32Array, rows: number, cols: number, g: Float32Arr
 export class RotatedSource implements TensorSource {
   readonly dir: string;
 
+  /** The source tensor the LM head is made from: its own, or the embedding it is tied to. */
+  private readonly head: string;
+
   constructor(private readonly src: TensorSource, cfg: ModelConfig, readonly plan: RotationPlan) {
     this.dir = src.dir;
-    if (cfg.tieWordEmbeddings)
-      throw new LowbitError('rotating a model with tied embeddings is not supported yet (the rotated LM head would need its own tensor)', src.dir);
+    this.head = cfg.tieWordEmbeddings ? EMBED : LM_HEAD;
+  }
+
+  private stored(name: string): string {
+    return name === LM_HEAD ? this.head : name;
   }
 
   has(name: string): boolean {
-    return this.src.has(name);
+    return this.src.has(this.stored(name));
   }
 
   shape(name: string): number[] {
-    return this.src.shape(name);
+    return this.src.shape(this.stored(name));
   }
 
   fileOf(name: string): string {
-    return this.src.fileOf(name);
+    return this.src.fileOf(this.stored(name));
   }
 
   readF32(name: string): Float32Array {
     const { residual: q, down: r } = this.plan;
-    const [rows, cols] = this.src.shape(name);
+    const [rows, cols] = this.shape(name);
     if (/(input_layernorm|post_attention_layernorm)\.weight$/.test(name) || name === 'model.norm.weight') return new Float32Array(rows).fill(1);
-    const w = this.src.readF32(name);
-    if (name === 'model.embed_tokens.weight') return rotateInput(w, rows, q);
-    if (name === 'lm_head.weight') {
+    const w = this.src.readF32(this.stored(name));
+    if (name === EMBED) return rotateInput(w, rows, q);
+    if (name === LM_HEAD) {
       scaleColumns(w, rows, cols, this.src.readF32('model.norm.weight'));
       return rotateInput(w, rows, q);
     }

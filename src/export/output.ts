@@ -9,6 +9,7 @@ import type { ModelSink } from './sink.js';
 import { QuantizedModelWriter, type ModelInfo } from './writer.js';
 import { GgufModelWriter } from './gguf/writer.js';
 import type { GgufOutput } from './gguf/plan.js';
+import { checkGgufExportable } from './gguf/names.js';
 
 export type { GgufOutput };
 
@@ -16,6 +17,7 @@ export async function writeModelOutput(out: string, info: ModelInfo & { config: 
   work: (sink: ModelSink) => Promise<LowbitManifest>): Promise<LowbitManifest> {
   // A GGUF target with an output that is not a .gguf file: a lowbit directory on the target's grids.
   const opts = { overwrite: force, inputs: [info.sourceDir] };
+  if (gguf) checkGgufExportable(info.config, info.sourceDir);
   if (!gguf || !out.toLowerCase().endsWith('.gguf')) return writeDirAtomically(out, (tmp) => work(new QuantizedModelWriter(tmp, { ...info, ...(gguf ? { gguf } : {}) })), opts);
   return writeFileAtomically(out, async (tmp) => {
     const sink = new GgufModelWriter(tmp, { config: info.config, sourceDir: info.sourceDir, target: gguf.target, overrides: gguf.overrides, method: info.method, options: info.options });

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Checkpoint, readJson } from '../io/checkpoint.js';
+import { readJson, type Checkpoint } from '../io/checkpoint.js';
+import { openModelCheckpoint } from '../arch/checkpoint.js';
 import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import { loadConfig, type ModelConfig } from '../arch/config.js';
 import { FORMATS } from '../quant/registry.js';
@@ -38,7 +39,7 @@ export function openModelDir(dir: string): ModelDir {
   const config = loadConfig(dir);
   const manifestFile = path.join(dir, MANIFEST_FILE);
   const manifest = fs.existsSync(manifestFile) ? validateManifest(readJson(manifestFile), manifestFile) : null;
-  const ckpt = Checkpoint.open(dir);
+  const ckpt = openModelCheckpoint(dir, config);
   const source = manifest ? new QuantizedSource(ckpt, manifest) : ckpt;
   return { dir, config, source, manifest, tokenizer: () => loadTokenizer(dir), close: () => ckpt.close() };
 }

@@ -88,7 +88,16 @@ export class QuantizedModelWriter implements ModelSink {
     this.st.finish({ format: 'pt', producer: `lowbit ${VERSION}` });
     for (const f of COPIED_FILES) {
       const src = path.join(this.info.sourceDir, f);
-      if (fs.existsSync(src)) fs.copyFileSync(src, path.join(this.dir, f));
+      if (!fs.existsSync(src)) continue;
+      if (f === 'config.json' && this.info.config && !this.info.config.tieWordEmbeddings) {
+        // A rotated model with tied embeddings stores its own LM head (arch/rotation.ts): say so.
+        const raw = JSON.parse(fs.readFileSync(src, 'utf8'));
+        if (raw.tie_word_embeddings === true) {
+          fs.writeFileSync(path.join(this.dir, f), JSON.stringify({ ...raw, tie_word_embeddings: false }, null, 2) + '\n');
+          continue;
+        }
+      }
+      fs.copyFileSync(src, path.join(this.dir, f));
     }
     const manifest: LowbitManifest = {
       lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },

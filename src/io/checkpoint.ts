@@ -68,6 +68,27 @@ export class Checkpoint implements TensorSource {
     return [...this.owner.keys()];
   }
 
+  /**
+   * Replaces a stored 2-D tensor by tensors of consecutive ranges of its rows (a fused matrix read as
+   * its parts, e.g. Phi-3's qkv_proj as q_proj, k_proj, v_proj). Rows are contiguous bytes, so each
+   * part is read straight from its byte range: nothing is copied or held.
+   */
+  splitRows(fused: string, parts: { name: string; rows: number }[]): void {
+    const file = this.file(fused), t = file.info(fused);
+    const total = parts.reduce((s, p) => s + p.rows, 0);
+    if (t.shape.length !== 2 || total !== t.shape[0])
+      throw new LowbitError(`tensor ${fused} has shape [${t.shape.join(', ')}] but its parts need ${total} rows`, t.file);
+    const rowBytes = t.byteLength / t.shape[0];
+    let row = 0;
+    for (const p of parts) {
+      if (this.owner.has(p.name)) throw new LowbitError(`tensor ${p.name} is stored and is also a part of ${fused}`, t.file);
+      file.tensors.set(p.name, { ...t, name: p.name, shape: [p.rows, t.shape[1]], offset: t.offset + row * rowBytes, byteLength: p.rows * rowBytes });
+      this.owner.set(p.name, file);
+      row += p.rows;
+    }
+    this.owner.delete(fused);
+  }
+
   has(name: string): boolean {
     return this.owner.has(name);
   }

@@ -73,7 +73,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     const ckpt = model.source as Checkpoint;
     const runtime = run.runtime ?? NO_RUNTIME;
     const act = runtime.activation;
-    const { plan, source } = runtimeSource(ckpt, cfg, runtime);
+    const { plan, source, config: outConfig, names } = runtimeSource(ckpt, cfg, runtime);
     const spec = resolveCalibration(run.calib, cfg.maxPositions);
     const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
     const be = run.backend ?? await createBackend();
@@ -94,10 +94,10 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
 
     const info = {
       method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
-      sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan), config: cfg,
+      sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan), config: outConfig,
     };
     return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
-      for (const name of ckpt.names()) {
+      for (const name of names) {
         if (parseLinearWeightName(name)) continue;
         copyTensor(ckpt, writer, name, source);
       }

@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { readFinite } from '../arch/llama.js';
-import { Checkpoint } from '../io/checkpoint.js';
+import { openModelCheckpoint } from '../arch/checkpoint.js';
 import type { TensorSource } from '../io/tensor-source.js';
 import { loadConfig } from '../arch/config.js';
 import { runtimeSource } from './runtime.js';
@@ -30,8 +30,9 @@ function sourceFor(dir: string, rotationSeed: number | null): TensorSource {
   const key = `${dir}\u0000${rotationSeed}`;
   let src = sources.get(key);
   if (!src) {
-    const ckpt = Checkpoint.open(dir);
-    src = rotationSeed === null ? ckpt : runtimeSource(ckpt, loadConfig(dir), { activation: null, rotation: { seed: rotationSeed } }).source;
+    const cfg = loadConfig(dir);
+    const ckpt = openModelCheckpoint(dir, cfg);
+    src = rotationSeed === null ? ckpt : runtimeSource(ckpt, cfg, { activation: null, rotation: { seed: rotationSeed } }).source;
     sources.set(key, src);
   }
   return src;

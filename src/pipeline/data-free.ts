@@ -90,14 +90,13 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
     validateTensors(model.config, model.source);
     const ckpt = model.source as Checkpoint;
     const runtime = run.runtime ?? NO_RUNTIME;
-    const { plan, source } = runtimeSource(ckpt, model.config, runtime);
-    const names = ckpt.names();
-    const count = (n: string) => ckpt.shape(n).reduce((a, b) => a * b, 1);
+    const { plan, source, config, names } = runtimeSource(ckpt, model.config, runtime);
+    const count = (n: string) => source.shape(n).reduce((a, b) => a * b, 1);
     const total = names.reduce((s, n) => s + count(n), 0);
     const start = performance.now();
     const info = {
-      method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: model.config.family,
-      runtime: manifestRuntime(runtime, plan), config: model.config,
+      method: run.method.name, options: serialiseOptions(run.options), sourceDir: srcDir, architecture: config.family,
+      runtime: manifestRuntime(runtime, plan), config,
     };
     return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
       // Jobs are started in order and written in order; at most `window` results wait in memory.
@@ -117,7 +116,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       for (const name of names) {
         run.signal?.throwIfAborted();
         if (parseLinearWeightName(name)) {
-          const ggmlType = writer.ggmlTypeFor(name, ckpt.shape(name));
+          const ggmlType = writer.ggmlTypeFor(name, source.shape(name));
           const options = ggmlType ? { ...run.options, ggmlType } : run.options;
           inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: plan?.seed ?? null }) });
           if (inFlight.length >= window) await writeOldest();

@@ -1,7 +1,7 @@
 /** The runtime (activation quantization, rotation) shared by both quantization pipelines. */
 import type { RuntimeSpec } from '../arch/llama.js';
 import type { ModelConfig } from '../arch/config.js';
-import { RotatedSource, planRotation, type RotationPlan } from '../arch/rotation.js';
+import { LM_HEAD, RotatedSource, planRotation, type RotationPlan } from '../arch/rotation.js';
 import type { ManifestRuntime } from '../export/manifest.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import type { TensorSource } from '../io/tensor-source.js';
@@ -18,8 +18,19 @@ export function manifestRuntime(runtime: RuntimeSpec, plan: RotationPlan | null)
 }
 
 
-/** The rotation plan of a runtime (if it rotates) and the weights every step then sees. */
-export function runtimeSource(ckpt: Checkpoint, cfg: ModelConfig, runtime: RuntimeSpec): { plan: RotationPlan | null; source: TensorSource } {
+/**
+ * The rotation plan of a runtime (if it rotates), the weights every step then sees, and the model
+ * they make: its config and tensor names. Rotating a model with tied embeddings unties them (the
+ * rotated LM head is a tensor of its own, see RotatedSource), so the output's config says so and
+ * its tensors include lm_head.weight.
+ */
+export function runtimeSource(ckpt: Checkpoint, cfg: ModelConfig, runtime: RuntimeSpec): { plan: RotationPlan | null; source: TensorSource; config: ModelConfig; names: string[] } {
   const plan = runtime.rotation ? planRotation(cfg, runtime.rotation.seed) : null;
-  return { plan, source: plan ? new RotatedSource(ckpt, cfg, plan) : ckpt };
+  if (!plan) return { plan, source: ckpt, config: cfg, names: ckpt.names() };
+  const untie = cfg.tieWordEmbeddings;
+  return {
+    plan, source: new RotatedSource(ckpt, cfg, plan),
+    config: untie ? { ...cfg, tieWordEmbeddings: false } : cfg,
+    names: untie ? [...ckpt.names(), LM_HEAD] : ckpt.names(),
+  };
 }

@@ -34,7 +34,7 @@ export function registerInspect(program: Command): void {
       const c = report.config;
       console.log(`${dir}: ${c.family}, ${report.parameters.toLocaleString('en-US')} parameters`);
       console.log(`  hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} KV, head dim ${c.headDim}), MLP ${c.intermediateSize}, vocab ${c.vocabSize}`);
-      console.log(`  RoPE theta ${c.ropeTheta} (${c.ropeScaling.type}), max positions ${c.maxPositions}, tied embeddings ${c.tieWordEmbeddings}${c.slidingWindow ? `, sliding window ${c.slidingWindow}` : ''}`);
+      console.log(`  RoPE theta ${c.ropeTheta} (${c.ropeScaling.type}), max positions ${c.maxPositions}, tied embeddings ${c.tieWordEmbeddings}${c.slidingWindow ? `, sliding window ${c.slidingWindow}${c.slidingLayers ? ` on layers ${c.slidingLayers.join(', ') || '(none)'}` : ''}` : ''}`);
       console.log(`  dtypes: ${Object.entries(report.dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}`);
       const q = report.quantization;
       if (q) {

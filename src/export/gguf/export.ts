@@ -8,7 +8,9 @@
  */
 import type { LowbitManifest } from '../manifest.js';
 import { layerTensors, openModelDir, type ModelDir } from '../reader.js';
-import { Checkpoint } from '../../io/checkpoint.js';
+import { openModelCheckpoint } from '../../arch/checkpoint.js';
+import type { Checkpoint } from '../../io/checkpoint.js';
+import { checkGgufExportable } from './names.js';
 import { writeFileAtomically } from '../../io/atomic.js';
 import { GROUP_GRID_FORMAT, groupGridFromTensors } from '../../quant/group-grid.js';
 import { GGML_FORMAT_NAME, ggmlWeight } from '../../quant/ggml/ggml-weight.js';
@@ -30,11 +32,12 @@ export async function exportGguf(dir: string, out: string, o: { overrides: MixOv
     if (!m) throw new LowbitError('not a lowbit-quantized directory (no lowbit.json); use `lowbit quantize --gguf` on a checkpoint', dir);
     if (m.runtime?.activation) throw new LowbitError(`activation quantization (${m.runtime.activation.bits}-bit) cannot be stored in GGUF: llama.cpp runs weights only`, dir);
     if (m.runtime?.rotation) throw new LowbitError('the model needs an online Hadamard rotation before down_proj, which GGUF cannot express', dir);
+    checkGgufExportable(model.config, dir);
   } catch (e) {
     model.close();
     throw e;
   }
-  const ckpt = Checkpoint.open(dir);
+  const ckpt = openModelCheckpoint(dir, model.config);
   try {
     return await writeFileAtomically(out, async (tmp) => {
       // Without a GGUF target, non-linear matrices keep their stored dtype (unless an override names one).

@@ -10,6 +10,7 @@
  * the permutation moves block bytes without touching a value (export stays lossless).
  */
 import type { ModelConfig } from '../../arch/config.js';
+import { LowbitError } from '../../util/errors.js';
 import type { TensorRole } from '../../quant/ggml/mixes.js';
 
 const BLOCK_PARTS: Record<string, [string, TensorRole]> = {
@@ -59,9 +60,18 @@ export function hfName(gguf: string): string | null {
   return null;
 }
 
-/** GGUF architecture name of a lowbit family. */
+/**
+ * GGUF architecture name of a lowbit family. Mistral and Phi-3 (its fused linears stored split, see
+ * arch/phi3.ts) are Llama-architecture models to llama.cpp.
+ */
 export function ggufArch(cfg: ModelConfig): 'llama' | 'qwen2' {
   return cfg.family === 'qwen2' ? 'qwen2' : 'llama';
+}
+
+/** Throws when llama.cpp could not run the model as GGUF stores it (checked before any work). */
+export function checkGgufExportable(cfg: ModelConfig, file: string): void {
+  if (cfg.ropeScaling.type === 'longrope')
+    throw new LowbitError('LongRoPE scaling (Phi-3 128k) cannot be written to GGUF yet: llama.cpp needs its phi3 architecture with rope_factors_long/short tensors', file);
 }
 
 /** Heads whose rows are permuted for `hf` (0: none): q_proj by n_head, k_proj by n_head_kv (llama only). */

@@ -1,0 +1,172 @@
+/**
+ * The model families beyond Llama 2/3, against transformers: tiny checkpoints with random weights
+ * made by transformers itself and their logits (scripts/oracle/families_oracle.py on the GPU
+ * machine; test/fixtures/families/<case>/), each family's forward pass matching them to 1e-4
+ * relative (f32), at a length within and one past every window, original context or RoPE threshold.
+ * Then what users do with them: quantize (RTN, GPTQ), evaluate, inspect, export to GGUF.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { forwardLogits, loadModel, applyRuntime } from '../src/arch/llama.js';
+import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
+import { openModelDir } from '../src/export/reader.js';
+import { RotatedSource, planRotation } from '../src/arch/rotation.js';
+import { runtimeSource } from '../src/pipeline/runtime.js';
+import type { Checkpoint } from '../src/io/checkpoint.js';
+import { ASSETS, ROOT, relDiff, runCli, tmpDir } from './helpers.js';
+
+const FIXTURES = path.join(ROOT, 'test/fixtures/families');
+
+/** The fixture's ids and transformers' logits at its positions, for each length. */
+function oracle(name: string): { ids: Int32Array; positions: number[]; logits: Map<number, Float32Array> } {
+  const f = SafetensorsFile.open(path.join(FIXTURES, name, 'logits.safetensors'));
+  const ids = new Int32Array(f.readBytes('ids').slice().buffer);
+  const positions = [...new Int32Array(f.readBytes('positions').slice().buffer)];
+  const logits = new Map<number, Float32Array>();
+  for (const t of f.tensors.keys()) {
+    const m = /^logits(\d+)$/.exec(t);
+    if (m) logits.set(Number(m[1]), f.readF32(t));
+  }
+  f.close();
+  return { ids, positions, logits };
+}
+
+/** lowbit's logits of the fixture's token sequences against transformers', worst relative difference. */
+async function worstLogitDiff(name: string, dir = path.join(FIXTURES, name)): Promise<number> {
+  const { ids, positions, logits } = oracle(name);
+  const be = new CpuBackend();
+  const m = openModelDir(dir);
+  try {
+    const model = loadModel(m.config, m.source, be);
+    const vocab = m.config.vocabSize;
+    let worst = 0;
+    for (const [n, want] of logits) {
+      const got = await be.read(forwardLogits(be, model, ids.subarray(0, n), { batch: 1, seqLen: n }));
+      positions.filter((p) => p < n).forEach((p, i) => {
+        worst = Math.max(worst, relDiff(got.subarray(p * vocab, (p + 1) * vocab), want.subarray(i * vocab, (i + 1) * vocab)));
+      });
+    }
+    return worst;
+  } finally {
+    m.close();
+  }
+}
+
+/** A fixture with kdoc-6m's tokenizer beside it (its vocabulary is the fixtures'), so text can be evaluated and calibrated on. */
+function withTokenizer(name: string): string {
+  const dir = path.join(tmpDir(), name);
+  fs.cpSync(path.join(FIXTURES, name), dir, { recursive: true });
+  fs.copyFileSync(path.join(ASSETS.model, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+  return dir;
+}
+
+for (const name of ['phi3', 'phi3-longrope', 'qwen2-sliding'])
+  test(`${name}: logits agree with transformers to 1e-4 relative`, async () => {
+    const d = await worstLogitDiff(name);
+    assert.ok(d < 1e-4, `worst relative difference ${d}`);
+  });
+
+test('phi3: the fused qkv_proj and gate_up_proj are read as the seven linears, row ranges of the stored matrices', () => {
+  const m = openModelDir(path.join(FIXTURES, 'phi3'));
+  try {
+    const src = m.source as Checkpoint;
+    const { numHeads: nh, numKvHeads: nkv, headDim: hd, intermediateSize: mi, hiddenSize: h } = m.config;
+    assert.deepEqual(src.shape('model.layers.1.self_attn.k_proj.weight'), [nkv * hd, h]);
+    assert.deepEqual(src.shape('model.layers.1.mlp.up_proj.weight'), [mi, h]);
+    assert.equal(src.has('model.layers.1.self_attn.qkv_proj.weight'), false);
+    // k_proj is rows nh*hd .. (nh+nkv)*hd of the stored matrix.
+    const fused = SafetensorsFile.open(path.join(FIXTURES, 'phi3', 'model.safetensors'));
+    const qkv = fused.readF32('model.layers.1.self_attn.qkv_proj.weight');
+    fused.close();
+    assert.deepEqual(src.readF32('model.layers.1.self_attn.k_proj.weight'), qkv.subarray(nh * hd * h, (nh + nkv) * hd * h));
+  } finally {
+    m.close();
+  }
+});
+
+test('qwen2-sliding: only the layers from max_window_layers on attend within the window (layer_types)', async () => {
+  const m = openModelDir(path.join(FIXTURES, 'qwen2-sliding'));
+  m.close();
+  assert.equal(m.config.slidingWindow, 16);
+  assert.deepEqual(m.config.slidingLayers, [1]);
+  // The same model with the window on every layer is a different model past 16 tokens: the fixture tells them apart.
+  const dir = path.join(tmpDir(), 'q');
+  fs.cpSync(path.join(FIXTURES, 'qwen2-sliding'), dir, { recursive: true });
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, layer_types: ['sliding_attention', 'sliding_attention'] }));
+  assert.ok(await worstLogitDiff('qwen2-sliding', dir) > 1e-3);
+});
+
+test('rotating a model with tied embeddings unties them: the rotated model\'s logits are the original\'s', async () => {
+  const m = openModelDir(path.join(FIXTURES, 'qwen2-sliding'));
+  try {
+    assert.equal(m.config.tieWordEmbeddings, true);
+    const be = new CpuBackend();
+    const ckpt = m.source as Checkpoint;
+    const { config, names } = runtimeSource(ckpt, m.config, { activation: null, rotation: { seed: 3 } });
+    assert.equal(config.tieWordEmbeddings, false);
+    assert.ok(names.includes('lm_head.weight'));
+    const plan = planRotation(m.config, 3);
+    const rotated = loadModel(config, new RotatedSource(ckpt, m.config, plan), be);
+    for (const b of rotated.blocks) applyRuntime(b, null, plan.down);
+    const plain = loadModel(m.config, ckpt, be);
+    const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 193) % 4096);
+    const a = await be.read(forwardLogits(be, plain, ids, { batch: 1, seqLen: 40 }));
+    const b = await be.read(forwardLogits(be, rotated, ids, { batch: 1, seqLen: 40 }));
+    assert.ok(relDiff(a, b) < 1e-4, `rotated vs original: ${relDiff(a, b)}`);
+  } finally {
+    m.close();
+  }
+});
+
+test('families quantize, evaluate and inspect from the CLI: RTN and GPTQ on Phi-3 and windowed Qwen2, a rotated tied model', () => {
+  const text = ASSETS.heldout;
+  for (const name of ['phi3', 'qwen2-sliding']) {
+    const dir = withTokenizer(name);
+    const info = runCli(['inspect', dir, '--json']);
+    assert.equal(info.code, 0, info.stderr);
+    assert.equal(JSON.parse(info.stdout).architecture, name === 'phi3' ? 'phi3' : 'qwen2');
+    for (const method of ['rtn', 'gptq']) {
+      const out = path.join(tmpDir(), `${name}-${method}`);
+      const q = runCli(['quantize', dir, '--method', method, '--bits', '4', '--group-size', '32', ...(method === 'gptq' ? ['--calib', text, '--calib-samples', '4', '--calib-seq-len', '64'] : []), '--out', out, '--json']);
+      assert.equal(q.code, 0, q.stderr);
+      const s = JSON.parse(q.stdout);
+      assert.equal(s.summary.quantizedLayers, 2 * 7, `${name} ${method}: seven linears per layer`);
+      const e = runCli(['eval', out, '--data', text, '--seq-len', '64', '--max-windows', '4', '--json']);
+      assert.equal(e.code, 0, e.stderr);
+      assert.ok(Number.isFinite(JSON.parse(e.stdout).ppl));
+    }
+  }
+  const dir = withTokenizer('qwen2-sliding');
+  const out = path.join(tmpDir(), 'rotated');
+  const q = runCli(['quantize', dir, '--method', 'rtn', '--bits', '8', '--rotate', 'hadamard', '--out', out, '--json']);
+  assert.equal(q.code, 0, q.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).tie_word_embeddings, false);
+  const before = JSON.parse(runCli(['eval', dir, '--data', text, '--seq-len', '64', '--max-windows', '4', '--json']).stdout).ppl;
+  const after = JSON.parse(runCli(['eval', out, '--data', text, '--seq-len', '64', '--max-windows', '4', '--json']).stdout).ppl;
+  assert.ok(Math.abs(after / before - 1) < 0.02, `8-bit rotated ${after} vs ${before}`);
+});
+
+test('GGUF: Phi-3 is written as llama.cpp\'s llama architecture with its linears split; LongRoPE is refused in one line', () => {
+  const dir = withTokenizer('phi3');
+  const out = path.join(tmpDir(), 'phi3.gguf');
+  const r = runCli(['quantize', dir, '--method', 'rtn', '--gguf', 'Q8_0', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const e = runCli(['eval', out, '--data', ASSETS.heldout, '--seq-len', '64', '--max-windows', '4', '--json']);
+  assert.equal(e.code, 0, e.stderr);
+  const long = withTokenizer('phi3-longrope');
+  const refused = runCli(['quantize', long, '--method', 'rtn', '--gguf', 'Q8_0', '--out', path.join(tmpDir(), 'x.gguf')]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr.trim(), /^[^\n]*LongRoPE[^\n]*$/);
+});
+
+test('Mixtral and OPT are refused with the supported architectures listed (not yet implemented)', () => {
+  for (const name of ['mixtral', 'opt']) {
+    const r = runCli(['inspect', path.join(FIXTURES, name)]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /unsupported architecture (MixtralForCausalLM|OPTForCausalLM); lowbit supports .*Phi3ForCausalLM/);
+  }
+});
