@@ -57,6 +57,17 @@ test('elementwise kernels and row reductions', async () => {
   await agrees('siluMul', [input([33, 70], 12, 4), b], (be, [x, y]) => be.siluMul(x, y));
   await agrees('rowSumSquares', [input([5, 1000], 13)], (be, [x]) => be.rowSumSquares(x));
   await agrees('rmsNorm', [input([7, 300], 14), input([300], 15)], (be, [x, w]) => be.rmsNorm(x, w, 1e-5));
+  await agrees('relu', [a], (be, [x]) => be.relu(x), 0);
+  // Rows with a large common offset: the mean is taken out before the variance (torch's LayerNorm).
+  const offsetRows = input([7, 300], 20);
+  offsetRows.data.forEach((v, i) => (offsetRows.data[i] = v + 30));
+  // Routing: 8 experts, top 2, a row of equal logits (ties go to the lower index) among random ones.
+  const logits = input([37, 8], 23, 2);
+  logits.data.fill(0.5, 8, 16);
+  await agrees('routeTopK', [logits], (be, [l]) => be.routeTopK(l, 2));
+  await agrees('scaleRows', [a, input([33, 5], 24)], (be, [x, w]) => be.scaleRows(x, w, 3), 0);
+  await agrees('scaleRows indicator', [a, input([33, 5], 25)], (be, [x, w]) => be.scaleRows(x, be.routeTopK(w, 2), 1, true), 0);
+  await agrees('layerNorm', [offsetRows, input([300], 21), input([300], 22)], (be, [x, w, bias]) => be.layerNorm(x, w, bias, 1e-5));
   await agrees('embedding', [input([50, 24], 16)], (be, [t]) => be.embedding(t, new Int32Array([49, 0, 7, 7, 31])), 0);
   await agrees('nll', [input([9, 4099], 17, 3)], (be, [l]) => be.nll(l, new Int32Array([0, 1, 4098, 5, 17, 100, 2000, 3, 3])));
   await agrees('concatRows', [input([4, 24], 18), input([3, 24], 19)], (be, [x, y]) => be.concatRows(x, y), 0);

@@ -5,9 +5,9 @@
  * H = X^T X of each layer's input over 32 calibration windows of 512 tokens from kdoc-calib.txt
  * (seed 0), blocks run unquantized. Stored in f32: the oracle and the tests read the same values.
  */
-import { blockTensorName, embedTokens, loadBlock, blockForward, readFinite, type LinearName } from '../src/arch/llama.js';
+import { embedTokens, loadBlock, blockForward, type LinearName } from '../src/arch/llama.js';
+import { blockTensorName, readFinite } from '../src/arch/layers.js';
 import { createBackend } from '../src/backend/index.js';
-import { inputGroupOf } from '../src/calib/hessian.js';
 import { sampleWindows } from '../src/calib/sample.js';
 import { openModelDir } from '../src/export/reader.js';
 import { loadModel } from '../src/arch/llama.js';
@@ -35,7 +35,7 @@ for (let layer = 0; layer <= Math.max(...LAYER_PROBLEMS.map((p) => p[0])); layer
     const [rows, cols] = dir.source.shape(tensor);
     const key = `l${layer}.${name.split('.')[1]}`;
     w.add(`${key}.W`, 'F32', [rows, cols], readFinite(dir.source, tensor));
-    w.add(`${key}.H`, 'F32', [cols, cols], Float32Array.from(h[inputGroupOf(name)].sum));
+    w.add(`${key}.H`, 'F32', [cols, cols], Float32Array.from(h[name].sum));
   }
   xs = xs.map((x, i) => blockForward(be, dir.config, block, x, shapes[i]));
 }

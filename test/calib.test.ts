@@ -17,8 +17,10 @@ test('attn_in Hessian of block 0 equals sum over tokens of rmsnorm(embedding)^T 
   const shapes = [{ batch: 1, seqLen: 24 }, { batch: 1, seqLen: 24 }];
   const xs = [embedTokens(be, model, ids.subarray(0, 24)), embedTokens(be, model, ids.subarray(24))];
   const h = await collectHessians(be, m.config, loadBlock(m.config, m.source, be, 0), xs, shapes);
-  assert.equal(h.attn_in.tokens, 48);
-  assert.equal(h.down_in.dim, 96);
+  const attnIn = h['self_attn.q_proj'];
+  assert.equal(attnIn.tokens, 48);
+  assert.equal(h['mlp.down_proj'].dim, 96);
+  assert.equal(h['self_attn.k_proj'], attnIn, 'q/k/v share one accumulator');
   // By hand: x = embedding row, h = x / rms(x) * g, H = sum h h^T.
   const d = m.config.hiddenSize, emb = m.source.readF32('model.embed_tokens.weight'), g = m.source.readF32('model.layers.0.input_layernorm.weight');
   const want = new Float64Array(d * d);
@@ -28,7 +30,7 @@ test('attn_in Hessian of block 0 equals sum over tokens of rmsnorm(embedding)^T 
     const hv = Array.from(x, (v, j) => (v / rms) * g[j]);
     for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) want[i * d + j] += hv[i] * hv[j];
   }
-  assert.ok(relDiff(h.attn_in.sum, want) < 1e-5, `${relDiff(h.attn_in.sum, want)}`);
+  assert.ok(relDiff(attnIn.sum, want) < 1e-5, `${relDiff(attnIn.sum, want)}`);
 });
 
 test('CLI: calibrated methods require --calib, data-free ones refuse it', () => {

@@ -10,11 +10,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile } from '../src/io/safetensors.js';
-import { forwardLogits, loadModel, applyRuntime } from '../src/arch/llama.js';
+import { loadModel } from '../src/arch/llama.js';
+import { applyRuntime } from '../src/arch/layers.js';
+import { architectureOf, forwardLogits } from '../src/arch/architecture.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
+import type { Tensor } from '../src/backend/index.js';
 import { openModelDir } from '../src/export/reader.js';
 import { RotatedSource, planRotation } from '../src/arch/rotation.js';
 import { runtimeSource } from '../src/pipeline/runtime.js';
+import { generateWith } from '../src/eval/generate.js';
+import { MIN_ROUTED_TOKENS, collectHessians } from '../src/pipeline/calibrated.js';
 import type { Checkpoint } from '../src/io/checkpoint.js';
 import { ASSETS, ROOT, relDiff, runCli, tmpDir } from './helpers.js';
 
@@ -40,7 +45,7 @@ async function worstLogitDiff(name: string, dir = path.join(FIXTURES, name)): Pr
   const be = new CpuBackend();
   const m = openModelDir(dir);
   try {
-    const model = loadModel(m.config, m.source, be);
+    const model = architectureOf(m.config).loadModel(m.config, m.source, be);
     const vocab = m.config.vocabSize;
     let worst = 0;
     for (const [n, want] of logits) {
@@ -63,11 +68,27 @@ function withTokenizer(name: string): string {
   return dir;
 }
 
-for (const name of ['phi3', 'phi3-longrope', 'qwen2-sliding'])
+for (const name of ['phi3', 'phi3-longrope', 'qwen2-sliding', 'opt', 'opt-postln', 'mixtral'])
   test(`${name}: logits agree with transformers to 1e-4 relative`, async () => {
     const d = await worstLogitDiff(name);
     assert.ok(d < 1e-4, `worst relative difference ${d}`);
   });
+
+test('the KV-cache path (generation) gives the full forward pass\'s logits: OPT\'s learned positions after the cache, windowed Qwen2, Phi-3, Mixtral', async () => {
+  for (const name of ['opt', 'opt-postln', 'qwen2-sliding', 'phi3', 'mixtral']) {
+    const { ids } = oracle(name);
+    const be = new CpuBackend();
+    const m = openModelDir(path.join(FIXTURES, name));
+    const model = architectureOf(m.config).loadModel(m.config, m.source, be);
+    m.close();
+    const all = ids.subarray(0, 40), vocab = m.config.vocabSize;
+    const full = await be.read(forwardLogits(be, model, all, { batch: 1, seqLen: all.length }));
+    let seen: Float32Array | null = null;
+    await generateWith(be, model, all, (l) => ((seen = l.slice()), 0));
+    const d = relDiff(seen!, full.subarray((all.length - 1) * vocab));
+    assert.ok(d < 1e-5, `${name}: cached vs full ${d}`);
+  }
+});
 
 test('phi3: the fused qkv_proj and gate_up_proj are read as the seven linears, row ranges of the stored matrices', () => {
   const m = openModelDir(path.join(FIXTURES, 'phi3'));
@@ -122,19 +143,19 @@ test('rotating a model with tied embeddings unties them: the rotated model\'s lo
   }
 });
 
-test('families quantize, evaluate and inspect from the CLI: RTN and GPTQ on Phi-3 and windowed Qwen2, a rotated tied model', () => {
+test('families quantize, evaluate and inspect from the CLI: RTN, GPTQ and QuantEase on Phi-3, windowed Qwen2, OPT (both LayerNorm placements) and Mixtral (every expert), a rotated tied model', () => {
   const text = ASSETS.heldout;
-  for (const name of ['phi3', 'qwen2-sliding']) {
+  for (const [name, architecture, linears] of [['phi3', 'phi3', 7], ['qwen2-sliding', 'qwen2', 7], ['opt', 'opt', 6], ['opt-postln', 'opt', 6], ['mixtral', 'mixtral', 4 + 3 * 4]] as const) {
     const dir = withTokenizer(name);
     const info = runCli(['inspect', dir, '--json']);
     assert.equal(info.code, 0, info.stderr);
-    assert.equal(JSON.parse(info.stdout).architecture, name === 'phi3' ? 'phi3' : 'qwen2');
-    for (const method of ['rtn', 'gptq']) {
+    assert.equal(JSON.parse(info.stdout).architecture, architecture);
+    for (const method of ['rtn', 'gptq', ...(name === 'opt' ? ['quantease', 'adpq', 'lrc'] : [])]) {
       const out = path.join(tmpDir(), `${name}-${method}`);
-      const q = runCli(['quantize', dir, '--method', method, '--bits', '4', '--group-size', '32', ...(method === 'gptq' ? ['--calib', text, '--calib-samples', '4', '--calib-seq-len', '64'] : []), '--out', out, '--json']);
+      const q = runCli(['quantize', dir, '--method', method, '--bits', '4', '--group-size', '32', ...(['gptq', 'quantease', 'lrc'].includes(method) ? ['--calib', text, '--calib-samples', '4', '--calib-seq-len', '64'] : []), '--out', out, '--json']);
       assert.equal(q.code, 0, q.stderr);
       const s = JSON.parse(q.stdout);
-      assert.equal(s.summary.quantizedLayers, 2 * 7, `${name} ${method}: seven linears per layer`);
+      assert.equal(s.summary.quantizedLayers, 2 * linears, `${name} ${method}: ${linears} linears per layer`);
       const e = runCli(['eval', out, '--data', text, '--seq-len', '64', '--max-windows', '4', '--json']);
       assert.equal(e.code, 0, e.stderr);
       assert.ok(Number.isFinite(JSON.parse(e.stdout).ppl));
@@ -163,10 +184,58 @@ test('GGUF: Phi-3 is written as llama.cpp\'s llama architecture with its linears
   assert.match(refused.stderr.trim(), /^[^\n]*LongRoPE[^\n]*$/);
 });
 
-test('Mixtral and OPT are refused with the supported architectures listed (not yet implemented)', () => {
-  for (const name of ['mixtral', 'opt']) {
-    const r = runCli(['inspect', path.join(FIXTURES, name)]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /unsupported architecture (MixtralForCausalLM|OPTForCausalLM); lowbit supports .*Phi3ForCausalLM/);
+test('OPT and Mixtral: GGUF and rotation are refused in one line', () => {
+  for (const name of ['opt', 'mixtral']) {
+    const dir = withTokenizer(name);
+    for (const args of [['--gguf', 'Q8_0', '--out', path.join(tmpDir(), 'o.gguf')], ['--rotate', 'hadamard', '--out', path.join(tmpDir(), 'o')]]) {
+      const r = runCli(['quantize', dir, '--method', 'rtn', ...args]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr.trim(), /^[^\n]*(llama.cpp has no OPT|cannot be rotated|GGUF yet|not supported yet)[^\n]*$/, `${name} ${args[0]}`);
+    }
+  }
+});
+
+test('Mixtral calibration: each expert\'s statistics count the tokens routed to it (top-2 of 4: twice the tokens over all experts), with the fallback for starved experts', async () => {
+  const m = openModelDir(path.join(FIXTURES, 'mixtral'));
+  try {
+    const be = new CpuBackend();
+    const arch = architectureOf(m.config);
+    const { ids } = oracle('mixtral');
+    const shapes = [{ batch: 1, seqLen: 48 }];
+    const xs = arch.embedFromSource(m.config, m.source, be, [{ ids, shape: shapes[0] }]);
+    const block = arch.loadBlock(m.config, m.source, be, 0);
+    const stats = await collectHessians(be, m.config, block, xs, shapes);
+    const routed = [0, 1, 2, 3].map((e) => stats[`block_sparse_moe.experts.${e}.w1`]);
+    assert.equal(stats['block_sparse_moe.experts.0.w3'], routed[0], 'w1 and w3 share their input statistics');
+    const counts = routed.map((a) => a.tokens);
+    // Every token is routed to exactly 2 experts; an expert below MIN_ROUTED_TOKENS reports all 48.
+    const starved = counts.filter((c) => c === 48).length;
+    if (starved === 0) assert.equal(counts.reduce((a, b) => a + b, 0), 2 * 48, `${counts}`);
+    assert.ok(counts.every((c) => c >= MIN_ROUTED_TOKENS && c <= 48), `${counts}`);
+    // By hand: h = the MLP's input (the router's), routed by the top 2 of h W_router^T on the host;
+    // an expert's H is the sum of h h^T over its tokens.
+    let h: Float32Array | null = null;
+    const xs2 = arch.embedFromSource(m.config, m.source, be, [{ ids, shape: shapes[0] }]);
+    const seen: Tensor[] = [];
+    be.free(arch.blockForward(be, m.config, block, xs2[0], shapes[0], (name, input) => { if (name === 'block_sparse_moe.gate') seen.push(input); }));
+    h = await be.read(seen[0]);
+    const d = m.config.hiddenSize, router = m.source.readF32('model.layers.0.block_sparse_moe.gate.weight');
+    for (let e = 0; e < 4; e++) {
+      if (counts[e] === 48 && starved > 0) continue;
+      const want = new Float64Array(d * d);
+      let tokens = 0;
+      for (let t = 0; t < 48; t++) {
+        const row = h.subarray(t * d, (t + 1) * d);
+        const logits = [0, 1, 2, 3].map((x) => row.reduce((s, v, j) => s + v * router[x * d + j], 0));
+        const top2 = [0, 1, 2, 3].sort((a, b) => logits[b] - logits[a]).slice(0, 2);
+        if (!top2.includes(e)) continue;
+        tokens++;
+        for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) want[i * d + j] += row[i] * row[j];
+      }
+      assert.equal(routed[e].tokens, tokens, `expert ${e}: routed tokens`);
+      assert.ok(relDiff(routed[e].sum, want) < 1e-5, `expert ${e}: ${relDiff(routed[e].sum, want)}`);
+    }
+  } finally {
+    m.close();
   }
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile } from '../src/io/safetensors.js';
-import { forwardLogits } from '../src/arch/llama.js';
+import { forwardLogits } from '../src/arch/architecture.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { loadModelDir } from '../src/eval/run.js';
 import { perplexity } from '../src/eval/perplexity.js';

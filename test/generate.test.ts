@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { loadModelDir } from '../src/eval/run.js';
 import { generate, generateWith } from '../src/eval/generate.js';
-import { forwardLogits } from '../src/arch/llama.js';
+import { forwardLogits } from '../src/arch/architecture.js';
 import { GREEDY, argmax, makeSampler } from '../src/eval/sampling.js';
 import { ASSETS, relDiff, runCli } from './helpers.js';
 

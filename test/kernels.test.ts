@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { native } from '../src/native/index.js';
 import { gemmReference, sgemm, dgemm } from '../src/linalg/gemm.js';
 import { choleskyLower, invertLower } from '../src/linalg/cholesky.js';
-import { actQuantTs, attentionTs, nllTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
+import { actQuantTs, attentionTs, nllTs, routeTopKTs, siluMulTs } from '../src/backend/cpu/ts-kernels.js';
 import { randn, relDiff } from './helpers.js';
 import { dequantizeGroupGrid, emptyGroupGrid, quantizeRtn, quantizeRtnTs } from '../src/quant/group-grid.js';
 import { topKByMagnitude, topKByMagnitudeTs } from '../src/quant/select.js';
@@ -110,6 +110,12 @@ test('NLL: uniform logits give log(vocab); native equals reference', () => {
   native.nllRows(logits, 33, 1000, targets, got);
   assert.ok(relDiff(got, nllTs(logits, 1000, targets)) < 1e-5);
   assert.throws(() => native!.nllRows(logits, 33, 1000, new Int32Array(33).fill(1000), got), /out of range/);
+});
+
+test('top-k routing by hand: softmax proportional to 1:2:3:4 keeps experts 3 and 2 at 4/7 and 3/7; ties go to the lower index', () => {
+  const r = routeTopKTs(Float32Array.from([0, Math.log(2), Math.log(3), Math.log(4), 1, 1, 1, 0]), 2, 4, 2);
+  const want = [0, 0, 3 / 7, 4 / 7, 0.5, 0.5, 0, 0];
+  r.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-7, `${i}: ${v} vs ${want[i]}`));
 });
 
 test('SiLU gating: closed form at 0 and native equals reference', () => {

@@ -12,9 +12,9 @@ import { quanteaseQuantize, quanteaseWeight, largestEigenvalue, isRelaxed, SPARS
 import { gptqQuantize } from '../src/quant/methods/gptq.js';
 import { dequantizeGroupGrid, quantizeRtn } from '../src/quant/group-grid.js';
 
-import { blockForward, blockTensorName, embedTokens, loadBlock, loadModel, readFinite, LINEAR_NAMES } from '../src/arch/llama.js';
+import { blockForward, embedTokens, loadBlock, loadModel, LINEAR_NAMES } from '../src/arch/llama.js';
+import { blockTensorName, readFinite } from '../src/arch/layers.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
-import { inputGroupOf } from '../src/calib/hessian.js';
 import { sampleWindows } from '../src/calib/sample.js';
 import { openModelDir } from '../src/export/reader.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
@@ -104,7 +104,7 @@ test('kdoc-6m: QuantEase objective at most GPTQ\'s on every linear at 3 and 4 bi
     const hs = await collectHessians(be, dir.config, block, xs, shapes);
     for (const name of LINEAR_NAMES) {
       const t = blockTensorName(layer, `${name}.weight`), [rows, cols] = dir.source.shape(t), w = readFinite(dir.source, t);
-      const h = hs[inputGroupOf(name)].sum;
+      const h = hs[name].sum;
       for (const bits of [3, 4]) {
         const qe = relErr(w, dequantizeGroupGrid(quanteaseQuantize(w, rows, cols, h, opts({ bits })).grid), h, rows, cols);
         const gp = relErr(w, dequantizeGroupGrid(gptqQuantize(w, rows, cols, h, { bits, groupSize: 128, symmetric: false, damp: 0.01, actOrder: false, blockSize: 128 }).grid), h, rows, cols);

@@ -4,7 +4,7 @@
  * described from its metadata.
  */
 import fs from 'node:fs';
-import { expectedTensors, validateTensors } from '../arch/llama.js';
+import { architectureOf, validateTensors } from '../arch/architecture.js';
 import type { ModelConfig } from '../arch/config.js';
 import { isGgufFile, summariseGguf, type GgufSummary } from '../export/gguf/reader.js';
 import { ggufName } from '../export/gguf/names.js';
@@ -95,7 +95,7 @@ export async function inspect(path: string, options: RunControl = {}): Promise<I
   }
   try {
     validateTensors(model.config, model.source);
-    const names = [...expectedTensors(model.config).keys()];
+    const names = [...architectureOf(model.config).expectedTensors(model.config).keys()];
     const ckpt = model.source instanceof Checkpoint ? model.source : null;
     const progress = reporter(options.onProgress, 'inspect', 'tensors');
     const stats: TensorStats[] = [];

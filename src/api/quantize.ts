@@ -4,7 +4,7 @@
  * defaults that depend on other options are resolved here (QuaRot's grid when activations are
  * quantized), and the streaming (data-free) or block-wise (calibrated) pipeline runs.
  */
-import type { RuntimeSpec } from '../arch/llama.js';
+import type { RuntimeSpec } from '../arch/layers.js';
 import { createBackend } from '../backend/index.js';
 import { parseGgufTarget } from '../export/gguf/plan.js';
 import type { LayerEntry, LowbitManifest } from '../export/manifest.js';

@@ -5,6 +5,8 @@
  *   - Mistral (MistralForCausalLM): `sliding_window` attention.
  *   - Phi-3 (Phi3ForCausalLM): fused qkv_proj and gate_up_proj read as their parts (phi3.ts),
  *     LongRoPE scaling (Phi-3 128k), `sliding_window` as Mistral's.
+ *   - Mixtral (MixtralForCausalLM): Mistral with a mixture-of-experts MLP (num_local_experts,
+ *     num_experts_per_tok; moe.ts).
  *   - Qwen2 (Qwen2ForCausalLM): bias on q/k/v (not o), usually tied embeddings in small sizes; with
  *     `use_sliding_window`, the layers from `max_window_layers` on (or those `layer_types` names
  *     "sliding_attention") attend within `sliding_window`, as transformers applies it.
@@ -28,7 +30,7 @@ export type RopeScaling =
   | { type: 'longrope'; short: number[]; long: number[]; originalMaxPositions: number; attentionFactor: number };
 
 export interface ModelConfig {
-  family: 'llama' | 'mistral' | 'qwen2' | 'phi3';
+  family: 'llama' | 'mistral' | 'qwen2' | 'phi3' | 'mixtral' | 'opt';
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -36,6 +38,7 @@ export interface ModelConfig {
   numKvHeads: number;
   headDim: number;
   vocabSize: number;
+  /** The norms' epsilon (RMSNorm; LayerNorm for OPT). */
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: RopeScaling;
@@ -51,6 +54,19 @@ export interface ModelConfig {
   eosTokenId?: number;
   /** Beginning-of-sequence token, when the model names one (zero-shot scoring conditions an empty context on it). */
   bosTokenId?: number;
+  /** OPT's layout (opt.ts); absent for every other family. */
+  opt?: OptLayout;
+  /** Mixture of experts (Mixtral): the MLP is `experts` SwiGLU experts, `topK` of them per token (moe.ts). */
+  moe?: { experts: number; topK: number };
+}
+
+export interface OptLayout {
+  /** Width of the token embeddings; project_in/project_out map it to and from hiddenSize when it differs. */
+  wordEmbedProjDim: number;
+  /** Pre-LayerNorm blocks (OPT >= 1.3b) or post-LayerNorm ones (OPT-350m). */
+  layerNormBefore: boolean;
+  /** Whether the decoder ends with final_layer_norm. */
+  finalLayerNorm: boolean;
 }
 
 const FAMILIES: Record<string, ModelConfig['family']> = {
@@ -58,6 +74,8 @@ const FAMILIES: Record<string, ModelConfig['family']> = {
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
   Phi3ForCausalLM: 'phi3',
+  MixtralForCausalLM: 'mixtral',
+  OPTForCausalLM: 'opt',
 };
 
 export function loadConfig(modelDir: string): ModelConfig {
@@ -90,6 +108,7 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
   const family = arch ? FAMILIES[arch] : undefined;
   if (!family)
     throw new LowbitError(`unsupported architecture ${arch ?? '(none given)'}; lowbit supports ${Object.keys(FAMILIES).join(', ')}`, file);
+  if (family === 'opt') return parseOptConfig(raw, file);
 
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
@@ -119,8 +138,8 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
 
   let slidingWindow = 0, slidingLayers: number[] | undefined;
   const numLayers = int('num_hidden_layers');
-  // Mistral and Phi-3 apply `sliding_window` on every layer (transformers: the sliding-window causal mask).
-  if ((family === 'mistral' || family === 'phi3') && raw.sliding_window != null) slidingWindow = int('sliding_window');
+  // Mistral, Mixtral and Phi-3 apply `sliding_window` on every layer (transformers: the sliding-window causal mask).
+  if ((family === 'mistral' || family === 'mixtral' || family === 'phi3') && raw.sliding_window != null) slidingWindow = int('sliding_window');
   if (family === 'qwen2' && raw.use_sliding_window === true) {
     slidingWindow = int('sliding_window');
     slidingLayers = qwen2SlidingLayers(raw, numLayers, file);
@@ -145,6 +164,7 @@ export function parseConfig(raw: Record<string, unknown>, file = 'config.json'):
       : { qkv: raw.attention_bias === true, o: raw.attention_bias === true, mlp: raw.mlp_bias === true },
     slidingWindow,
     ...(slidingLayers ? { slidingLayers } : {}),
+    ...(family === 'mixtral' ? { moe: parseMoe(raw, file) } : {}),
     ...(typeof raw.eos_token_id === 'number' ? { eosTokenId: raw.eos_token_id } : {}),
     ...(typeof raw.bos_token_id === 'number' ? { bosTokenId: raw.bos_token_id } : {}),
   }, file);
@@ -215,4 +235,50 @@ function parseLongRope(s: Record<string, unknown>, raw: Record<string, unknown>,
   const attentionFactor = s.attention_factor != null ? num(s.attention_factor, 'rope_scaling.attention_factor')
     : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(originalMaxPositions));
   return { type: 'longrope', short: factors('short_factor'), long: factors('long_factor'), originalMaxPositions, attentionFactor };
+}
+
+/**
+ * OPT's config.json (transformers' OPTConfig): ffn_dim, word_embed_proj_dim, do_layer_norm_before,
+ * _remove_final_layer_norm, enable_bias; ReLU; LayerNorm with eps 1e-5; learned positions.
+ */
+function parseOptConfig(raw: Record<string, unknown>, file: string): ModelConfig {
+  const int = (key: string, fallback?: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new LowbitError(`${key} must be a positive integer, got ${JSON.stringify(v)}`, file);
+    return v;
+  };
+  const act = raw.activation_function ?? 'relu';
+  if (act !== 'relu') throw new LowbitError(`unsupported activation_function ${JSON.stringify(act)} for OPT (only relu)`, file);
+  if (raw.layer_norm_elementwise_affine === false) throw new LowbitError('layer_norm_elementwise_affine=false is not supported (OPT LayerNorms with weight and bias only)', file);
+  const hiddenSize = int('hidden_size'), numHeads = int('num_attention_heads');
+  if (hiddenSize % numHeads !== 0) throw new LowbitError(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`, file);
+  const bias = raw.enable_bias !== false;
+  const layerNormBefore = raw.do_layer_norm_before !== false;
+  return checkConfigSizes({
+    family: 'opt',
+    hiddenSize,
+    intermediateSize: int('ffn_dim'),
+    numLayers: int('num_hidden_layers'),
+    numHeads,
+    numKvHeads: numHeads,
+    headDim: hiddenSize / numHeads,
+    vocabSize: int('vocab_size'),
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    ropeScaling: { type: 'default' },
+    maxPositions: int('max_position_embeddings', 2048),
+    tieWordEmbeddings: raw.tie_word_embeddings !== false,
+    bias: { qkv: bias, o: bias, mlp: bias },
+    slidingWindow: 0,
+    opt: { wordEmbedProjDim: int('word_embed_proj_dim', hiddenSize), layerNormBefore, finalLayerNorm: layerNormBefore && raw._remove_final_layer_norm !== true },
+    ...(typeof raw.eos_token_id === 'number' ? { eosTokenId: raw.eos_token_id } : {}),
+    ...(typeof raw.bos_token_id === 'number' ? { bosTokenId: raw.bos_token_id } : {}),
+  }, file);
+}
+
+function parseMoe(raw: Record<string, unknown>, file: string): { experts: number; topK: number } {
+  const experts = raw.num_local_experts, topK = raw.num_experts_per_tok ?? 2;
+  if (typeof experts !== 'number' || !Number.isSafeInteger(experts) || experts < 1 || experts > 1024) throw new LowbitError(`num_local_experts must be an integer from 1 to 1024, got ${JSON.stringify(experts)}`, file);
+  if (typeof topK !== 'number' || !Number.isSafeInteger(topK) || topK < 1 || topK > experts) throw new LowbitError(`num_experts_per_tok must be an integer from 1 to num_local_experts (${experts}), got ${JSON.stringify(topK)}`, file);
+  return { experts, topK };
 }

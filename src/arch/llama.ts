@@ -1,5 +1,5 @@
 /**
- * The Llama-family decoder (Llama 2/3, Mistral, Qwen2), as Hugging Face's modeling_llama.py
+ * The Llama-family decoder (Llama 2/3, Mistral, Qwen2, Phi-3), as Hugging Face's modeling_llama.py
  * computes it, in f32:
  *
  *   x = embed(ids)
@@ -7,18 +7,22 @@
  *                    h = rmsnorm(x) ; x += down_proj(silu(gate_proj h) * up_proj h)
  *   logits = lm_head(rmsnorm(x))
  *
+ * Mixtral replaces the MLP by a mixture of SwiGLU experts (moe.ts).
+ *
  * A forward call processes `batch` independent windows of `seqLen` tokens (positions restart at 0
  * in each window). Blocks are exposed one at a time so calibration can run the model block by
  * block and observe every linear layer's input.
  */
-import { native } from '../native/index.js';
-import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
-import type { Rotation } from '../linalg/hadamard.js';
+import type { Backend, Tensor } from '../backend/index.js';
 import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
-import type { Scratch } from '../io/scratch.js';
-import { LowbitError } from '../util/errors.js';
 import { layerWindow, type ModelConfig } from './config.js';
 import { ropeTables } from './rope.js';
+import type { Architecture, InputGroup } from './architecture.js';
+import { ROUTER, expertLinear, expertLinearNames, expertShape, mixtureOfExperts } from './moe.js';
+import {
+  DenseLinear, PackedLinear, blockTensorName, checkTensors, modelLoaders, uploadTensor,
+  type Block, type LayerCache, type Linear, type LinearObserver, type LoadOptions, type Model, type Routing, type WindowShape,
+} from './layers.js';
 
 /** The seven linear layers of a decoder block, by their Hugging Face names. */
 export const LINEAR_NAMES = [
@@ -27,142 +31,61 @@ export const LINEAR_NAMES = [
 ] as const;
 export type LinearName = (typeof LINEAR_NAMES)[number];
 
-/** A linear layer y = f(x); dense by default, replaceable by quantized variants. */
-export interface Linear {
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  forward(be: Backend, x: Tensor): Tensor;
-}
-
-export class DenseLinear implements Linear {
-  readonly outFeatures: number;
-  readonly inFeatures: number;
-  constructor(readonly weight: Tensor, readonly bias?: Tensor) {
-    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
-  }
-  forward(be: Backend, x: Tensor): Tensor {
-    return be.linear(x, this.weight, this.bias);
-  }
-}
-
-/**
- * A linear layer of a W(b)A(b) model: y = W_hat Q_a(x) + U V^T x + bias, where Q_a quantizes
- * the input per token (fake quantization) and the optional full-precision low-rank term U V^T
- * (LRC) acts on the unquantized input.
- */
-export class QuantizedActLinear implements Linear {
-  readonly outFeatures: number;
-  readonly inFeatures: number;
-  constructor(
-    readonly weight: Tensor,
-    readonly bias: Tensor | undefined,
-    readonly act: ActQuantSpec | null,
-    /** U [out, k] and V [in, k]. */
-    readonly lowRank: { u: Tensor; v: Tensor } | null,
-  ) {
-    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
-  }
-  forward(be: Backend, x: Tensor): Tensor {
-    const xq = this.act ? be.actQuant(x, this.act) : x;
-    const y = be.linear(xq, this.weight, this.bias);
-    if (xq !== x) be.free(xq);
-    if (!this.lowRank) return y;
-    const xv = be.matmul(x, this.lowRank.v);
-    const corr = be.matmul(xv, this.lowRank.u, { transB: true });
-    be.free(xv);
-    const out = be.add(y, corr);
-    be.free(y);
-    be.free(corr);
-    return out;
-  }
-}
-
-export interface Block {
-  /** Attention window of this layer in tokens (0: full causal attention): layerWindow(config, layer). */
-  window: number;
+export interface LlamaBlock extends Block {
   inputNorm: Tensor;
   postNorm: Tensor;
-  linears: Record<LinearName, Linear>;
-  /** Online rotation of down_proj's input (QuaRot), folded into down_proj's weight. */
-  downRotation?: Rotation;
+  /** Mixtral's router [experts, hidden], kept in full precision; absent for a dense MLP. */
+  router?: Tensor;
 }
 
-export interface Model {
-  config: ModelConfig;
+export interface LlamaModel extends Model {
   embed: Tensor;
-  blocks: Block[];
+  blocks: LlamaBlock[];
   finalNorm: Tensor;
   lmHead: Linear;
 }
 
-export interface WindowShape {
-  batch: number;
-  seqLen: number;
-}
-
-/** Receives each linear layer's input during a block's forward pass (calibration hooks). */
-export type LinearObserver = (name: LinearName, input: Tensor) => void;
-
-const LINEAR_WEIGHT = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.weight$/;
+const LINEAR_WEIGHT = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj|block_sparse_moe\.experts\.\d+\.w[123])\.weight$/;
 
 /** Layer index and linear name of a block linear's weight tensor name, or null for any other tensor. */
-export function parseLinearWeightName(name: string): { layer: number; linear: LinearName } | null {
+export function parseLinearWeightName(name: string): { layer: number; linear: string } | null {
   const m = LINEAR_WEIGHT.exec(name);
-  return m ? { layer: Number(m[1]), linear: m[2] as LinearName } : null;
+  return m ? { layer: Number(m[1]), linear: m[2] } : null;
 }
 
-/**
- * How a quantized model runs beyond its weights: per-token activation quantization of every
- * linear's input in the decoder blocks, and the rotation plan (QuaRot) whose online part applies
- * before down_proj. Saved in lowbit.json.
- */
-export interface RuntimeSpec {
-  activation: ActQuantSpec | null;
-  rotation: { seed: number } | null;
+const ATTENTION_LINEARS = LINEAR_NAMES.slice(0, 4);
+
+/** The block's linears: attention, then the MLP's three or every expert's three (Mixtral). */
+export function linearNames(cfg: ModelConfig): readonly string[] {
+  return cfg.moe ? [...ATTENTION_LINEARS, ...expertLinearNames(cfg)] : LINEAR_NAMES;
 }
 
-/**
- * Makes a loaded block run as the quantized model does: every linear quantizes its input
- * (QuaRot quantizes the inputs of all seven block linears; the LM head stays in full precision)
- * and down_proj's input is rotated online.
- */
-export function applyRuntime(block: Block, activation: ActQuantSpec | null, downRotation: Rotation | null): void {
-  if (downRotation) block.downRotation = downRotation;
-  if (!activation) return;
-  for (const name of LINEAR_NAMES) {
-    const l = block.linears[name];
-    if (l instanceof DenseLinear) block.linears[name] = new QuantizedActLinear(l.weight, l.bias, activation, null);
+/** [rows, cols] of a block linear. */
+function linearShape(cfg: ModelConfig, name: string): [number, number] {
+  const { hiddenSize: h, intermediateSize: m, headDim: hd, numHeads: nh, numKvHeads: nkv } = cfg;
+  switch (name) {
+    case 'self_attn.q_proj': return [nh * hd, h];
+    case 'self_attn.k_proj': case 'self_attn.v_proj': return [nkv * hd, h];
+    case 'self_attn.o_proj': return [h, nh * hd];
+    case 'mlp.gate_proj': case 'mlp.up_proj': return [m, h];
+    case 'mlp.down_proj': return [h, m];
+    default: return expertShape(cfg, name);
   }
-}
-
-/** The weight and bias tensors of a block's linear, whatever its kind. */
-export function linearTensors(l: Linear): { weight: Tensor; bias?: Tensor; lowRank?: { u: Tensor; v: Tensor } } {
-  if (l instanceof DenseLinear) return { weight: l.weight, bias: l.bias };
-  if (l instanceof QuantizedActLinear) return { weight: l.weight, bias: l.bias, lowRank: l.lowRank ?? undefined };
-  throw new Error('unknown linear kind');
-}
-
-/** Hugging Face tensor name of a block's parameter. */
-export function blockTensorName(layer: number, what: string): string {
-  return `model.layers.${layer}.${what}`;
 }
 
 /** Every tensor a config implies, with its shape: used to validate checkpoints. */
 export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
-  const { hiddenSize: h, intermediateSize: m, headDim: hd, numHeads: nh, numKvHeads: nkv, vocabSize: v } = cfg;
+  const { hiddenSize: h, vocabSize: v } = cfg;
   const t = new Map<string, number[]>();
   t.set('model.embed_tokens.weight', [v, h]);
   t.set('model.norm.weight', [h]);
   if (!cfg.tieWordEmbeddings) t.set('lm_head.weight', [v, h]);
-  const linearShapes: Record<LinearName, [number, number]> = {
-    'self_attn.q_proj': [nh * hd, h], 'self_attn.k_proj': [nkv * hd, h], 'self_attn.v_proj': [nkv * hd, h],
-    'self_attn.o_proj': [h, nh * hd], 'mlp.gate_proj': [m, h], 'mlp.up_proj': [m, h], 'mlp.down_proj': [h, m],
-  };
   for (let l = 0; l < cfg.numLayers; l++) {
     t.set(blockTensorName(l, 'input_layernorm.weight'), [h]);
     t.set(blockTensorName(l, 'post_attention_layernorm.weight'), [h]);
-    for (const name of LINEAR_NAMES) {
-      const [o, i] = linearShapes[name];
+    if (cfg.moe) t.set(blockTensorName(l, `${ROUTER}.weight`), [cfg.moe.experts, h]);
+    for (const name of linearNames(cfg)) {
+      const [o, i] = linearShape(cfg, name);
       t.set(blockTensorName(l, `${name}.weight`), [o, i]);
       if (hasBias(cfg, name)) t.set(blockTensorName(l, `${name}.bias`), [o]);
     }
@@ -170,71 +93,17 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
   return t;
 }
 
-export function hasBias(cfg: ModelConfig, name: LinearName): boolean {
+export function hasBias(cfg: ModelConfig, name: string): boolean {
   if (name === 'self_attn.o_proj') return cfg.bias.o;
   if (name.startsWith('self_attn.')) return cfg.bias.qkv;
   return cfg.bias.mlp;
 }
 
-/** Checks that the source holds every tensor the config implies, with the implied shape. */
-export function validateTensors(cfg: ModelConfig, src: TensorSource): void {
-  for (const [name, shape] of expectedTensors(cfg)) {
-    if (!src.has(name)) throw new LowbitError(`checkpoint has no tensor ${name}, which config.json implies`, src.dir);
-    const got = src.shape(name);
-    if (got.length !== shape.length || got.some((d, i) => d !== shape[i]))
-      throw new LowbitError(`tensor ${name} has shape [${got.join(', ')}] but config.json implies [${shape.join(', ')}]`, src.fileOf(name));
-  }
-}
-
-/** Throws if a tensor holds NaN/Inf, which would silently poison every result. */
-export function assertFinite(data: Float32Array, name: string, file: string): void {
-  const i = native ? native.firstNonFinite(data, data.length) : data.findIndex((x) => !Number.isFinite(x));
-  if (i >= 0) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, file);
-}
-
-/** Reads a tensor as f32 (in the scratch's buffers when given) and rejects NaN/Inf. */
-export function readFinite(src: TensorSource, name: string, scratch?: Scratch): Float32Array {
-  const data = src.readF32(name, scratch);
-  assertFinite(data, name, src.fileOf(name));
-  return data;
-}
-
-export interface LoadOptions {
-  /** Called after each tensor is loaded (progress). */
-  onTensor?: (name: string, done: number, total: number) => void;
-  /** Keep quantized linear weights packed (PackedLinear) when the source can serve them so. */
-  packed?: boolean;
-}
-
-/**
- * A linear layer whose weight stays packed on the host (quantized codes, ggml blocks) and is
- * widened to f32 only for the duration of one forward call: a quantized model evaluates in less
- * memory than its source. Used by evaluation and generation for weight-only quantized models.
- */
-export class PackedLinear implements Linear {
-  readonly outFeatures: number;
-  readonly inFeatures: number;
-  constructor(readonly packed: PackedTensor, readonly bias?: Tensor) {
-    [this.outFeatures, this.inFeatures] = packed.shape as [number, number];
-  }
-  forward(be: Backend, x: Tensor): Tensor {
-    const w = be.upload(this.packed.decode(), this.packed.shape);
-    const y = be.linear(x, w, this.bias);
-    be.free(w);
-    return y;
-  }
-}
-
-/** Reads a tensor of a validated source and uploads it (NaN/Inf rejected). */
-export function uploadTensor(be: Backend, src: TensorSource, name: string): Tensor {
-  return be.upload(readFinite(src, name), src.shape(name));
-}
-
 /** Loads decoder block `layer` onto the backend. */
 export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, layer: number, load = (n: string) => uploadTensor(be, src, n),
-  loadPacked: (n: string) => PackedTensor | null = () => null): Block {
-  const linears = {} as Record<LinearName, Linear>;
-  for (const name of LINEAR_NAMES) {
+  loadPacked: (n: string) => PackedTensor | null = () => null): LlamaBlock {
+  const linears: Record<string, Linear> = {};
+  for (const name of linearNames(cfg)) {
     const weightName = blockTensorName(layer, `${name}.weight`);
     const bias = hasBias(cfg, name) ? load(blockTensorName(layer, `${name}.bias`)) : undefined;
     const p = loadPacked(weightName);
@@ -244,38 +113,26 @@ export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, laye
     window: layerWindow(cfg, layer),
     inputNorm: load(blockTensorName(layer, 'input_layernorm.weight')),
     postNorm: load(blockTensorName(layer, 'post_attention_layernorm.weight')),
+    ...(cfg.moe ? { router: load(blockTensorName(layer, `${ROUTER}.weight`)) } : {}),
     linears,
   };
 }
 
 /** Loads all weights of a validated source onto the backend. */
-export function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions = {}): Model {
-  validateTensors(cfg, src);
-  const total = expectedTensors(cfg).size;
-  let done = 0;
-  const load = (name: string): Tensor => {
-    const t = uploadTensor(be, src, name);
-    opts.onTensor?.(name, ++done, total);
-    return t;
-  };
+export function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions = {}): LlamaModel {
+  checkTensors(expectedTensors(cfg), src);
+  const { load, loadPacked } = modelLoaders(cfg, src, be, opts, expectedTensors(cfg).size);
   const embed = load('model.embed_tokens.weight');
-  const blocks: Block[] = [];
-  const loadPacked = (name: string): PackedTensor | null => {
-    const p = opts.packed ? src.readPacked?.(name) ?? null : null;
-    if (!p) return null;
-    assertFinite(p.decode(), name, src.fileOf(name)); // once, as uploadTensor checks dense weights
-    opts.onTensor?.(name, ++done, total);
-    return p;
-  };
+  const blocks: LlamaBlock[] = [];
   for (let l = 0; l < cfg.numLayers; l++) blocks.push(loadBlock(cfg, src, be, l, load, loadPacked));
   const finalNorm = load('model.norm.weight');
   const lmHead = new DenseLinear(cfg.tieWordEmbeddings ? embed : load('lm_head.weight'));
   return { config: cfg, embed, blocks, finalNorm, lmHead };
 }
 
-/** Token embeddings of `ids` ([batch*seqLen]). */
+/** Token embeddings of `ids` ([batch*seqLen]): positions enter through RoPE in the blocks. */
 export function embedTokens(be: Backend, model: Model, ids: Int32Array): Tensor {
-  return be.embedding(model.embed, ids);
+  return be.embedding((model as LlamaModel).embed, ids);
 }
 
 const ropeCache = new WeakMap<Backend, WeakMap<ModelConfig, Map<number, { cos: Tensor; sin: Tensor }>>>();
@@ -296,17 +153,6 @@ function ropeFor(be: Backend, cfg: ModelConfig, seqLen: number): { cos: Tensor; 
   return t;
 }
 
-/**
- * A block's keys and values of the positions seen so far (generation): the block appends the new
- * positions' k, v and attends over all of them.
- */
-export interface LayerCache {
-  k: Tensor | null;
-  v: Tensor | null;
-  /** Positions in the cache. */
-  past: number;
-}
-
 /** RoPE tables for positions past..past+n-1 (generation: uploaded per step, n rows). */
 function ropeAt(be: Backend, cfg: ModelConfig, past: number, n: number): { cos: Tensor; sin: Tensor } {
   const { cos, sin } = ropeTables(cfg, past + n);
@@ -318,10 +164,10 @@ function ropeAt(be: Backend, cfg: ModelConfig, past: number, n: number): { cos: 
  * One decoder block on hidden states x [batch*seqLen, hidden]; returns the new hidden states.
  * With a cache (one sequence: batch 1), x holds the positions after the cached ones.
  */
-export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver, cache?: LayerCache): Tensor {
-  const L = block.linears;
-  const run = (name: LinearName, input: Tensor): Tensor => {
-    observe?.(name, input);
+export function blockForward(be: Backend, cfg: ModelConfig, b: Block, x: Tensor, shape: WindowShape, observe?: LinearObserver, cache?: LayerCache): Tensor {
+  const block = b as LlamaBlock, L = block.linears;
+  const run = (name: string, input: Tensor, routing?: Routing): Tensor => {
+    observe?.(name, input, routing);
     return L[name].forward(be, input);
   };
   const { cos, sin } = cache ? ropeAt(be, cfg, cache.past, shape.seqLen) : ropeFor(be, cfg, shape.seqLen);
@@ -354,8 +200,19 @@ export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Ten
   be.free(o);
 
   const h2 = be.rmsNorm(x1, block.postNorm, cfg.rmsNormEps);
-  const gate = run('mlp.gate_proj', h2), up = run('mlp.up_proj', h2);
+  const down = block.router
+    ? mixtureOfExperts(be, cfg, block.router, h2, run, (h) => observe?.(ROUTER, h))
+    : swiGlu(be, block, h2, run);
   be.free(h2);
+  const x2 = be.add(x1, down);
+  be.free(x1);
+  be.free(down);
+  return x2;
+}
+
+/** down_proj(silu(gate_proj h) * up_proj h), down_proj's input rotated online when QuaRot asks. */
+function swiGlu(be: Backend, block: LlamaBlock, h: Tensor, run: (name: string, input: Tensor) => Tensor): Tensor {
+  const gate = run('mlp.gate_proj', h), up = run('mlp.up_proj', h);
   let act = be.siluMul(gate, up);
   be.free(gate);
   be.free(up);
@@ -366,30 +223,57 @@ export function blockForward(be: Backend, cfg: ModelConfig, block: Block, x: Ten
   }
   const down = run('mlp.down_proj', act);
   be.free(act);
-  const x2 = be.add(x1, down);
-  be.free(x1);
-  be.free(down);
-  return x2;
+  return down;
 }
 
 /** Final norm and LM head: logits [rows, vocab]. */
-export function headLogits(be: Backend, model: Model, x: Tensor): Tensor {
+export function headLogits(be: Backend, m: Model, x: Tensor): Tensor {
+  const model = m as LlamaModel;
   const h = be.rmsNorm(x, model.finalNorm, model.config.rmsNormEps);
   const logits = model.lmHead.forward(be, h);
   be.free(h);
   return logits;
 }
 
-/** Logits of `ids` laid out as `batch` windows of `seqLen` tokens: [batch*seqLen, vocab]. */
-export function forwardLogits(be: Backend, model: Model, ids: Int32Array, shape: WindowShape): Tensor {
-  if (ids.length !== shape.batch * shape.seqLen) throw new Error(`expected ${shape.batch * shape.seqLen} ids, got ${ids.length}`);
-  let x = embedTokens(be, model, ids);
-  for (const block of model.blocks) {
-    const next = blockForward(be, model.config, block, x, shape);
-    be.free(x);
-    x = next;
-  }
-  const logits = headLogits(be, model, x);
-  be.free(x);
-  return logits;
+/**
+ * Linears that read the same input share one Hessian: q/k/v, and gate/up (or each expert's w1/w3,
+ * on the tokens routed to it).
+ */
+function inputGroups(cfg: ModelConfig): InputGroup[] {
+  const h = cfg.hiddenSize;
+  const attention = [
+    { name: 'attn_in', dim: h, members: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'] },
+    { name: 'o_in', dim: cfg.numHeads * cfg.headDim, members: ['self_attn.o_proj'] },
+  ];
+  if (!cfg.moe)
+    return [...attention, { name: 'mlp_in', dim: h, members: ['mlp.gate_proj', 'mlp.up_proj'] }, { name: 'down_in', dim: cfg.intermediateSize, members: ['mlp.down_proj'] }];
+  return [...attention, ...Array.from({ length: cfg.moe.experts }, (_, e) => [
+    { name: `expert${e}_in`, dim: h, members: [expertLinear(e, 'w1'), expertLinear(e, 'w3')], routed: true },
+    { name: `expert${e}_down`, dim: cfg.intermediateSize, members: [expertLinear(e, 'w2')], routed: true },
+  ]).flat()];
 }
+
+export const LLAMA: Architecture = {
+  name: 'llama',
+  linearNames,
+  inputGroups,
+  downProjection: 'mlp.down_proj',
+  linearWeightName: (layer, linear) => blockTensorName(layer, `${linear}.weight`),
+  parseLinearWeightName,
+  expectedTensors,
+  loadBlock,
+  loadModel,
+  embed: (be, model, ids) => embedTokens(be, model, ids),
+  embedFromSource(cfg, src, be, batches) {
+    const table = uploadTensor(be, src, 'model.embed_tokens.weight');
+    const xs = batches.map((b) => be.embedding(table, b.ids));
+    be.free(table);
+    return xs;
+  },
+  blockForward,
+  head: headLogits,
+  blockTensors: (b) => {
+    const block = b as LlamaBlock;
+    return [block.inputNorm, block.postNorm, ...(block.router ? [block.router] : [])];
+  },
+};

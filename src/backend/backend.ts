@@ -58,11 +58,26 @@ export interface Backend {
   scale(a: Tensor, s: number): Tensor;
   /** silu(gate) * up, the SwiGLU activation. */
   siluMul(gate: Tensor, up: Tensor): Tensor;
+  /** max(x, 0) (OPT's MLP). */
+  relu(x: Tensor): Tensor;
+  /**
+   * Mixture-of-experts routing (Mixtral): per row of expert logits [n, experts], the softmax, its
+   * topK largest kept and renormalised to sum 1, every other expert 0: dense routing weights [n, experts].
+   * Ties go to the lower expert index.
+   */
+  routeTopK(logits: Tensor, topK: number): Tensor;
+  /**
+   * x [n, d] with row i scaled by weights[i, column] (weights [n, columns]); with `indicator`, by 1
+   * where that weight is non-zero and 0 where it is zero (the rows an expert was routed).
+   */
+  scaleRows(x: Tensor, weights: Tensor, column: number, indicator?: boolean): Tensor;
   /** Sum of squares of each row: [n, d] -> [n]. */
   rowSumSquares(x: Tensor): Tensor;
 
   /** RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight. */
   rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor;
+  /** LayerNorm over the last dimension: (x - mean(x)) / sqrt(var(x) + eps) * weight + bias (biased variance, as torch). */
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor;
   /** Rows of `table` [vocab, d] selected by ids: [ids.length, d]. */
   embedding(table: Tensor, ids: Int32Array): Tensor;
   /**

@@ -2,23 +2,9 @@
  * Accumulates H = X^T X over calibration batches for the inputs of a block's linear layers. Each
  * batch's Gram matrix is computed on the backend in f32 (a sum over at most a few thousand tokens)
  * and added into an f64 accumulator, so the sum over all calibration tokens does not lose
- * precision however many batches there are.
+ * precision however many batches there are. Which linears share an input (one accumulator) is
+ * the architecture's (Architecture.inputGroups).
  */
-import type { LinearName } from '../arch/llama.js';
-
-/** Linear layers that read the same input share one Hessian (q/k/v, and gate/up). */
-export const INPUT_GROUPS: Record<string, LinearName[]> = {
-  attn_in: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'],
-  o_in: ['self_attn.o_proj'],
-  mlp_in: ['mlp.gate_proj', 'mlp.up_proj'],
-  down_in: ['mlp.down_proj'],
-};
-
-export function inputGroupOf(name: LinearName): string {
-  for (const [g, members] of Object.entries(INPUT_GROUPS)) if (members.includes(name)) return g;
-  throw new Error(`no input group for ${name}`);
-}
-
 export class HessianAccumulator {
   readonly dim: number;
   /** X^T X. */

@@ -14,7 +14,7 @@ import { registerExport } from './commands/export.js';
 
 export function buildProgram(): Command {
   const program = new Command('lowbit')
-    .description('Post-training quantization of Llama-family LLMs (AdpQ, QuantEase, LRC, GPTQ, RTN) with measured perplexity')
+    .description('Post-training quantization of LLMs (Llama, Mistral, Qwen2, Phi-3, OPT) with AdpQ, QuantEase, LRC, GPTQ and RTN, with measured perplexity')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -3,7 +3,8 @@
  * keys and values), then each new token runs alone against the cache. Works for every model lowbit
  * loads (Hugging Face and lowbit directories, GGUF files), with their activation quantization.
  */
-import { blockForward, embedTokens, headLogits, type LayerCache, type Model } from '../arch/llama.js';
+import type { LayerCache, Model } from '../arch/layers.js';
+import { architectureOf } from '../arch/architecture.js';
 import type { Backend } from '../backend/index.js';
 import type { TextTokenizer } from '../io/tokenizer.js';
 import { LowbitError } from '../util/errors.js';
@@ -31,13 +32,14 @@ export interface GenerateResult {
 
 /** Runs `ids` (the positions after the cached ones) through the model; returns the last row's logits. */
 async function step(be: Backend, model: Model, caches: LayerCache[], ids: Int32Array): Promise<Float32Array> {
-  let x = embedTokens(be, model, ids);
+  const arch = architectureOf(model.config), shape = { batch: 1, seqLen: ids.length };
+  let x = arch.embed(be, model, ids, shape, caches[0]?.past ?? 0);
   model.blocks.forEach((block, l) => {
-    const next = blockForward(be, model.config, block, x, { batch: 1, seqLen: ids.length }, undefined, caches[l]);
+    const next = arch.blockForward(be, model.config, block, x, shape, undefined, caches[l]);
     be.free(x);
     x = next;
   });
-  const logits = headLogits(be, model, x);
+  const logits = arch.head(be, model, x);
   be.free(x);
   const all = await be.read(logits);
   be.free(logits);

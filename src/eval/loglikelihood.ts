@@ -9,7 +9,8 @@
  *     once; the continuation's log-probabilities are summed (log-softmax in f64), and `greedy` says
  *     whether each continuation token was the argmax.
  */
-import { forwardLogits, type Model } from '../arch/llama.js';
+import type { Model } from '../arch/layers.js';
+import { forwardLogits } from '../arch/architecture.js';
 import type { Backend } from '../backend/index.js';
 import type { TextTokenizer } from '../io/tokenizer.js';
 

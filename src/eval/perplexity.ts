@@ -5,7 +5,8 @@
  * every window.
  */
 import type { Backend } from '../backend/index.js';
-import { forwardLogits, type Model } from '../arch/llama.js';
+import type { Model } from '../arch/layers.js';
+import { forwardLogits } from '../arch/architecture.js';
 import { LowbitError } from '../util/errors.js';
 
 export interface PerplexityOptions {

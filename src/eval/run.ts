@@ -1,5 +1,6 @@
 /** Evaluation of a model directory (original or quantized) on a text file. */
-import { expectedTensors, loadModel, parseLinearWeightName, type Model } from '../arch/llama.js';
+import type { Model } from '../arch/layers.js';
+import { architectureOf } from '../arch/architecture.js';
 import type { Backend } from '../backend/index.js';
 import { openModelDir, type ModelDir } from '../export/reader.js';
 import { applyManifestRuntime } from '../export/runtime.js';
@@ -62,13 +63,14 @@ function loadOpenedModel(be: Backend, info: ModelDir, onLoad?: (done: number, to
     // Activation quantization and LRC's low-rank terms wrap dense layers: those models load widened.
     const canPack = !info.manifest || (!info.manifest.runtime && info.manifest.method !== 'lrc');
     let linearParams = 0;
-    for (const [name, shape] of expectedTensors(info.config)) if (parseLinearWeightName(name)) linearParams += shape[0] * shape[1];
+    const arch = architectureOf(info.config);
+    for (const [name, shape] of arch.expectedTensors(info.config)) if (arch.parseLinearWeightName(name)) linearParams += shape[0] * shape[1];
     const packed = canPack && (mode === 'auto' ? 4 * linearParams > AUTO_PACK_BYTES : mode);
     const onTensor = (_n: string, d: number, t: number) => {
       signal?.throwIfAborted();
       onLoad?.(d, t);
     };
-    const model = loadModel(info.config, info.source, be, { onTensor, packed });
+    const model = arch.loadModel(info.config, info.source, be, { onTensor, packed });
     applyManifestRuntime(be, model, info);
     return { model, info };
   } finally {

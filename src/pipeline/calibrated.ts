@@ -9,12 +9,13 @@
  * its Hessians; never the whole model's activations. Each layer's relative objective
  * ||WX - W_hat X||^2 / ||WX||^2 is computed from H and kept in the report, next to RTN's.
  */
-import { DenseLinear, LINEAR_NAMES, QuantizedActLinear, applyRuntime, blockForward, blockTensorName, linearTensors, loadBlock, parseLinearWeightName, uploadTensor, validateTensors, type Block, type Model, type RuntimeSpec } from '../arch/llama.js';
+import { DenseLinear, QuantizedActLinear, applyRuntime, linearTensors, type Block, type Model, type RuntimeSpec } from '../arch/layers.js';
+import { architectureOf, validateTensors, type Architecture, type InputGroup } from '../arch/architecture.js';
 import { layerRelativeError } from '../quant/act-aware.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { createBackend, type ActQuantSpec, type Backend, type Tensor } from '../backend/index.js';
-import { HessianAccumulator, INPUT_GROUPS, inputGroupOf } from '../calib/hessian.js';
+import { HessianAccumulator } from '../calib/hessian.js';
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
 import type { LowbitManifest } from '../export/manifest.js';
 import { openModelDir } from '../export/reader.js';
@@ -78,7 +79,9 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
     const be = run.backend ?? await createBackend();
     const start = performance.now();
-    const total = cfg.numLayers * LINEAR_NAMES.length;
+    const arch = architectureOf(cfg);
+    const linearNames = arch.linearNames(cfg);
+    const total = cfg.numLayers * linearNames.length;
     let done = 0;
 
     // Batches of windows, ~4096 tokens each, so per-batch intermediates stay small.
@@ -88,9 +91,7 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
       const b = Math.min(perBatch, spec.samples - s);
       batches.push({ ids: ids.subarray(s * spec.seqLen, (s + b) * spec.seqLen), shape: { batch: b, seqLen: spec.seqLen } });
     }
-    const embed = uploadTensor(be, source, 'model.embed_tokens.weight');
-    let xs: Tensor[] = batches.map((b) => be.embedding(embed, b.ids));
-    be.free(embed);
+    let xs: Tensor[] = arch.embedFromSource(cfg, source, be, batches);
 
     const info = {
       method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
@@ -98,22 +99,22 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
     };
     return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
       for (const name of names) {
-        if (parseLinearWeightName(name)) continue;
+        if (arch.parseLinearWeightName(name)) continue;
         copyTensor(ckpt, writer, name, source);
       }
       for (let layer = 0; layer < cfg.numLayers; layer++) {
-        const block = loadBlock(cfg, source, be, layer);
+        const block = arch.loadBlock(cfg, source, be, layer);
         applyRuntime(block, act, plan?.down ?? null);
         run.onProgress?.(done, total, `block ${layer}: statistics`);
         const stats = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape), act);
-        for (const name of LINEAR_NAMES) {
+        for (const name of linearNames) {
           run.signal?.throwIfAborted();
           run.onProgress?.(done, total, `block ${layer}: ${name}`);
-          const tensorName = blockTensorName(layer, `${name}.weight`);
+          const tensorName = arch.linearWeightName(layer, name);
           const [rows, cols] = source.shape(tensorName);
           // The weight as loadBlock already read, checked and (if rotating) rotated it.
           const w = await be.read(linearTensors(block.linears[name]).weight);
-          const h = stats[inputGroupOf(name)];
+          const h = stats[name];
           const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
           const ggmlType = writer.ggmlTypeFor(tensorName, [rows, cols]);
           const options = ggmlType ? { ...run.options, ggmlType } : run.options;
@@ -135,11 +136,11 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
         }
         run.onProgress?.(done, total, `block ${layer}: propagating`);
         xs = xs.map((x, i) => {
-          const next = blockForward(be, cfg, block, x, batches[i].shape);
+          const next = arch.blockForward(be, cfg, block, x, batches[i].shape);
           be.free(x);
           return next;
         });
-        freeBlock(be, block);
+        freeBlock(be, arch, block);
         await new Promise((r) => setImmediate(r));
       }
       xs.forEach((x) => be.free(x));
@@ -151,21 +152,29 @@ export async function quantizeCalibrated(srcDir: string, outDir: string, run: Ca
 }
 
 /**
- * Runs the block on every batch and returns, per input group, H = X^T X and, with activation
- * quantization, X~^T X~ and X^T X~ (X~ = Q_a(X)).
+ * An expert (Mixtral) routed fewer calibration tokens than this gets the statistics of every token
+ * that reached its block instead, as if it had been routed all of them: a Hessian from a handful of
+ * tokens is too low in rank for GPTQ's or QuantEase's solve to mean anything (GPTQModel and
+ * llm-compressor face the same problem; with none at all there is nothing to solve).
+ */
+export const MIN_ROUTED_TOKENS = 16;
+
+/**
+ * Runs the block on every batch and returns, for every linear, the statistics of its input (the
+ * linears of one input group share one accumulator): H = X^T X and, with activation quantization,
+ * X~^T X~ and X^T X~ (X~ = Q_a(X)). An expert's statistics count the tokens routed to it (the
+ * rows its routing weight is non-zero), with MIN_ROUTED_TOKENS's fallback.
  */
 export async function collectHessians(be: Backend, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[], act: ActQuantSpec | null = null): Promise<Record<string, HessianAccumulator>> {
-  const dims: Record<string, number> = {
-    attn_in: cfg.hiddenSize, o_in: cfg.numHeads * cfg.headDim, mlp_in: cfg.hiddenSize, down_in: cfg.intermediateSize,
-  };
-  const acc: Record<string, HessianAccumulator> = {};
-  for (const g of Object.keys(INPUT_GROUPS)) acc[g] = new HessianAccumulator(dims[g], act !== null);
+  const arch = architectureOf(cfg);
+  const groups = arch.inputGroups(cfg);
+  // Per group: its accumulator, and for routed groups one over all tokens (the fallback).
+  const first = new Map<string, { group: InputGroup; acc: HessianAccumulator; all: HessianAccumulator | null }>();
+  for (const g of groups) first.set(g.members[0], { group: g, acc: new HessianAccumulator(g.dim, act !== null), all: g.routed ? new HessianAccumulator(g.dim, act !== null) : null });
   for (let i = 0; i < xs.length; i++) {
-    const grams: { group: string; xx: Tensor; qq?: Tensor; xq?: Tensor; n: number }[] = [];
-    const out = blockForward(be, cfg, block, xs[i], shapes[i], (name, input) => {
-      const group = inputGroupOf(name);
-      if (INPUT_GROUPS[group][0] !== name) return;
-      const entry: (typeof grams)[number] = { group, xx: be.gram(input), n: input.shape[0] };
+    const grams: { acc: HessianAccumulator; xx: Tensor; qq?: Tensor; xq?: Tensor; n: number | Tensor }[] = [];
+    const observe = (acc: HessianAccumulator, input: Tensor, n: number | Tensor) => {
+      const entry: (typeof grams)[number] = { acc, xx: be.gram(input), n };
       if (act) {
         const xq = be.actQuant(input, act);
         entry.qq = be.gram(xq);
@@ -173,25 +182,47 @@ export async function collectHessians(be: Backend, cfg: Model['config'], block: 
         be.free(xq);
       }
       grams.push(entry);
+    };
+    const out = arch.blockForward(be, cfg, block, xs[i], shapes[i], (name, input, routing) => {
+      const f = first.get(name); // one observation per group: its first member's input
+      if (!f) return;
+      if (!f.all || !routing) return observe(f.acc, input, input.shape[0]);
+      // The routed rows only (zero rows add nothing to X^T X), counted from the routing column.
+      const routed = be.scaleRows(input, routing.weights, routing.expert, true);
+      const ones = be.upload(new Float32Array(input.shape[0]).fill(1), [input.shape[0], 1]);
+      const count = be.scaleRows(ones, routing.weights, routing.expert, true);
+      be.free(ones);
+      observe(f.acc, routed, count);
+      be.free(routed);
+      observe(f.all, input, input.shape[0]);
     });
     be.free(out);
     for (const g of grams) {
-      acc[g.group].addGram(await be.read(g.xx), g.n);
+      let n = g.n;
+      if (typeof n !== 'number') {
+        n = (await be.read(n)).reduce((s, v) => s + v, 0);
+        be.free(g.n as Tensor);
+      }
+      g.acc.addGram(await be.read(g.xx), n);
       be.free(g.xx);
       if (g.qq && g.xq) {
-        HessianAccumulator.addInto(acc[g.group].quantized!.qq, await be.read(g.qq));
-        HessianAccumulator.addInto(acc[g.group].quantized!.xq, await be.read(g.xq));
+        HessianAccumulator.addInto(g.acc.quantized!.qq, await be.read(g.qq));
+        HessianAccumulator.addInto(g.acc.quantized!.xq, await be.read(g.xq));
         be.free(g.qq);
         be.free(g.xq);
       }
     }
   }
-  return acc;
+  const stats: Record<string, HessianAccumulator> = {};
+  for (const { group, acc, all } of first.values()) {
+    const chosen = all && acc.tokens < MIN_ROUTED_TOKENS ? all : acc;
+    for (const m of group.members) stats[m] = chosen;
+  }
+  return stats;
 }
 
-function freeBlock(be: Backend, block: Block): void {
-  be.free(block.inputNorm);
-  be.free(block.postNorm);
+function freeBlock(be: Backend, arch: Architecture, block: Block): void {
+  for (const t of arch.blockTensors(block)) be.free(t);
   for (const l of Object.values(block.linears)) {
     const t = linearTensors(l);
     for (const x of [t.weight, t.bias, t.lowRank?.u, t.lowRank?.v]) if (x) be.free(x);

@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { readFinite } from '../arch/llama.js';
+import { readFinite } from '../arch/layers.js';
 import { openModelCheckpoint } from '../arch/checkpoint.js';
 import type { TensorSource } from '../io/tensor-source.js';
 import { loadConfig } from '../arch/config.js';

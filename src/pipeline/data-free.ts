@@ -6,7 +6,8 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { parseLinearWeightName, validateTensors, type RuntimeSpec } from '../arch/llama.js';
+import type { RuntimeSpec } from '../arch/layers.js';
+import { architectureOf, validateTensors } from '../arch/architecture.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { openModelDir } from '../export/reader.js';
 import type { LowbitManifest } from '../export/manifest.js';
@@ -115,7 +116,7 @@ export async function quantizeDataFree(srcDir: string, outDir: string, run: Data
       };
       for (const name of names) {
         run.signal?.throwIfAborted();
-        if (parseLinearWeightName(name)) {
+        if (architectureOf(config).parseLinearWeightName(name)) {
           const ggmlType = writer.ggmlTypeFor(name, source.shape(name));
           const options = ggmlType ? { ...run.options, ggmlType } : run.options;
           inFlight.push({ name, reply: pool.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: plan?.seed ?? null }) });

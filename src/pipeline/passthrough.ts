@@ -2,7 +2,7 @@
 import type { ModelSink } from '../export/sink.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import { bytesToF32, firstNonFinite } from '../io/safetensors.js';
-import { assertFinite, readFinite } from '../arch/llama.js';
+import { assertFinite, readFinite } from '../arch/layers.js';
 import type { TensorSource } from '../io/tensor-source.js';
 
 /**

@@ -8,7 +8,7 @@ import { dims2, rowsCols, type ActQuantSpec, type AttentionShape, type Backend, 
 import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { native as nativeKernels, type NativeKernels } from '../../native/index.js';
 import { gemmReference } from '../../linalg/gemm.js';
-import { actQuantTs, attendCachedTs, attentionTs, nllTs, siluMulTs } from './ts-kernels.js';
+import { actQuantTs, attendCachedTs, attentionTs, nllTs, routeTopKTs, siluMulTs } from './ts-kernels.js';
 
 export class CpuTensor implements Tensor {
   constructor(readonly shape: readonly number[], readonly data: Float32Array) {
@@ -101,6 +101,46 @@ export class CpuBackend implements Backend {
     const out = new Float32Array(g.length);
     this.k.siluMul(g, u, out, g.length);
     return new CpuTensor(gate.shape, out);
+  }
+
+  relu(x: Tensor): Tensor {
+    const src = cpu(x).data, out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = src[i] > 0 ? src[i] : 0;
+    return new CpuTensor(x.shape, out);
+  }
+
+  routeTopK(logits: Tensor, topK: number): Tensor {
+    const [rows, experts] = rowsCols(logits);
+    return new CpuTensor(logits.shape, routeTopKTs(cpu(logits).data, rows, experts, topK));
+  }
+
+  scaleRows(x: Tensor, weights: Tensor, column: number, indicator = false): Tensor {
+    const [rows, d] = rowsCols(x), [wRows, cols] = rowsCols(weights);
+    if (wRows !== rows || column < 0 || column >= cols) throw new Error(`scaleRows: weights [${wRows}, ${cols}] column ${column} for ${rows} rows`);
+    const src = cpu(x).data, w = cpu(weights).data, out = new Float32Array(src.length);
+    for (let i = 0; i < rows; i++) {
+      const s = indicator ? (w[i * cols + column] !== 0 ? 1 : 0) : w[i * cols + column];
+      for (let j = i * d; j < (i + 1) * d; j++) out[j] = src[j] * s;
+    }
+    return new CpuTensor(x.shape, out);
+  }
+
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+    const [rows, d] = rowsCols(x);
+    const src = cpu(x).data, w = cpu(weight).data, b = cpu(bias).data;
+    if (w.length !== d || b.length !== d) throw new Error(`layerNorm: weight/bias of ${w.length}/${b.length} for rows of ${d}`);
+    const out = new Float32Array(src.length);
+    for (let i = 0; i < rows; i++) {
+      const o = i * d;
+      let sum = 0;
+      for (let j = 0; j < d; j++) sum += src[o + j];
+      const mean = sum / d;
+      let ss = 0;
+      for (let j = 0; j < d; j++) ss += (src[o + j] - mean) * (src[o + j] - mean);
+      const inv = 1 / Math.sqrt(ss / d + eps);
+      for (let j = 0; j < d; j++) out[o + j] = (src[o + j] - mean) * inv * w[j] + b[j];
+    }
+    return new CpuTensor(x.shape, out);
   }
 
   rowSumSquares(x: Tensor): Tensor {

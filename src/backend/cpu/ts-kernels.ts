@@ -125,3 +125,28 @@ export function attendCachedTs(q: Float32Array, k: Float32Array, v: Float32Array
   }
   return out;
 }
+
+/**
+ * Top-k routing of each row of expert logits [rows, experts] (transformers' Mixtral): softmax in
+ * f64, the topK largest probabilities (ties to the lower index) renormalised to sum 1, the rest 0.
+ */
+export function routeTopKTs(logits: Float32Array, rows: number, experts: number, topK: number): Float32Array {
+  const out = new Float32Array(rows * experts), p = new Float64Array(experts), chosen = new Uint8Array(experts);
+  for (let r = 0; r < rows; r++) {
+    const o = r * experts;
+    let max = -Infinity;
+    for (let e = 0; e < experts; e++) max = Math.max(max, logits[o + e]);
+    let sum = 0;
+    for (let e = 0; e < experts; e++) sum += (p[e] = Math.exp(logits[o + e] - max));
+    chosen.fill(0);
+    let kept = 0;
+    for (let k = 0; k < topK; k++) {
+      let best = -1;
+      for (let e = 0; e < experts; e++) if (!chosen[e] && (best < 0 || p[e] > p[best])) best = e;
+      chosen[best] = 1;
+      kept += p[best] / sum;
+    }
+    for (let e = 0; e < experts; e++) if (chosen[e]) out[o + e] = p[e] / sum / kept;
+  }
+  return out;
+}

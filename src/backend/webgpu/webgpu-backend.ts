@@ -15,8 +15,8 @@ import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { LowbitError } from '../../util/errors.js';
 import { grid, kernelSource, packParams, paramBytes, type Kernel, type ParamValues } from './kernels/kernel.js';
 import { MATMUL, TILE } from './kernels/matmul.js';
-import { ADD, ELEMENTWISE_GROUP, MUL, SCALE, SILU_MUL } from './kernels/elementwise.js';
-import { ACT_QUANT, NLL, RMS_NORM, ROW_SUM_SQUARES } from './kernels/rows.js';
+import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL } from './kernels/elementwise.js';
+import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
 import { EMBEDDING, ROPE } from './kernels/positions.js';
 import { ATTENTION, MAX_HEAD_DIM } from './kernels/attention.js';
 
@@ -132,6 +132,34 @@ export class WebGpuBackend implements Backend {
 
   siluMul(gate: Tensor, up: Tensor): Tensor {
     return this.elementwise(SILU_MUL, gate, up);
+  }
+
+  relu(x: Tensor): Tensor {
+    return this.elementwise(RELU, x, null);
+  }
+
+  routeTopK(logits: Tensor, topK: number): Tensor {
+    const [rows, d] = rowsCols(logits);
+    if (d > 1024 || topK < 1 || topK > d) throw new Error(`routeTopK: top ${topK} of ${d} experts (at most 1024)`);
+    const out = this.output(logits.shape);
+    this.dispatch(ROUTE_TOP_K, [logits, out], { rows, d, k: topK }, Math.ceil(rows / 64));
+    return out;
+  }
+
+  scaleRows(x: Tensor, weights: Tensor, column: number, indicator = false): Tensor {
+    const [rows, d] = rowsCols(x), [wRows, cols] = rowsCols(weights);
+    if (wRows !== rows || column < 0 || column >= cols) throw new Error(`scaleRows: weights [${wRows}, ${cols}] column ${column} for ${rows} rows`);
+    const out = this.output(x.shape);
+    this.dispatch(SCALE_ROWS, [x, weights, out], { n: rows * d, d, cols, column, indicator: indicator ? 1 : 0 }, Math.ceil((rows * d) / ELEMENTWISE_GROUP));
+    return out;
+  }
+
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+    const [rows, d] = rowsCols(x);
+    if (this.gpu(weight).length !== d || this.gpu(bias).length !== d) throw new Error(`layerNorm: weight/bias of ${this.gpu(weight).length}/${this.gpu(bias).length} for rows of ${d}`);
+    const out = this.output(x.shape);
+    this.dispatch(LAYER_NORM, [x, weight, bias, out], { rows, d, eps }, rows);
+    return out;
   }
 
   rowSumSquares(x: Tensor): Tensor {

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import type { Model } from '../../arch/llama.js';
+import type { Model } from '../../arch/layers.js';
 import type { Backend } from '../../backend/index.js';
 import type { TextTokenizer } from '../../io/tokenizer.js';
 import { readRecords } from '../../io/records.js';

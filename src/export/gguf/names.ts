@@ -70,6 +70,8 @@ export function ggufArch(cfg: ModelConfig): 'llama' | 'qwen2' {
 
 /** Throws when llama.cpp could not run the model as GGUF stores it (checked before any work). */
 export function checkGgufExportable(cfg: ModelConfig, file: string): void {
+  if (cfg.moe) throw new LowbitError('Mixtral cannot be written to GGUF yet: llama.cpp stores the experts merged (ffn_*_exps), which the writer does not do', file);
+  if (cfg.family === 'opt') throw new LowbitError('OPT cannot be written to GGUF: llama.cpp has no OPT architecture (keep the lowbit directory)', file);
   if (cfg.ropeScaling.type === 'longrope')
     throw new LowbitError('LongRoPE scaling (Phi-3 128k) cannot be written to GGUF yet: llama.cpp needs its phi3 architecture with rope_factors_long/short tensors', file);
 }

@@ -27,4 +27,25 @@ export const SCALE = elementwise('scale', 'x * p.s', 1);
 /** SwiGLU: silu(gate) * up with silu(g) = g / (1 + e^-g). */
 export const SILU_MUL = elementwise('silu_mul', '(x / (1.0 + exp(-x))) * y', 2);
 
+/**
+ * out[i, j] = x[i, j] * weights[i, column], or * (weights[i, column] != 0) with `indicator`: an
+ * expert's output weighted by its routing, or the rows routed to it.
+ */
+export const SCALE_ROWS: Kernel = {
+  name: 'scale_rows',
+  buffers: [{ name: 'x' }, { name: 'w' }, { name: 'out', write: true }],
+  params: { n: 'u32', d: 'u32', cols: 'u32', column: 'u32', indicator: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let i = groupIndex(wg, nwg) * 256u + t;
+  if (i >= p.n) { return; }
+  let s = w[(i / p.d) * p.cols + p.column];
+  out[i] = x[i] * select(s, select(0.0, 1.0, s != 0.0), p.indicator != 0u);
+}`,
+};
+
+/** max(x, 0). */
+export const RELU = elementwise('relu', 'max(x, 0.0)', 1);
+
 export const ELEMENTWISE_GROUP = 256;

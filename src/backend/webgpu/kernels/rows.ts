@@ -66,6 +66,52 @@ export const RMS_NORM = rowKernel('rms_norm', [{ name: 'x' }, { name: 'w' }, { n
   let inv = 1.0 / sqrt(reduceSum(t, s) / f32(p.d) + p.eps);
   for (var j = t; j < p.d; j += 256u) { out[o + j] = w[j] * (x[o + j] * inv); }`);
 
+/** LayerNorm: out = (x - mean) / sqrt(mean((x - mean)^2) + eps) * w + b, the mean taken first (two passes). */
+export const LAYER_NORM = rowKernel('layer_norm', [{ name: 'x' }, { name: 'w' }, { name: 'b' }, { name: 'out', write: true }], { eps: 'f32' }, `
+  var s = 0.0;
+  for (var j = t; j < p.d; j += 256u) { s += x[o + j]; }
+  let mean = reduceSum(t, s) / f32(p.d);
+  var v = 0.0;
+  for (var j = t; j < p.d; j += 256u) { let c = x[o + j] - mean; v = fma(c, c, v); }
+  let inv = 1.0 / sqrt(reduceSum(t, v) / f32(p.d) + p.eps);
+  for (var j = t; j < p.d; j += 256u) { out[o + j] = (x[o + j] - mean) * inv * w[j] + b[j]; }`);
+
+/**
+ * Top-k routing (Mixtral): one thread a row of expert logits (at most 1024 experts): softmax,
+ * the topK largest (ties to the lower index) renormalised to sum 1, the rest 0.
+ */
+export const ROUTE_TOP_K: Kernel = {
+  name: 'route_top_k',
+  buffers: [{ name: 'x' }, { name: 'out', write: true }],
+  params: { rows: 'u32', d: 'u32', k: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let row = groupIndex(wg, nwg) * 64u + t;
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+  var m = -3.402823e38;
+  for (var j = 0u; j < p.d; j++) { m = max(m, x[o + j]); }
+  var sum = 0.0;
+  for (var j = 0u; j < p.d; j++) { let e = exp(x[o + j] - m); out[o + j] = e; sum += e; }
+  var chosen: array<u32, 32>;
+  var kept = 0.0;
+  for (var k = 0u; k < p.k; k++) {
+    var best = p.d;
+    for (var j = 0u; j < p.d; j++) {
+      let taken = (chosen[j / 32u] >> (j % 32u)) & 1u;
+      if (taken == 0u && (best == p.d || out[o + j] > out[o + best])) { best = j; }
+    }
+    chosen[best / 32u] |= 1u << (best % 32u);
+    kept += out[o + best] / sum;
+  }
+  for (var j = 0u; j < p.d; j++) {
+    let taken = (chosen[j / 32u] >> (j % 32u)) & 1u;
+    out[o + j] = select(0.0, out[o + j] / sum / kept, taken == 1u);
+  }
+}`,
+};
+
 /** Negative log-likelihood of the row's target: logsumexp(x) - x[target], with the max subtracted first. */
 export const NLL = rowKernel('nll', [{ name: 'x' }, { name: 'targets', type: 'u32' }, { name: 'out', write: true }], {}, `
   var m = -3.402823e38;

@@ -1,0 +1,224 @@
+/**
+ * What every decoder architecture is made of, whatever its family (llama.ts, opt.ts): linear layers
+ * (dense, activation-quantized with an optional low-rank term, or kept packed), the block and model
+ * shapes the pipelines work with, KV caches, the runtime a quantized model carries, and reading
+ * weights with NaN/Inf rejected.
+ */
+import { native } from '../native/index.js';
+import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
+import type { Rotation } from '../linalg/hadamard.js';
+import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
+import type { Scratch } from '../io/scratch.js';
+import { LowbitError } from '../util/errors.js';
+import type { ModelConfig } from './config.js';
+
+/** A linear layer y = f(x); dense by default, replaceable by quantized variants. */
+export interface Linear {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  forward(be: Backend, x: Tensor): Tensor;
+}
+
+export class DenseLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(readonly weight: Tensor, readonly bias?: Tensor) {
+    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    return be.linear(x, this.weight, this.bias);
+  }
+}
+
+/**
+ * A linear layer of a W(b)A(b) model: y = W_hat Q_a(x) + U V^T x + bias, where Q_a quantizes
+ * the input per token (fake quantization) and the optional full-precision low-rank term U V^T
+ * (LRC) acts on the unquantized input.
+ */
+export class QuantizedActLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(
+    readonly weight: Tensor,
+    readonly bias: Tensor | undefined,
+    readonly act: ActQuantSpec | null,
+    /** U [out, k] and V [in, k]. */
+    readonly lowRank: { u: Tensor; v: Tensor } | null,
+  ) {
+    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    const xq = this.act ? be.actQuant(x, this.act) : x;
+    const y = be.linear(xq, this.weight, this.bias);
+    if (xq !== x) be.free(xq);
+    if (!this.lowRank) return y;
+    const xv = be.matmul(x, this.lowRank.v);
+    const corr = be.matmul(xv, this.lowRank.u, { transB: true });
+    be.free(xv);
+    const out = be.add(y, corr);
+    be.free(y);
+    be.free(corr);
+    return out;
+  }
+}
+
+export interface WindowShape {
+  batch: number;
+  seqLen: number;
+}
+
+/** Receives each linear layer's input during a block's forward pass (calibration hooks). */
+export type LinearObserver = (name: string, input: Tensor, routing?: Routing) => void;
+
+/**
+ * For an expert's linear (Mixtral): the block's routing weights [tokens, experts] and the expert's
+ * column. The expert is computed on every token and weighted by its column, which is zero for the
+ * tokens not routed to it; its input statistics count only the routed ones.
+ */
+export interface Routing {
+  weights: Tensor;
+  expert: number;
+}
+
+/**
+ * How a quantized model runs beyond its weights: per-token activation quantization of every
+ * linear's input in the decoder blocks, and the rotation plan (QuaRot) whose online part applies
+ * before down_proj. Saved in lowbit.json.
+ */
+export interface RuntimeSpec {
+  activation: ActQuantSpec | null;
+  rotation: { seed: number } | null;
+}
+
+/**
+ * Makes a loaded block run as the quantized model does: every linear quantizes its input
+ * (QuaRot quantizes the inputs of all seven block linears; the LM head stays in full precision)
+ * and down_proj's input is rotated online.
+ */
+export function applyRuntime(block: Block, activation: ActQuantSpec | null, downRotation: Rotation | null): void {
+  if (downRotation) block.downRotation = downRotation;
+  if (!activation) return;
+  for (const name of Object.keys(block.linears)) {
+    const l = block.linears[name];
+    if (l instanceof DenseLinear) block.linears[name] = new QuantizedActLinear(l.weight, l.bias, activation, null);
+  }
+}
+
+/** The weight and bias tensors of a block's linear, whatever its kind. */
+export function linearTensors(l: Linear): { weight: Tensor; bias?: Tensor; lowRank?: { u: Tensor; v: Tensor } } {
+  if (l instanceof DenseLinear) return { weight: l.weight, bias: l.bias };
+  if (l instanceof QuantizedActLinear) return { weight: l.weight, bias: l.bias, lowRank: l.lowRank ?? undefined };
+  throw new Error('unknown linear kind');
+}
+
+/** Hugging Face tensor name of a block's parameter. */
+export function blockTensorName(layer: number, what: string): string {
+  return `model.layers.${layer}.${what}`;
+}
+
+/** Throws if a tensor holds NaN/Inf, which would silently poison every result. */
+export function assertFinite(data: Float32Array, name: string, file: string): void {
+  const i = native ? native.firstNonFinite(data, data.length) : data.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) throw new LowbitError(`tensor ${name} contains ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at element ${i}`, file);
+}
+
+/** Reads a tensor as f32 (in the scratch's buffers when given) and rejects NaN/Inf. */
+export function readFinite(src: TensorSource, name: string, scratch?: Scratch): Float32Array {
+  const data = src.readF32(name, scratch);
+  assertFinite(data, name, src.fileOf(name));
+  return data;
+}
+
+export interface LoadOptions {
+  /** Called after each tensor is loaded (progress). */
+  onTensor?: (name: string, done: number, total: number) => void;
+  /** Keep quantized linear weights packed (PackedLinear) when the source can serve them so. */
+  packed?: boolean;
+}
+
+/**
+ * A linear layer whose weight stays packed on the host (quantized codes, ggml blocks) and is
+ * widened to f32 only for the duration of one forward call: a quantized model evaluates in less
+ * memory than its source. Used by evaluation and generation for weight-only quantized models.
+ */
+export class PackedLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(readonly packed: PackedTensor, readonly bias?: Tensor) {
+    [this.outFeatures, this.inFeatures] = packed.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    const w = be.upload(this.packed.decode(), this.packed.shape);
+    const y = be.linear(x, w, this.bias);
+    be.free(w);
+    return y;
+  }
+}
+
+/** Reads a tensor of a validated source and uploads it (NaN/Inf rejected). */
+export function uploadTensor(be: Backend, src: TensorSource, name: string): Tensor {
+  return be.upload(readFinite(src, name), src.shape(name));
+}
+
+/**
+ * A block's keys and values of the positions seen so far (generation): the block appends the new
+ * positions' k, v and attends over all of them.
+ */
+export interface LayerCache {
+  k: Tensor | null;
+  v: Tensor | null;
+  /** Positions in the cache. */
+  past: number;
+}
+
+/**
+ * A decoder block as the pipelines see it: its linear layers by name suffix (the architecture's
+ * linearNames), replaceable by quantized variants; the rest (norms) is the architecture's own.
+ */
+export interface Block {
+  /** Attention window of this layer in tokens (0: full causal attention). */
+  window: number;
+  linears: Record<string, Linear>;
+  /** Online rotation of the down projection's input (QuaRot), folded into that projection's weight. */
+  downRotation?: Rotation;
+}
+
+/** A loaded model: its config and blocks (embeddings and head are the architecture's own). */
+export interface Model {
+  config: ModelConfig;
+  blocks: Block[];
+}
+
+/**
+ * The tensor loaders a model load uses: `load` uploads a checked tensor, `loadPacked` keeps a
+ * quantized linear packed when asked and the source can (checked once, decoded); both count
+ * progress over the tensors the architecture expects.
+ */
+export function modelLoaders(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions, total: number): {
+  load: (name: string) => Tensor; loadPacked: (name: string) => PackedTensor | null;
+} {
+  let done = 0;
+  const load = (name: string): Tensor => {
+    const t = uploadTensor(be, src, name);
+    opts.onTensor?.(name, ++done, total);
+    return t;
+  };
+  const loadPacked = (name: string): PackedTensor | null => {
+    const p = opts.packed ? src.readPacked?.(name) ?? null : null;
+    if (!p) return null;
+    assertFinite(p.decode(), name, src.fileOf(name)); // once, as uploadTensor checks dense weights
+    opts.onTensor?.(name, ++done, total);
+    return p;
+  };
+  return { load, loadPacked };
+}
+
+/** Checks that the source holds every expected tensor (name -> shape), with that shape. */
+export function checkTensors(expected: Map<string, number[]>, src: TensorSource): void {
+  for (const [name, shape] of expected) {
+    if (!src.has(name)) throw new LowbitError(`checkpoint has no tensor ${name}, which config.json implies`, src.dir);
+    const got = src.shape(name);
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i]))
+      throw new LowbitError(`tensor ${name} has shape [${got.join(', ')}] but config.json implies [${shape.join(', ')}]`, src.fileOf(name));
+  }
+}
