@@ -33,8 +33,10 @@ export function registerInspect(program: Command): void {
       }
       const c = report.config;
       console.log(`${dir}: ${c.family}, ${report.parameters.toLocaleString('en-US')} parameters`);
-      console.log(`  hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} KV, head dim ${c.headDim}), MLP ${c.intermediateSize}, vocab ${c.vocabSize}`);
-      console.log(`  RoPE theta ${c.ropeTheta} (${c.ropeScaling.type}), max positions ${c.maxPositions}, tied embeddings ${c.tieWordEmbeddings}${c.slidingWindow ? `, sliding window ${c.slidingWindow}${c.slidingLayers ? ` on layers ${c.slidingLayers.join(', ') || '(none)'}` : ''}` : ''}`);
+      const mlp = c.moe ? `MLP ${c.moe.experts} experts of ${c.intermediateSize} (top ${c.moe.topK} per token)` : `MLP ${c.intermediateSize}`;
+      console.log(`  hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} KV, head dim ${c.headDim}), ${mlp}, vocab ${c.vocabSize}`);
+      if (c.opt) console.log(`  learned positions, ${c.opt.layerNormBefore ? 'pre' : 'post'}-LayerNorm blocks, embeddings of ${c.opt.wordEmbedProjDim}${c.opt.wordEmbedProjDim !== c.hiddenSize ? ' (project_in/out)' : ''}, max positions ${c.maxPositions}, tied embeddings ${c.tieWordEmbeddings}`);
+      else console.log(`  RoPE theta ${c.ropeTheta} (${c.ropeScaling.type}), max positions ${c.maxPositions}, tied embeddings ${c.tieWordEmbeddings}${c.slidingWindow ? `, sliding window ${c.slidingWindow}${c.slidingLayers ? ` on layers ${c.slidingLayers.join(', ') || '(none)'}` : ''}` : ''}`);
       console.log(`  dtypes: ${Object.entries(report.dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}`);
       const q = report.quantization;
       if (q) {

@@ -29,6 +29,7 @@ export function architectureMetadata(cfg: ModelConfig): [string, GgufValue][] {
   const rs = cfg.ropeScaling;
   if (rs.type === 'linear') kv.push([`${arch}.rope.scaling.type`, gv.str('linear')], [`${arch}.rope.scaling.factor`, gv.f32(rs.factor)]);
   if (cfg.slidingWindow > 0) kv.push([`${arch}.attention.sliding_window`, gv.u32(cfg.slidingWindow)]);
+  if (cfg.moe) kv.push([`${arch}.expert_count`, gv.u32(cfg.moe.experts)], [`${arch}.expert_used_count`, gv.u32(cfg.moe.topK)]);
   return kv;
 }
 
@@ -60,6 +61,8 @@ export function ropeFreqFactors(cfg: ModelConfig): Float32Array | null {
 export function configFromMetadata(get: (key: string) => unknown, hasOutput: boolean, file: string): ModelConfig {
   const arch = get('general.architecture');
   if (arch !== 'llama' && arch !== 'qwen2') throw new LowbitError(`unsupported GGUF architecture ${String(arch)}; lowbit runs llama and qwen2`, file);
+  if (Number(get(`${arch}.expert_count`) ?? 0) > 0)
+    throw new LowbitError('mixture-of-experts GGUF files (merged ffn_*_exps tensors) cannot be run by lowbit yet; run the lowbit directory, or llama.cpp', file);
   const num = (key: string, fallback?: number): number => {
     const v = get(`${arch}.${key}`) ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new LowbitError(`missing or invalid metadata ${arch}.${key}`, file);

@@ -27,6 +27,7 @@ const BLOCK_PARTS: Record<string, [string, TensorRole]> = {
   'mlp.gate_proj.weight': ['ffn_gate.weight', 'ffn_gate'],
   'mlp.up_proj.weight': ['ffn_up.weight', 'ffn_up'],
   'mlp.down_proj.weight': ['ffn_down.weight', 'ffn_down'],
+  'block_sparse_moe.gate.weight': ['ffn_gate_inp.weight', 'other'],
 };
 
 const TOP: Record<string, [string, TensorRole]> = {
@@ -39,12 +40,31 @@ export interface GgufName {
   name: string;
   role: TensorRole;
   layer: number;
+  /** For one expert's linear (Mixtral): its index in the merged tensor that holds every expert's. */
+  expert?: number;
 }
+
+/**
+ * Mixtral's experts: llama.cpp keeps each layer's w1 (gate), w3 (up) and w2 (down) of all experts in
+ * one 3-D tensor each, experts outermost (ffn_gate_exps [experts, ff, hidden], ...), and the router
+ * as ffn_gate_inp, left in F32 (as convert_hf_to_gguf.py and llama-quantize keep it).
+ */
+const EXPERT_PARTS: Record<string, [string, TensorRole]> = {
+  w1: ['ffn_gate_exps.weight', 'ffn_gate'],
+  w3: ['ffn_up_exps.weight', 'ffn_up'],
+  w2: ['ffn_down_exps.weight', 'ffn_down'],
+};
+const EXPERT = /^model\.layers\.(\d+)\.block_sparse_moe\.experts\.(\d+)\.(w[123])\.weight$/;
 
 /** The GGUF name of a Hugging Face tensor, or null for tensors GGUF does not keep (rotary caches). */
 export function ggufName(hf: string): GgufName | null {
   const top = TOP[hf];
   if (top) return { name: top[0], role: top[1], layer: 0 };
+  const e = EXPERT.exec(hf);
+  if (e) {
+    const [name, role] = EXPERT_PARTS[e[3]];
+    return { name: `blk.${e[1]}.${name}`, role, layer: Number(e[1]), expert: Number(e[2]) };
+  }
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
   const part = m ? BLOCK_PARTS[m[2]] : undefined;
   if (!m || !part) return null;
@@ -70,7 +90,6 @@ export function ggufArch(cfg: ModelConfig): 'llama' | 'qwen2' {
 
 /** Throws when llama.cpp could not run the model as GGUF stores it (checked before any work). */
 export function checkGgufExportable(cfg: ModelConfig, file: string): void {
-  if (cfg.moe) throw new LowbitError('Mixtral cannot be written to GGUF yet: llama.cpp stores the experts merged (ffn_*_exps), which the writer does not do', file);
   if (cfg.family === 'opt') throw new LowbitError('OPT cannot be written to GGUF: llama.cpp has no OPT architecture (keep the lowbit directory)', file);
   if (cfg.ropeScaling.type === 'longrope')
     throw new LowbitError('LongRoPE scaling (Phi-3 128k) cannot be written to GGUF yet: llama.cpp needs its phi3 architecture with rope_factors_long/short tensors', file);

@@ -34,6 +34,7 @@ export function ggufTypeOf(cfg: ModelConfig, out: GgufOutput, hf: string, shape:
   if (shape.length === 1) return 'F32';
   const g = ggufName(hf);
   if (!g) throw new Error(`no GGUF name for ${hf}`);
+  if (g.name.endsWith('.ffn_gate_inp.weight')) return 'F32'; // the MoE router stays F32 in every mix
   const rowLength = shape[shape.length - 1], o = out.overrides, t = out.target;
   if ('mix' in t)
     return mixTypeFor(t.mix, { role: g.role, layer: g.layer, nLayers: cfg.numLayers, nGqa: cfg.numHeads / cfg.numKvHeads, rowLength, tiedEmbeddings: cfg.tieWordEmbeddings }, o);

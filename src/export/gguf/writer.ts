@@ -81,8 +81,36 @@ export class GgufModelWriter implements ModelSink {
     this.ledger.record(layer, q, report, parseLinearWeightName(`${layer}.weight`) !== null);
   }
 
+  /** Mixtral's expert tensors waiting for the rest of their layer's experts: merged name -> bytes by expert. */
+  private readonly experts = new Map<string, { type: string; shape: number[]; parts: (Uint8Array | undefined)[] }>();
+
+  /**
+   * One expert's linear: kept until every expert of its layer and kind is there, then written as the
+   * merged tensor [experts, rows, cols] (each expert's rows are whole ggml rows, so merging is
+   * concatenation).
+   */
+  private addExpert(name: string, expert: number, type: string, shape: number[], bytes: Uint8Array): void {
+    const experts = this.info.config.moe!.experts;
+    let m = this.experts.get(name);
+    if (!m) this.experts.set(name, (m = { type, shape, parts: Array.from({ length: experts }, () => undefined) }));
+    if (m.type !== type || m.shape.some((d, i) => d !== shape[i])) throw new Error(`${name}: experts of different types or shapes`);
+    m.parts[expert] = bytes;
+    if (m.parts.some((p) => p === undefined)) return;
+    const merged = new Uint8Array(m.parts.reduce((s, p) => s + p!.byteLength, 0));
+    let at = 0;
+    for (const p of m.parts) {
+      merged.set(p!, at);
+      at += p!.byteLength;
+    }
+    this.experts.delete(name);
+    const id = FLOAT_TYPES[type]?.id ?? BLOCK_TYPES[type].id;
+    this.file.add(name, id, [shape[1], shape[0], experts], merged);
+    this.typesUsed.set(type, (this.typesUsed.get(type) ?? 0) + 1);
+  }
+
   private add(hf: string, type: string, shape: number[], bytes: Uint8Array): void {
     const g = ggufName(hf)!;
+    if (g.expert !== undefined) return this.addExpert(g.name, g.expert, type, shape, bytes);
     const heads = permutedHeads(this.info.config, hf);
     const data = heads ? permuteRows(bytes, shape[0], heads, true) : bytes;
     const id = FLOAT_TYPES[type]?.id ?? BLOCK_TYPES[type].id;
@@ -92,6 +120,7 @@ export class GgufModelWriter implements ModelSink {
 
   finish(seconds: number, summaryExtra: Record<string, unknown> = {}): LowbitManifest {
     const cfg = this.info.config;
+    if (this.experts.size) throw new Error(`experts missing from ${[...this.experts.keys()].join(', ')}`);
     const freqs = ropeFreqFactors(cfg);
     if (freqs) this.file.add('rope_freqs.weight', FLOAT_TYPES.F32.id, [freqs.length], new Uint8Array(freqs.buffer));
     const targetName = nameOfTarget(this.info.target);
