@@ -14,7 +14,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { BLOCK_TYPES } from '../src/quant/ggml/registry.js';
 import { quantizeBlocks, dequantizeBlocks } from '../src/quant/ggml/block-type.js';
-import { MIXES, mixTypeFor, type Mix } from '../src/quant/ggml/mixes.js';
+import { MIXES, mixTypeFor, type Mix, type TensorRole } from '../src/quant/ggml/mixes.js';
 import { ggufName, permuteRows } from '../src/export/gguf/names.js';
 import { GgufFile } from '../src/io/gguf.js';
 import { ggmlRtn } from '../src/quant/ggml/ggml-weight.js';
@@ -71,6 +71,19 @@ test('block types round-trip: unpack/pack of codes is the identity and decoding 
     for (let i = 0; i < 256; i++) { err += (y[i] - w[i]) ** 2; norm += w[i] ** 2; }
     assert.ok(err / norm < (t.codeBits <= 2 ? 0.2 : t.codeBits === 3 ? 0.06 : 0.02), `${name}: relative error ${err / norm}`);
   }
+});
+
+test('mix tables for an 8-expert model (Mixtral 8x7B) follow llama-quantize\'s n_expert == 8 rules (llama-quant.cpp, read by hand)', () => {
+  const place = (role: TensorRole, layer: number) => ({ role, layer, nLayers: 32, nGqa: 4, rowLength: 4096, tiedEmbeddings: false, nExperts: 8 });
+  const cases: [Mix, TensorRole, number, string][] = [
+    ['Q4_K_M', 'attn_v', 5, 'Q8_0'], ['Q4_K_M', 'attn_k', 5, 'Q8_0'], ['Q4_K_M', 'attn_output', 5, 'Q5_K'], ['Q4_K_M', 'attn_q', 5, 'Q4_K'],
+    ['Q4_K_M', 'ffn_down', 0, 'Q6_K'], ['Q4_K_M', 'ffn_down', 4, 'Q4_K'], ['Q4_K_M', 'ffn_up', 0, 'Q4_K'],
+    ['Q2_K', 'attn_output', 9, 'Q5_K'], ['Q5_K_M', 'attn_output', 9, 'Q5_K'], ['Q8_0', 'attn_k', 9, 'Q8_0'], ['Q3_K_M', 'attn_v', 0, 'Q8_0'],
+  ];
+  for (const [mix, role, layer, want] of cases) assert.equal(mixTypeFor(mix, place(role, layer)), want, `${mix} ${role} layer ${layer}`);
+  // Without experts the same places keep the dense rules.
+  assert.equal(mixTypeFor('Q4_K_M', { ...place('attn_k', 5), nExperts: 0 }), 'Q4_K');
+  assert.equal(mixTypeFor('Q2_K', { ...place('attn_output', 9), nExperts: 0 }), 'Q3_K');
 });
 
 test('mix tables give every kdoc-6m tensor the type llama-quantize gives it', () => {

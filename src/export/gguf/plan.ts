@@ -37,7 +37,7 @@ export function ggufTypeOf(cfg: ModelConfig, out: GgufOutput, hf: string, shape:
   if (g.name.endsWith('.ffn_gate_inp.weight')) return 'F32'; // the MoE router stays F32 in every mix
   const rowLength = shape[shape.length - 1], o = out.overrides, t = out.target;
   if ('mix' in t)
-    return mixTypeFor(t.mix, { role: g.role, layer: g.layer, nLayers: cfg.numLayers, nGqa: cfg.numHeads / cfg.numKvHeads, rowLength, tiedEmbeddings: cfg.tieWordEmbeddings }, o);
+    return mixTypeFor(t.mix, { role: g.role, layer: g.layer, nLayers: cfg.numLayers, nGqa: cfg.numHeads / cfg.numKvHeads, rowLength, tiedEmbeddings: cfg.tieWordEmbeddings, nExperts: cfg.moe?.experts ?? 0 }, o);
   if (g.role === 'token_embd' && o.tokenEmbeddingType) return o.tokenEmbeddingType;
   if (g.role === 'output' && o.outputTensorType) return o.outputTensorType;
   return fallbackType(t.type, rowLength);

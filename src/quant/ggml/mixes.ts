@@ -55,6 +55,8 @@ export interface TensorPlace {
   /** Row length (ggml's ne[0]). */
   rowLength: number;
   tiedEmbeddings: boolean;
+  /** Experts per MoE layer (0 for a dense model): llama-quantize spends more bits on 8-expert models' attention. */
+  nExperts?: number;
 }
 
 export interface MixOverrides {
@@ -84,6 +86,9 @@ export function mixTypeFor(mix: Mix, p: TensorPlace, o: MixOverrides = {}): stri
     else if ((mix === 'IQ4_XS' || mix === 'IQ4_NL') && p.nGqa >= 4) t = 'Q5_K';
     else if ((mix === 'Q4_K_M' || mix === 'Q5_K_M') && moreBits(i, n)) t = 'Q6_K';
     else if (mix === 'Q4_K_S' && i < 4) t = 'Q5_K';
+    if (p.nExperts === 8) t = 'Q8_0'; // "for the 8-expert model, bumping this to Q8_0 trades just ~128MB"
+  } else if (role === 'attn_k') {
+    if (p.nExperts === 8) t = 'Q8_0';
   } else if (role === 'ffn_down') {
     if (mix === 'Q2_K') t = 'Q3_K';
     else if (mix === 'Q3_K_M') t = i < Math.trunc(n / 16) ? 'Q5_K' : 'Q4_K';
@@ -92,6 +97,8 @@ export function mixTypeFor(mix: Mix, p: TensorPlace, o: MixOverrides = {}): stri
     else if (i < Math.trunc(n / 8) && (mix === 'IQ4_XS' || mix === 'IQ4_NL')) t = 'Q5_K';
     else if (mix === 'Q5_K_M' && moreBits(i, n)) t = 'Q6_K';
     else if (mix === 'Q4_K_S' && i < Math.trunc(n / 8)) t = 'Q5_K';
+  } else if (role === 'attn_output' && p.nExperts === 8) {
+    if ((['Q2_K', 'Q3_K_S', 'Q3_K_M', 'IQ4_NL', 'Q4_K_S', 'Q4_K_M', 'IQ4_XS'] as Mix[]).includes(mix)) t = 'Q5_K';
   } else if (role === 'attn_output') {
     if (mix === 'Q2_K') t = 'Q3_K';
     else if (mix === 'Q3_K_M') t = 'Q4_K';
