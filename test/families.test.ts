@@ -176,17 +176,21 @@ test('families quantize, evaluate and inspect from the CLI: every method on Phi-
   assert.ok(Math.abs(after / before - 1) < 0.02, `8-bit rotated ${after} vs ${before}`);
 });
 
-test('GGUF: Phi-3 is written as llama.cpp\'s llama architecture with its linears split; LongRoPE is refused in one line', () => {
+test('GGUF: Phi-3 is written as llama.cpp\'s llama architecture with its linears split and runs in lowbit; with LongRoPE, as llama.cpp\'s phi3 architecture', () => {
   const dir = withTokenizer('phi3');
   const out = path.join(tmpDir(), 'phi3.gguf');
   const r = runCli(['quantize', dir, '--method', 'rtn', '--gguf', 'Q8_0', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const e = runCli(['eval', out, '--data', ASSETS.heldout, '--seq-len', '64', '--max-windows', '4', '--json']);
   assert.equal(e.code, 0, e.stderr);
-  const long = withTokenizer('phi3-longrope');
-  const refused = runCli(['quantize', long, '--method', 'rtn', '--gguf', 'Q8_0', '--out', path.join(tmpDir(), 'x.gguf')]);
-  assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr.trim(), /^[^\n]*LongRoPE[^\n]*$/);
+  const long = path.join(tmpDir(), 'long.gguf');
+  const q = runCli(['quantize', withTokenizer('phi3-longrope'), '--method', 'rtn', '--gguf', 'Q8_0', '--out', long]);
+  assert.equal(q.code, 0, q.stderr);
+  const info = runCli(['inspect', long]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /architecture phi3 \(lowbit cannot run it/);
+  for (const t of ['rope_factors_long.weight', 'rope_factors_short.weight', 'blk.0.ffn_up.weight', 'blk.0.attn_q.weight']) assert.match(info.stdout, new RegExp(t.replace(/\./g, '\\.')));
+  assert.doesNotMatch(info.stdout, /ffn_gate\.weight/);
 });
 
 test('OPT: GGUF and rotation are refused in one line; Mixtral: rotation is refused', () => {
@@ -226,8 +230,8 @@ async function llamaCppPerplexity(file: string, seqLen: number, windows: number)
   return Math.exp(nll / n);
 }
 
-test('GGUF of Mixtral (experts merged into ffn_*_exps, router F32) and Phi-3 (split linears): llama.cpp\'s perplexity equals lowbit\'s', async (t) => {
-  for (const name of ['mixtral', 'phi3']) {
+test('GGUF of Mixtral (experts merged into ffn_*_exps, router F32), Phi-3 (split linears) and Phi-3 with LongRoPE (phi3 architecture): llama.cpp\'s perplexity equals lowbit\'s', async (t) => {
+  for (const name of ['mixtral', 'phi3', 'phi3-longrope']) {
     const dir = withTokenizer(name);
     const lowbit = (model: string) => {
       const e = runCli(['eval', model, '--data', ASSETS.heldout, '--seq-len', '64', '--max-windows', '4', '--json']);
@@ -249,7 +253,7 @@ test('GGUF of Mixtral (experts merged into ffn_*_exps, router F32) and Phi-3 (sp
     assert.ok(Math.abs(theirs8 / ours8 - 1) < 0.01, `${name} Q8_0: llama.cpp ${theirs8} vs lowbit ${ours8}`);
     t.diagnostic(`${name}: F32 llama.cpp ${theirs.toFixed(4)} vs lowbit ${ours.toFixed(4)}; Q8_0 llama.cpp ${theirs8.toFixed(4)} vs lowbit ${ours8.toFixed(4)}`);
     if (name === 'mixtral') {
-      // lowbit does not run merged experts yet: it says so in one line.
+      // lowbit does not run merged experts yet: it says so in one line (and phi3-architecture files, checked above).
       const r = runCli(['eval', q8, '--data', ASSETS.heldout]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr.trim(), /^[^\n]*mixture-of-experts GGUF files[^\n]*$/);

@@ -28,6 +28,9 @@ export function architectureMetadata(cfg: ModelConfig): [string, GgufValue][] {
   }
   const rs = cfg.ropeScaling;
   if (rs.type === 'linear') kv.push([`${arch}.rope.scaling.type`, gv.str('linear')], [`${arch}.rope.scaling.factor`, gv.f32(rs.factor)]);
+  // LongRoPE (convert_hf_to_gguf.py's Phi3MiniModel): the factors are tensors (ropeFactorTensors).
+  if (rs.type === 'longrope')
+    kv.push([`${arch}.rope.scaling.attn_factor`, gv.f32(rs.attentionFactor)], [`${arch}.rope.scaling.original_context_length`, gv.u32(rs.originalMaxPositions)]);
   if (cfg.slidingWindow > 0) kv.push([`${arch}.attention.sliding_window`, gv.u32(cfg.slidingWindow)]);
   if (cfg.moe) kv.push([`${arch}.expert_count`, gv.u32(cfg.moe.experts)], [`${arch}.expert_used_count`, gv.u32(cfg.moe.topK)]);
   return kv;
@@ -55,6 +58,12 @@ export function ropeFreqFactors(cfg: ModelConfig): Float32Array | null {
     }
   }
   return out;
+}
+
+/** LongRoPE's per-dimension factors as llama.cpp's phi3 architecture reads them. */
+export function ropeFactorTensors(cfg: ModelConfig): [string, Float32Array][] {
+  const rs = cfg.ropeScaling;
+  return rs.type === 'longrope' ? [['rope_factors_long.weight', Float32Array.from(rs.long)], ['rope_factors_short.weight', Float32Array.from(rs.short)]] : [];
 }
 
 /** A ModelConfig from GGUF metadata (llama and qwen2 architectures). */

@@ -81,18 +81,27 @@ export function hfName(gguf: string): string | null {
 }
 
 /**
- * GGUF architecture name of a lowbit family. Mistral and Phi-3 (its fused linears stored split, see
- * arch/phi3.ts) are Llama-architecture models to llama.cpp.
+ * GGUF architecture name of a lowbit family. Mistral, Mixtral and Phi-3 (its fused linears stored
+ * split, see arch/phi3.ts) are Llama-architecture models to llama.cpp, except Phi-3 with LongRoPE:
+ * only llama.cpp's phi3 architecture switches between long and short rope factors (by context
+ * size) and scales by the attention factor; it runs NEOX rope (no row permutation), reads q/k/v
+ * split, and wants gate and up as one ffn_up [gate; up] (fusedPart).
  */
-export function ggufArch(cfg: ModelConfig): 'llama' | 'qwen2' {
+export function ggufArch(cfg: ModelConfig): 'llama' | 'qwen2' | 'phi3' {
+  if (cfg.family === 'phi3' && cfg.ropeScaling.type === 'longrope') return 'phi3';
   return cfg.family === 'qwen2' ? 'qwen2' : 'llama';
+}
+
+/** Where a tensor goes when the architecture fuses it with others: the fused tensor, its place among the parts, how many parts. */
+export function fusedPart(cfg: ModelConfig, g: GgufName): { name: string; index: number; count: number } | null {
+  if (ggufArch(cfg) !== 'phi3') return null;
+  const m = /^(blk\.\d+)\.(ffn_gate|ffn_up)\.weight$/.exec(g.name);
+  return m ? { name: `${m[1]}.ffn_up.weight`, index: m[2] === 'ffn_gate' ? 0 : 1, count: 2 } : null;
 }
 
 /** Throws when llama.cpp could not run the model as GGUF stores it (checked before any work). */
 export function checkGgufExportable(cfg: ModelConfig, file: string): void {
   if (cfg.family === 'opt') throw new LowbitError('OPT cannot be written to GGUF: llama.cpp has no OPT architecture (keep the lowbit directory)', file);
-  if (cfg.ropeScaling.type === 'longrope')
-    throw new LowbitError('LongRoPE scaling (Phi-3 128k) cannot be written to GGUF yet: llama.cpp needs its phi3 architecture with rope_factors_long/short tensors', file);
 }
 
 /** Heads whose rows are permuted for `hf` (0: none): q_proj by n_head, k_proj by n_head_kv (llama only). */

@@ -21,8 +21,8 @@ import { LowbitError } from '../../util/errors.js';
 import { VERSION } from '../../util/version.js';
 import { MANIFEST_FORMAT_VERSION, type LowbitManifest } from '../manifest.js';
 import type { ModelSink } from '../sink.js';
-import { architectureMetadata, ropeFreqFactors } from './metadata.js';
-import { ggufName, ggufArch, permuteRows, permutedHeads } from './names.js';
+import { architectureMetadata, ropeFactorTensors, ropeFreqFactors } from './metadata.js';
+import { fusedPart, ggufName, ggufArch, permuteRows, permutedHeads } from './names.js';
 import { tokenizerMetadata } from './tokenizer.js';
 import path from 'node:path';
 
@@ -81,20 +81,19 @@ export class GgufModelWriter implements ModelSink {
     this.ledger.record(layer, q, report, parseLinearWeightName(`${layer}.weight`) !== null);
   }
 
-  /** Mixtral's expert tensors waiting for the rest of their layer's experts: merged name -> bytes by expert. */
-  private readonly experts = new Map<string, { type: string; shape: number[]; parts: (Uint8Array | undefined)[] }>();
+  /** Parts of a tensor llama.cpp keeps whole (Mixtral's experts, phi3's ffn_up) waiting for the rest: merged name -> parts. */
+  private readonly pending = new Map<string, { type: string; shape: number[]; parts: (Uint8Array | undefined)[] }>();
 
   /**
-   * One expert's linear: kept until every expert of its layer and kind is there, then written as the
-   * merged tensor [experts, rows, cols] (each expert's rows are whole ggml rows, so merging is
-   * concatenation).
+   * One part of a merged tensor: kept until every part is there, then written whole. Parts are whole
+   * ggml rows, so merging is concatenation: experts stack as [experts, rows, cols], fused linears as
+   * [parts * rows, cols].
    */
-  private addExpert(name: string, expert: number, type: string, shape: number[], bytes: Uint8Array): void {
-    const experts = this.info.config.moe!.experts;
-    let m = this.experts.get(name);
-    if (!m) this.experts.set(name, (m = { type, shape, parts: Array.from({ length: experts }, () => undefined) }));
-    if (m.type !== type || m.shape.some((d, i) => d !== shape[i])) throw new Error(`${name}: experts of different types or shapes`);
-    m.parts[expert] = bytes;
+  private addPart(name: string, index: number, count: number, stack: 'experts' | 'rows', type: string, shape: number[], bytes: Uint8Array): void {
+    let m = this.pending.get(name);
+    if (!m) this.pending.set(name, (m = { type, shape, parts: Array.from({ length: count }, () => undefined) }));
+    if (m.type !== type || m.shape.some((d, i) => d !== shape[i])) throw new Error(`${name}: parts of different types or shapes`);
+    m.parts[index] = bytes;
     if (m.parts.some((p) => p === undefined)) return;
     const merged = new Uint8Array(m.parts.reduce((s, p) => s + p!.byteLength, 0));
     let at = 0;
@@ -102,15 +101,17 @@ export class GgufModelWriter implements ModelSink {
       merged.set(p!, at);
       at += p!.byteLength;
     }
-    this.experts.delete(name);
+    this.pending.delete(name);
     const id = FLOAT_TYPES[type]?.id ?? BLOCK_TYPES[type].id;
-    this.file.add(name, id, [shape[1], shape[0], experts], merged);
+    this.file.add(name, id, stack === 'experts' ? [shape[1], shape[0], count] : [shape[1], shape[0] * count], merged);
     this.typesUsed.set(type, (this.typesUsed.get(type) ?? 0) + 1);
   }
 
   private add(hf: string, type: string, shape: number[], bytes: Uint8Array): void {
     const g = ggufName(hf)!;
-    if (g.expert !== undefined) return this.addExpert(g.name, g.expert, type, shape, bytes);
+    if (g.expert !== undefined) return this.addPart(g.name, g.expert, this.info.config.moe!.experts, 'experts', type, shape, bytes);
+    const fused = fusedPart(this.info.config, g);
+    if (fused) return this.addPart(fused.name, fused.index, fused.count, 'rows', type, shape, bytes);
     const heads = permutedHeads(this.info.config, hf);
     const data = heads ? permuteRows(bytes, shape[0], heads, true) : bytes;
     const id = FLOAT_TYPES[type]?.id ?? BLOCK_TYPES[type].id;
@@ -120,7 +121,8 @@ export class GgufModelWriter implements ModelSink {
 
   finish(seconds: number, summaryExtra: Record<string, unknown> = {}): LowbitManifest {
     const cfg = this.info.config;
-    if (this.experts.size) throw new Error(`experts missing from ${[...this.experts.keys()].join(', ')}`);
+    if (this.pending.size) throw new Error(`parts missing from ${[...this.pending.keys()].join(', ')}`);
+    for (const [name, factors] of ropeFactorTensors(cfg)) this.file.add(name, FLOAT_TYPES.F32.id, [factors.length], new Uint8Array(factors.buffer));
     const freqs = ropeFreqFactors(cfg);
     if (freqs) this.file.add('rope_freqs.weight', FLOAT_TYPES.F32.id, [freqs.length], new Uint8Array(freqs.buffer));
     const targetName = nameOfTarget(this.info.target);
