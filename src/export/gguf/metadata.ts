@@ -66,12 +66,14 @@ export function ropeFactorTensors(cfg: ModelConfig): [string, Float32Array][] {
   return rs.type === 'longrope' ? [['rope_factors_long.weight', Float32Array.from(rs.long)], ['rope_factors_short.weight', Float32Array.from(rs.short)]] : [];
 }
 
-/** A ModelConfig from GGUF metadata (llama and qwen2 architectures). */
+/**
+ * A ModelConfig from GGUF metadata (llama, qwen2 and phi3 architectures; llama with experts is
+ * Mixtral). LongRoPE's factors are tensors: the reader fills them in (gguf/reader.ts).
+ */
 export function configFromMetadata(get: (key: string) => unknown, hasOutput: boolean, file: string): ModelConfig {
   const arch = get('general.architecture');
-  if (arch !== 'llama' && arch !== 'qwen2') throw new LowbitError(`unsupported GGUF architecture ${String(arch)}; lowbit runs llama and qwen2`, file);
-  if (Number(get(`${arch}.expert_count`) ?? 0) > 0)
-    throw new LowbitError('mixture-of-experts GGUF files (merged ffn_*_exps tensors) cannot be run by lowbit yet; run the lowbit directory, or llama.cpp', file);
+  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'phi3') throw new LowbitError(`unsupported GGUF architecture ${String(arch)}; lowbit runs llama, qwen2 and phi3`, file);
+  const experts = Number(get(`${arch}.expert_count`) ?? 0);
   const num = (key: string, fallback?: number): number => {
     const v = get(`${arch}.${key}`) ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new LowbitError(`missing or invalid metadata ${arch}.${key}`, file);
@@ -82,7 +84,8 @@ export function configFromMetadata(get: (key: string) => unknown, hasOutput: boo
   const vocab = num('vocab_size', Array.isArray(tokens) ? tokens.length : undefined);
   const scalingType = get(`${arch}.rope.scaling.type`);
   return checkConfigSizes({
-    family: arch,
+    family: experts > 0 ? 'mixtral' : arch,
+    ...(experts > 0 ? { moe: { experts, topK: num('expert_used_count') } } : {}),
     hiddenSize: hidden,
     intermediateSize: num('feed_forward_length'),
     numLayers: num('block_count'),

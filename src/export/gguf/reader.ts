@@ -12,6 +12,7 @@ import { decodeGgml } from '../../quant/ggml/ggml-weight.js';
 import { BLOCK_TYPES, GGML_TYPE_NAMES } from '../../quant/ggml/registry.js';
 import { LowbitError } from '../../util/errors.js';
 import type { ModelDir } from '../reader.js';
+import type { ModelConfig } from '../../arch/config.js';
 import { configFromMetadata } from './metadata.js';
 import { tokenizerJsonFromMetadata } from './tokenizer.js';
 import { ggufName, hfName, permuteRows, permutedHeads } from './names.js';
@@ -73,14 +74,28 @@ export function openGgufModel(file: string): ModelDir {
   const g = GgufFile.open(file);
   try {
     const get = (k: string) => g.get(k);
+    const arch = String(get('general.architecture'));
     const config = configFromMetadata(get, g.tensors.has('output.weight'), file);
-    if (g.tensors.has('rope_freqs.weight')) {
-      // Llama-3 rope scaling, as llama.cpp's converter stores it: one divisor per frequency.
-      const t = g.info('rope_freqs.weight');
-      if (t.type !== 0 || t.ne.length !== 1 || t.ne[0] !== config.headDim / 2) throw new LowbitError(`rope_freqs.weight must be F32 [${config.headDim / 2}]`, file);
-      config.ropeScaling = { type: 'freq-factors', factors: Array.from(new Float32Array(g.readBytes(t.name).slice().buffer)) };
+    const factors = (name: string): number[] => {
+      const t = g.info(name);
+      if (t.type !== 0 || t.ne.length !== 1 || t.ne[0] !== config.headDim / 2) throw new LowbitError(`${name} must be F32 [${config.headDim / 2}]`, file);
+      return Array.from(new Float32Array(g.readBytes(t.name).slice().buffer));
+    };
+    // Llama-3 rope scaling, as llama.cpp's converter stores it: one divisor per frequency.
+    if (g.tensors.has('rope_freqs.weight')) config.ropeScaling = { type: 'freq-factors', factors: factors('rope_freqs.weight') };
+    // LongRoPE (phi3): long and short divisors, the attention factor and the original context.
+    if (g.tensors.has('rope_factors_long.weight')) {
+      const num = (k: string) => {
+        const v = get(`${arch}.${k}`);
+        if (typeof v !== 'number') throw new LowbitError(`missing metadata ${arch}.${k} beside rope_factors_long.weight`, file);
+        return v;
+      };
+      config.ropeScaling = {
+        type: 'longrope', long: factors('rope_factors_long.weight'), short: factors('rope_factors_short.weight'),
+        originalMaxPositions: num('rope.scaling.original_context_length'), attentionFactor: num('rope.scaling.attn_factor'),
+      };
     }
-    const source = new GgufSource(g, config);
+    const source = new GgufSource(g, config, arch);
     return {
       dir: file, config, source, manifest: null, gguf: summariseGguf(g),
       tokenizer: () => {
@@ -95,30 +110,71 @@ export function openGgufModel(file: string): ModelDir {
   }
 }
 
+/**
+ * A Hugging Face tensor inside a GGUF tensor: rows [rowStart, rowStart + rows) of its rows (all of
+ * them; an expert of a merged ffn_*_exps, whose experts are stacked rows; or a part of a fused
+ * matrix). Rows are whole ggml rows, so a part is a byte range.
+ */
+interface Located {
+  tensor: string;
+  rowStart: number;
+  rows: number;
+}
+
+const MERGED_EXPERTS = /^blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight$/;
+
+/**
+ * The Hugging Face tensors a GGUF tensor holds: itself (hfName), each expert of a merged
+ * ffn_*_exps (Mixtral), or the parts of phi3's fused ffn_up (gate; up) and attn_qkv (q; k; v), as
+ * llama.cpp's converter writes them (lowbit writes q/k/v split).
+ */
+function hfTensorsOf(name: string, ne: number[], arch: string, cfg: ModelConfig): [string, Located][] {
+  const whole = (hf: string): [string, Located] => [hf, { tensor: name, rowStart: 0, rows: ne[1] ?? 1 }];
+  const parts = (layer: string, names: string[], rows: number[]): [string, Located][] => {
+    let at = 0;
+    return names.map((p, i) => {
+      const located: [string, Located] = [`model.layers.${layer}.${p}.weight`, { tensor: name, rowStart: at, rows: rows[i] }];
+      at += rows[i];
+      return located;
+    });
+  };
+  const e = MERGED_EXPERTS.exec(name);
+  if (e) {
+    const which = { gate: 'w1', up: 'w3', down: 'w2' }[e[2] as 'gate' | 'up' | 'down'];
+    return parts(e[1], Array.from({ length: ne[2] }, (_, x) => `block_sparse_moe.experts.${x}.${which}`), Array(ne[2]).fill(ne[1]));
+  }
+  const fused = /^blk\.(\d+)\.(ffn_up|attn_qkv)\.weight$/.exec(name);
+  if (fused && arch === 'phi3') {
+    if (fused[2] === 'ffn_up') return parts(fused[1], ['mlp.gate_proj', 'mlp.up_proj'], [ne[1] / 2, ne[1] / 2]);
+    const q = cfg.numHeads * cfg.headDim, kv = cfg.numKvHeads * cfg.headDim;
+    return parts(fused[1], ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], [q, kv, kv]);
+  }
+  const hf = hfName(name);
+  return hf ? [whole(hf)] : [];
+}
+
 class GgufSource implements TensorSource {
   readonly dir: string;
-  private readonly byHf = new Map<string, string>();
+  private readonly byHf = new Map<string, Located>();
 
-  constructor(private readonly g: GgufFile, private readonly config: ModelDir['config']) {
+  constructor(private readonly g: GgufFile, private readonly config: ModelDir['config'], private readonly arch: string) {
     this.dir = g.path;
-    for (const name of g.tensors.keys()) {
-      const hf = hfName(name);
-      if (hf) this.byHf.set(hf, name);
-    }
+    for (const [name, t] of g.tensors) for (const [hf, at] of hfTensorsOf(name, t.ne, arch, config)) this.byHf.set(hf, at);
   }
 
   has(name: string): boolean {
     return this.byHf.has(name);
   }
 
-  private info(name: string) {
-    const g = this.byHf.get(name);
-    if (!g) throw new LowbitError(`no tensor ${ggufName(name)?.name ?? name} (for ${name})`, this.dir);
-    return this.g.info(g);
+  private locate(name: string): Located & { info: ReturnType<GgufFile['info']> } {
+    const at = this.byHf.get(name);
+    if (!at) throw new LowbitError(`no tensor ${ggufName(name)?.name ?? name} (for ${name})`, this.dir);
+    return { ...at, info: this.g.info(at.tensor) };
   }
 
   shape(name: string): number[] {
-    return [...this.info(name).ne].reverse();
+    const { info, rows } = this.locate(name);
+    return info.ne.length === 1 ? [info.ne[0]] : [rows, info.ne[0]];
   }
 
   fileOf(): string {
@@ -127,28 +183,38 @@ class GgufSource implements TensorSource {
 
   /** The ggml type name of a tensor (for inspect). */
   typeOf(name: string): string {
-    return GGML_TYPE_NAMES[this.info(name).type] ?? String(this.info(name).type);
+    const { info } = this.locate(name);
+    return GGML_TYPE_NAMES[info.type] ?? String(info.type);
+  }
+
+  /** The tensor's bytes: its rows' byte range in the GGUF tensor. */
+  private bytesOf(name: string): Uint8Array {
+    const { info, rowStart, rows } = this.locate(name);
+    const bytes = this.g.readBytes(info.name);
+    if (info.ne.length === 1) return bytes;
+    const totalRows = info.ne.slice(1).reduce((a, b) => a * b, 1), rowBytes = bytes.byteLength / totalRows;
+    return rowStart === 0 && rows === totalRows ? bytes : bytes.slice(rowStart * rowBytes, (rowStart + rows) * rowBytes);
   }
 
   readF32(name: string): Float32Array {
-    return this.decoder(name, this.g.readBytes(this.info(name).name))();
+    return this.decoder(name, this.bytesOf(name))();
   }
 
   /** Block-type matrices stay as their ggml blocks until a forward pass needs them. */
   readPacked(name: string): PackedTensor | null {
-    const t = this.info(name);
-    if (t.ne.length !== 2 || !BLOCK_TYPES[GGML_TYPE_NAMES[t.type]]) return null;
-    const bytes = this.g.readBytes(t.name);
+    const { info } = this.locate(name);
+    if (this.shape(name).length !== 2 || !BLOCK_TYPES[GGML_TYPE_NAMES[info.type]]) return null;
+    const bytes = this.bytesOf(name);
     return { shape: this.shape(name), byteLength: bytes.byteLength, decode: this.decoder(name, bytes) };
   }
 
-  /** ggml's dequantization, with attn_q/attn_k rows put back into Hugging Face's rope order. */
+  /** ggml's dequantization, with attn_q/attn_k rows put back into Hugging Face's rope order (llama architecture only). */
   private decoder(name: string, bytes: Uint8Array): () => Float32Array {
-    const t = this.info(name), shape = this.shape(name);
+    const { info } = this.locate(name), shape = this.shape(name);
     const rows = shape.length > 1 ? shape[0] : 1, cols = shape[shape.length - 1];
-    const heads = permutedHeads(this.config, name);
+    const heads = this.arch === 'llama' ? permutedHeads(this.config, name) : 0;
     return () => {
-      const dense = decodeGgml(GGML_TYPE_NAMES[t.type], bytes, rows, cols);
+      const dense = decodeGgml(GGML_TYPE_NAMES[info.type], bytes, rows, cols);
       return heads ? new Float32Array(permuteRows(new Uint8Array(dense.buffer), rows, heads, false).buffer) : dense;
     };
   }
