@@ -66,19 +66,19 @@ test('export and quantize --gguf refuse what GGUF cannot hold, with the reason a
 });
 
 test('inspect lists a GGUF of an architecture lowbit does not run; eval refuses it in one line', () => {
-  const file = path.join(tmpDir(), 'phi3.gguf');
+  const file = path.join(tmpDir(), 'gemma2.gguf');
   const w = new GgufWriter(file);
   w.add('token_embd.weight', 0, [4, 2], new Uint8Array(32));
-  w.finish([['general.architecture', gv.str('phi3')], ['phi3.block_count', gv.u32(1)]]);
+  w.finish([['general.architecture', gv.str('gemma2')], ['gemma2.block_count', gv.u32(1)]]);
   const r = runCli(['inspect', file, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.runnable, false);
-  assert.equal(j.gguf.architecture, 'phi3');
+  assert.equal(j.gguf.architecture, 'gemma2');
   assert.deepEqual(j.gguf.tensors, [{ name: 'token_embd.weight', type: 'F32', shape: [2, 4] }]);
   const e = runCli(['eval', file, '--data', HELDOUT]);
   assert.notEqual(e.code, 0);
-  assert.match(e.stderr, /^lowbit: .*phi3\.gguf: unsupported GGUF architecture phi3/);
+  assert.match(e.stderr, /^lowbit: .*gemma2\.gguf: unsupported GGUF architecture gemma2/);
 });
 
 test('bit-packing round-trips at every width; format v2 files hold the bits they report (within 2%)', () => {
