@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { forwardLogits } from '../src/arch/architecture.js';
+import { PackedLinear } from '../src/arch/layers.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { loadModelDir } from '../src/eval/run.js';
 import { perplexity } from '../src/eval/perplexity.js';
@@ -40,6 +41,20 @@ test('kdoc-6m perplexity on kdoc-heldout at seq-len 512 agrees with transformers
   const r = await perplexity(be, model, tokens, { seqLen: 512 });
   assert.equal(r.windows, oracle.windows);
   assert.ok(Math.abs(r.ppl / oracle.ppl - 1) < 1e-3, `lowbit ${r.ppl} vs transformers ${oracle.ppl}`);
+});
+
+test('a bf16 checkpoint loaded packed (2 bytes a weight, widened per forward pass) gives the logits it gives widened at load', async () => {
+  const dir = makeTinyModel(path.join(tmpDir(), 'm'), { dtype: 'BF16' });
+  const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 89) % 4096);
+  const be = new CpuBackend();
+  const run = async (mode: boolean) => {
+    const { model } = loadModelDir(be, dir, undefined, mode);
+    const packed = Object.values(model.blocks[0].linears).every((l) => l instanceof PackedLinear);
+    return { packed, logits: await be.read(forwardLogits(be, model, ids, { batch: 1, seqLen: 40 })) };
+  };
+  const a = await run(true), b = await run(false);
+  assert.deepEqual([a.packed, b.packed], [true, false]);
+  assert.deepEqual(a.logits, b.logits);
 });
 
 test('TypeScript kernels and native kernels give the same logits (GQA, Qwen2 bias, BF16 weights)', async () => {

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LowbitError, describeFsError } from '../util/errors.js';
-import { SafetensorsFile, type TensorInfo } from './safetensors.js';
-import type { TensorSource } from './tensor-source.js';
+import { SafetensorsFile, bytesToF32, type TensorInfo } from './safetensors.js';
+import type { PackedTensor, TensorSource } from './tensor-source.js';
 import type { Scratch } from './scratch.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -111,6 +111,18 @@ export class Checkpoint implements TensorSource {
 
   readBytes(name: string): Uint8Array {
     return this.file(name).readBytes(name);
+  }
+
+  /**
+   * A bf16/f16 matrix kept in its 2 bytes per weight and widened to f32 when a forward pass needs it,
+   * so a checkpoint evaluates in about its own size (a 7B bf16 model in ~14 GB, not 27 GB of f32);
+   * null for f32 and other tensors (nothing to save).
+   */
+  readPacked(name: string): PackedTensor | null {
+    const t = this.info(name);
+    if (t.shape.length !== 2 || (t.dtype !== 'BF16' && t.dtype !== 'F16')) return null;
+    const bytes = this.readBytes(name);
+    return { shape: t.shape, byteLength: bytes.byteLength, decode: () => bytesToF32(bytes, t.dtype, `tensor ${name}`, t.file) };
   }
 
   /** Total bytes of tensor data. */
