@@ -6,6 +6,7 @@
  *   npm run bench -- race         the per-bit race against llama.cpp's GGUF mixes (long: not in the default run)
  *   npm run bench -- gpu          the WebGPU backend against the CPU's (needs an adapter: not in the default run)
  *   npm run bench -- datafree7b   RTN and AdpQ of a 7B-shaped checkpoint, cold and warm cache (long, 13.5 GB: on request)
+ *   npm run bench -- eval7b       `lowbit eval` of the same checkpoint on the CPU within its memory (on request)
  *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
  */
@@ -20,6 +21,7 @@ import { benchRace } from './race.js';
 import { benchGpu } from './gpu.js';
 import { benchAccuracy } from './accuracy.js';
 import { benchDatafree7b } from './datafree7b.js';
+import { benchEval7b } from './eval7b.js';
 import fs from 'node:fs';
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
@@ -31,11 +33,12 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   lrc: benchLrc,
   accuracy: benchAccuracy,
   datafree7b: benchDatafree7b,
+  eval7b: benchEval7b,
   race: benchRace,
   gpu: benchGpu,
 };
 /** Sections that run only when named: the race and the 7B run are long, the GPU section needs an adapter. */
-const ON_REQUEST = ['race', 'gpu', 'datafree7b'];
+const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
