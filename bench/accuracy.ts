@@ -4,6 +4,7 @@
  * zero-shot on the shipped multiple-choice set (assets/kdoc-mc.jsonl), plus the harness tasks whose
  * files are in --task-dir=<dir> (or LOWBIT_TASK_DIR) when given.
  */
+import { benchArg } from './args.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +25,7 @@ const RUNS: { label: string; options: Partial<QuantizeOptions> }[] = [
 ];
 
 export async function benchAccuracy(_m: MachineLimits): Promise<Record<string, number>> {
-  const taskDir = process.argv.find((a) => a.startsWith('--task-dir='))?.slice('--task-dir='.length) ?? process.env.LOWBIT_TASK_DIR;
+  const taskDir = benchArg('task-dir') ?? process.env.LOWBIT_TASK_DIR;
   const tasks = taskDir ? Object.keys(TASKS).filter((t) => taskFileIn(taskDir, t)) : [];
   console.log(`\n== accuracy: kdoc-6m, perplexity (held-out, 128 x 512) and zero-shot accuracy (kdoc-mc, 40 questions, 4 choices${tasks.length ? `; ${tasks.join(', ')} from ${taskDir}` : ''})`);
   const header = ['model', 'bits/weight', 'ppl', 'kdoc-mc acc', 'acc_norm', ...tasks.map((t) => `${t} ${TASKS[t].metrics[0]}`)];

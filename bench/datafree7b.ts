@@ -17,13 +17,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Checkpoint } from '../src/io/checkpoint.js';
 import { ROOT } from '../src/util/assets.js';
-import { writeSyntheticLlama } from '../scripts/make-synthetic-llama.js';
+import { benchArg } from './args.js';
+import { synthetic7b } from './synthetic7b.js';
 import { GgufFile } from '../src/io/gguf.js';
 import type { MachineLimits } from './machine.js';
 
-const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 /** Drops the files' pages from the page cache (GNU dd: nocache with count=0 drops the whole file). */
 function dropCache(files: string[]): boolean {
@@ -43,16 +42,8 @@ function readAll(files: string[]): number {
 }
 
 export async function benchDatafree7b(limits: MachineLimits): Promise<Record<string, number>> {
-  const dir = arg('model-dir') ?? path.join(os.tmpdir(), 'lowbit-llama7b');
-  if (!fs.existsSync(path.join(dir, 'config.json'))) {
-    console.log(`\nwriting a Llama-2-7B-shaped bf16 checkpoint to ${dir} ...`);
-    writeSyntheticLlama(dir);
-  }
-  const shards = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).map((f) => path.join(dir, f));
-  const bytes = shards.reduce((s, f) => s + fs.statSync(f).size, 0);
-  const ckpt = Checkpoint.open(dir);
-  const params = ckpt.names().reduce((s, n) => s + ckpt.shape(n).reduce((a, b) => a * b, 1), 0);
-  ckpt.close();
+  const model = synthetic7b();
+  const { dir, shards, bytes, params } = model;
 
   const dropped = dropCache(shards);
   const coldRead = readAll(shards);
@@ -86,11 +77,11 @@ export async function benchDatafree7b(limits: MachineLimits): Promise<Record<str
       Object.assign(figures, { [`${key}_wall_s`]: wall, [`${key}_params_per_s`]: rate, [`${key}_peak_rss_mib`]: s.peakRssMiB, [`${key}_of_disk_bound`]: rate / diskBound, [`${key}_of_memory_bound`]: rate / memBound });
       console.log(`  ${run.method.padEnd(6)}  ${run.target.padEnd(6)}  ${cache.padEnd(5)}  ${wall.toFixed(1).padStart(7)}  ${((rate / 1e6).toFixed(1) + 'M').padStart(9)}  ${(s.peakRssMiB.toFixed(0) + ' MiB').padStart(9)}  ${((100 * rate / diskBound).toFixed(1) + '%').padStart(14)}  ${((100 * rate / memBound).toFixed(2) + '%').padStart(16)}`);
     }
-  const llamaQuantize = arg('llama-quantize');
+  const llamaQuantize = benchArg('llama-quantize');
   if (llamaQuantize) Object.assign(figures, comparePeer(llamaQuantize, dir, `${out}.gguf`, params));
   fs.rmSync(`${out}.gguf`, { force: true });
   fs.rmSync(out, { recursive: true, force: true });
-  if (!process.argv.includes('--keep') && !arg('model-dir')) fs.rmSync(dir, { recursive: true, force: true });
+  model.dispose();
   return figures;
 }
 

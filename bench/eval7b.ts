@@ -5,34 +5,25 @@
  * one layer at a time per forward pass; widened at load they would take 27 GB of f32.
  * Reports load time, tokens/s and GFLOP/s (2 x parameters per token) against the measured FMA peak,
  * and the peak RSS.
- *   npm run bench -- eval7b [--model-dir=DIR] [--windows=N]   (on request: a few minutes, 13.5 GB of disk)
+ *   npm run bench -- eval7b [--model-dir=DIR] [--keep] [--windows=N]   (on request: a few minutes, 13.5 GB of disk)
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Checkpoint } from '../src/io/checkpoint.js';
 import { ASSETS, ROOT } from '../src/util/assets.js';
-import { writeSyntheticLlama } from '../scripts/make-synthetic-llama.js';
+import { benchArg } from './args.js';
+import { synthetic7b } from './synthetic7b.js';
 import type { MachineLimits } from './machine.js';
 
-const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 export async function benchEval7b(limits: MachineLimits): Promise<Record<string, number>> {
-  const dir = arg('model-dir') ?? path.join(os.tmpdir(), 'lowbit-llama7b');
-  if (!fs.existsSync(path.join(dir, 'config.json'))) {
-    console.log(`\nwriting a Llama-2-7B-shaped bf16 checkpoint to ${dir} ...`);
-    writeSyntheticLlama(dir);
-  }
-  const ckpt = Checkpoint.open(dir);
-  const params = ckpt.names().reduce((s, n) => s + ckpt.shape(n).reduce((a, b) => a * b, 1), 0);
-  const embedding = ckpt.shape('model.embed_tokens.weight').reduce((a, b) => a * b, 1);
-  ckpt.close();
-  const windows = Number(arg('windows') ?? 1);
+  const model = synthetic7b();
+  const { dir, params, embeddingParams: embedding } = model;
+  const windows = Number(benchArg('windows') ?? 1);
   const t0 = performance.now();
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'lowbit.js'), 'eval', dir, '--data', ASSETS.heldout, '--seq-len', '512', '--max-windows', String(windows), '--json'],
     { encoding: 'utf8', maxBuffer: 1 << 26 });
   const wall = (performance.now() - t0) / 1000;
+  model.dispose();
   if (r.status !== 0) throw new Error(r.stderr);
   const e = JSON.parse(r.stdout);
   // Every parameter but the embedding table takes part in a token's forward pass: 2 FLOP each.
@@ -40,6 +31,6 @@ export async function benchEval7b(limits: MachineLimits): Promise<Record<string,
   console.log(`\n== evaluating a 7B model on the CPU: ${(params / 1e9).toFixed(2)}B parameters, bf16 (${dir})`);
   console.log(`  ${windows} window(s) of 512 tokens: ${wall.toFixed(1)} s in all, of which ${e.seconds.toFixed(1)} s forward (load and tokenization: ${(wall - e.seconds).toFixed(1)} s)`);
   console.log(`  ${e.tokensPerSecond.toFixed(1)} tokens/s, ${gflops.toFixed(0)} GFLOP/s (${((100 * gflops) / limits.peakGflops).toFixed(0)}% of the measured ${limits.peakGflops.toFixed(0)} GFLOP/s FMA peak)`);
-  console.log(`  peak RSS ${(e.peakRssMiB / 1024).toFixed(2)} GiB (the checkpoint: ${(fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0) / 2 ** 30).toFixed(2)} GiB; widened to f32 it would be ${((4 * params) / 2 ** 30).toFixed(1)} GiB)`);
+  console.log(`  peak RSS ${(e.peakRssMiB / 1024).toFixed(2)} GiB (the checkpoint: ${(model.bytes / 2 ** 30).toFixed(2)} GiB; widened to f32 it would be ${((4 * params) / 2 ** 30).toFixed(1)} GiB)`);
   return { params, windows, wall_s: wall, forward_s: e.seconds, tokens_per_s: e.tokensPerSecond, gflops, peak_rss_mib: e.peakRssMiB };
 }

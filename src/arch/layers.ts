@@ -190,13 +190,15 @@ export interface Model {
 }
 
 /**
- * The tensor loaders a model load uses: `load` uploads a checked tensor, `loadPacked` keeps a
- * quantized linear packed when asked and the source can (checked once, decoded); both count
- * progress over the tensors the architecture expects.
+ * The tensor loaders a model load uses, once the source is checked against the tensors the
+ * architecture expects: `load` uploads a checked tensor, `loadPacked` keeps a linear packed when
+ * asked and the source can (checked once, decoded); both count progress over the expected tensors.
  */
-export function modelLoaders(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions, total: number): {
+export function modelLoaders(expected: Map<string, number[]>, src: TensorSource, be: Backend, opts: LoadOptions): {
   load: (name: string) => Tensor; loadPacked: (name: string) => PackedTensor | null;
 } {
+  checkTensors(expected, src);
+  const total = expected.size;
   let done = 0;
   const load = (name: string): Tensor => {
     const t = uploadTensor(be, src, name);

@@ -20,7 +20,7 @@ import { ropeTables } from './rope.js';
 import type { Architecture, InputGroup } from './architecture.js';
 import { ROUTER, expertLinear, expertLinearNames, expertShape, mixtureOfExperts } from './moe.js';
 import {
-  DenseLinear, PackedLinear, blockTensorName, checkTensors, modelLoaders, uploadTensor,
+  DenseLinear, PackedLinear, blockTensorName, modelLoaders, uploadTensor,
   type Block, type LayerCache, type Linear, type LinearObserver, type LoadOptions, type Model, type Routing, type WindowShape,
 } from './layers.js';
 
@@ -120,8 +120,7 @@ export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, laye
 
 /** Loads all weights of a validated source onto the backend. */
 export function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions = {}): LlamaModel {
-  checkTensors(expectedTensors(cfg), src);
-  const { load, loadPacked } = modelLoaders(cfg, src, be, opts, expectedTensors(cfg).size);
+  const { load, loadPacked } = modelLoaders(expectedTensors(cfg), src, be, opts);
   const embed = load('model.embed_tokens.weight');
   const blocks: LlamaBlock[] = [];
   for (let l = 0; l < cfg.numLayers; l++) blocks.push(loadBlock(cfg, src, be, l, load, loadPacked));

@@ -20,7 +20,7 @@ import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import type { ModelConfig, OptLayout } from './config.js';
 import type { Architecture } from './architecture.js';
 import {
-  DenseLinear, PackedLinear, checkTensors, modelLoaders, uploadTensor,
+  DenseLinear, PackedLinear, modelLoaders, uploadTensor,
   type Block, type LayerCache, type Linear, type LinearObserver, type LoadOptions, type Model, type WindowShape,
 } from './layers.js';
 
@@ -113,8 +113,7 @@ function loadEmbedding(cfg: ModelConfig, load: (n: string) => Tensor): OptEmbedd
 }
 
 function loadModel(cfg: ModelConfig, src: TensorSource, be: Backend, opts: LoadOptions = {}): OptModel {
-  checkTensors(expectedTensors(cfg), src);
-  const { load, loadPacked } = modelLoaders(cfg, src, be, opts, expectedTensors(cfg).size);
+  const { load, loadPacked } = modelLoaders(expectedTensors(cfg), src, be, opts);
   const embedding = loadEmbedding(cfg, load);
   const blocks: OptBlock[] = [];
   for (let l = 0; l < cfg.numLayers; l++) blocks.push(loadBlock(cfg, src, be, l, load, loadPacked));

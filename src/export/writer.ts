@@ -13,8 +13,7 @@ import { VERSION } from '../util/version.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type LayerEntry, type LowbitManifest, type ManifestRuntime } from './manifest.js';
 import type { ModelSink } from './sink.js';
 import type { ModelConfig } from '../arch/config.js';
-import { bytesToF32 } from '../io/safetensors.js';
-import { ggmlRtn, ggmlRtnInRows } from '../quant/ggml/ggml-weight.js';
+import { ggmlRtn, ggmlRtnOfStored } from '../quant/ggml/ggml-weight.js';
 import { packedWeight } from './packing.js';
 import { type GgufOutput, ggufTypeOf } from './gguf/plan.js';
 import { ggufName } from './gguf/names.js';
@@ -51,11 +50,8 @@ export class QuantizedModelWriter implements ModelSink {
   /** Stores an unquantized tensor as it was in the source (or, with a GGUF target, in its ggml type). */
   passthrough(name: string, dtype: DType, shape: number[], bytes: Uint8Array): void {
     const type = this.ggmlTypeFor(name, shape);
-    if (type && type !== 'F32' && ggufName(name)) {
-      const rowBytes = bytes.byteLength / shape[0];
-      const rowsOf = (r0: number, r1: number) => bytesToF32(bytes.subarray(r0 * rowBytes, r1 * rowBytes), dtype, name, this.info.sourceDir);
-      return this.store(name.slice(0, -'.weight'.length), ggmlRtnInRows(shape[0], shape[1], type, rowsOf), undefined, false);
-    }
+    if (type && type !== 'F32' && ggufName(name))
+      return this.store(name.slice(0, -'.weight'.length), ggmlRtnOfStored(bytes, dtype, shape[0], shape[1], type, name, this.info.sourceDir), undefined, false);
     this.st.add(name, dtype, shape, bytes);
   }
 

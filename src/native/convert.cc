@@ -1,6 +1,6 @@
 // Memory-bound passes of the streaming quantizer over whole tensors: bf16 decoding and the scan for
 // NaN/Inf. Plain loops the compiler vectorises (V8's typed-array loops run several times slower);
-// results are exactly the TypeScript twins' (src/io/float.ts bf16ToF32, src/arch/llama.ts assertFinite).
+// results are exactly the TypeScript twins' (src/io/float.ts bf16ToF32, src/arch/layers.ts assertFinite).
 #include <cmath>
 #include <cstdint>
 #include <cstring>

@@ -10,7 +10,7 @@
 import type { ModelConfig } from '../../arch/config.js';
 import { GgufWriter, gv, type GgufValue } from '../../io/gguf.js';
 import { bytesToF32, type DType } from '../../io/safetensors.js';
-import { ggmlRtn, ggmlRtnInRows, GGML_FORMAT_NAME } from '../../quant/ggml/ggml-weight.js';
+import { ggmlRtn, ggmlRtnOfStored, GGML_FORMAT_NAME } from '../../quant/ggml/ggml-weight.js';
 import { FILE_TYPE, type MixOverrides } from '../../quant/ggml/mixes.js';
 import { type GgufTarget, ggufTypeOf, targetName as nameOfTarget } from './plan.js';
 import { parseLinearWeightName } from '../../arch/llama.js';
@@ -54,9 +54,8 @@ export class GgufModelWriter implements ModelSink {
     if (!ggufName(name)) return;
     if (shape.length === 1) return this.passthroughF32(name, bytesToF32(bytes, dtype, name, this.info.sourceDir), shape);
     // Matrices (token embedding, LM head) are widened and quantized a chunk of rows at a time.
-    const rowBytes = bytes.byteLength / shape[0], type = this.ggmlTypeFor(name, shape);
-    const rowsOf = (r0: number, r1: number) => bytesToF32(bytes.subarray(r0 * rowBytes, r1 * rowBytes), dtype, name, this.info.sourceDir);
-    this.add(name, type, shape, ggmlRtnInRows(shape[0], shape[1], type, rowsOf).tensors.blocks.data as Uint8Array);
+    const type = this.ggmlTypeFor(name, shape);
+    this.add(name, type, shape, ggmlRtnOfStored(bytes, dtype, shape[0], shape[1], type, name, this.info.sourceDir).tensors.blocks.data as Uint8Array);
   }
 
   passthroughF32(name: string, data: Float32Array, shape: number[]): void {

@@ -9,6 +9,7 @@ import type { BitsBreakdown, QuantizedWeight, StoredTensor, WeightFormat } from 
 import { dequantizeBlocks, quantizeBlocks } from './block-type.js';
 import { BLOCK_TYPES, FLOAT_TYPES, rowBytes } from './registry.js';
 import { native } from '../../native/index.js';
+import { bytesToF32, type DType } from '../../io/safetensors.js';
 
 export const GGML_FORMAT_NAME = 'ggml';
 
@@ -69,16 +70,18 @@ export function ggmlRtn(w: Float32Array, rows: number, cols: number, type: strin
 }
 
 /**
- * ggmlRtn of a matrix handed over in chunks of rows (`rowsOf(r0, r1)`: rows r0..r1-1 as f32), so a
- * large unquantized matrix (token embedding, LM head: 0.5 GB as f32 at 7B) is never widened whole.
- * ggml blocks never span rows, so the bytes are ggmlRtn's.
+ * ggmlRtn of a matrix given as its stored bytes (`dtype`, [rows, cols]), widened to f32 a chunk of
+ * rows at a time, so a large unquantized matrix (token embedding, LM head: 0.5 GB as f32 at 7B) is
+ * never widened whole. ggml blocks never span rows, so the bytes are ggmlRtn's.
  */
-export function ggmlRtnInRows(rows: number, cols: number, type: string, rowsOf: (r0: number, r1: number) => Float32Array, chunkRows = 1024): QuantizedWeight {
+export function ggmlRtnOfStored(bytes: Uint8Array, dtype: DType, rows: number, cols: number, type: string, name: string, file: string, chunkRows = 1024): QuantizedWeight {
   const rb = FLOAT_TYPES[type] ? FLOAT_TYPES[type].bytes * cols : rowBytes(type, cols);
+  const storedRowBytes = bytes.byteLength / rows;
   const out = new Uint8Array(rows * rb);
   for (let r0 = 0; r0 < rows; r0 += chunkRows) {
     const r1 = Math.min(rows, r0 + chunkRows);
-    out.set(ggmlRtn(rowsOf(r0, r1), r1 - r0, cols, type).tensors.blocks.data as Uint8Array, r0 * rb);
+    const chunk = bytesToF32(bytes.subarray(r0 * storedRowBytes, r1 * storedRowBytes), dtype, name, file);
+    out.set(ggmlRtn(chunk, r1 - r0, cols, type).tensors.blocks.data as Uint8Array, r0 * rb);
   }
   return ggmlWeight(type, out, rows, cols);
 }
