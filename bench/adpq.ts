@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { f32ToBf16 } from '../src/io/float.js';
-import { ASSETS, ROOT } from '../src/util/assets.js';
+import { ASSETS, ROOT } from '../src/api/assets.js';
 import type { MachineLimits } from './machine.js';
 import { gaussian } from './gptq.js';
 

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ROOT } from '../src/util/assets.js';
+import { ROOT } from '../src/api/assets.js';
 import { benchArg } from './args.js';
 import { synthetic7b } from './synthetic7b.js';
 import { GgufFile } from '../src/io/gguf.js';

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ASSETS, ROOT } from '../src/util/assets.js';
+import { ASSETS, ROOT } from '../src/api/assets.js';
 import { benchArg } from './args.js';
 import { synthetic7b } from './synthetic7b.js';
 import type { MachineLimits } from './machine.js';

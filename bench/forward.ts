@@ -3,7 +3,7 @@ import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { loadModelDir } from '../src/eval/run.js';
 import { perplexity } from '../src/eval/perplexity.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
-import { ASSETS } from '../src/util/assets.js';
+import { ASSETS } from '../src/api/assets.js';
 import type { MachineLimits } from './machine.js';
 
 /** Multiply-adds per token of a Llama forward pass at sequence length T (weights + attention). */

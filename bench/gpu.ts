@@ -17,7 +17,7 @@ import { openModelDir } from '../src/export/reader.js';
 import type { CalibratedMethod } from '../src/quant/method.js';
 import { quantizeCalibrated } from '../src/pipeline/calibrated.js';
 import { METHODS } from '../src/quant/registry.js';
-import { ASSETS } from '../src/util/assets.js';
+import { ASSETS } from '../src/api/assets.js';
 import { forwardFlopsPerToken } from './forward.js';
 import type { MachineLimits } from './machine.js';
 

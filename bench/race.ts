@@ -17,7 +17,7 @@ import { quantizeDataFree } from '../src/pipeline/data-free.js';
 import { METHODS } from '../src/quant/registry.js';
 import { parseGgufTarget } from '../src/export/gguf/plan.js';
 import type { CalibratedMethod, DataFreeMethod, QuantOptions } from '../src/quant/method.js';
-import { ASSETS } from '../src/util/assets.js';
+import { ASSETS } from '../src/api/assets.js';
 import type { MachineLimits } from './machine.js';
 
 /** llama.cpp's figures (issue text): bpw of the decoder linears, ppl without / with imatrix. */

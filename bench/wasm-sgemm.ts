@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import wabtInit from 'wabt';
-import { ROOT } from '../src/util/assets.js';
+import { ROOT } from '../src/api/assets.js';
 
 export interface WasmGemm {
   /** Runs C = A B on M x K and K x N random matrices; returns seconds. */

@@ -13,7 +13,7 @@ import ts from 'typescript';
 import { DEMO_OPTIONS } from '../src/api/demo.js';
 import { EVALUATE_OPTIONS, EXPORT_OPTIONS, GENERATE_OPTIONS, LOAD_OPTIONS, QUANTIZE_OPTIONS, TASK_OPTIONS } from '../src/api/options.js';
 import { METHODS } from '../src/quant/registry.js';
-import { ROOT } from '../src/util/assets.js';
+import { ROOT } from '../src/api/assets.js';
 import { describeAccepted, kebab, type OptionSpecs } from '../src/util/options.js';
 
 export const API_REFERENCE = path.join(ROOT, 'docs', 'API.md');

@@ -14,7 +14,7 @@ import { loadModel } from '../src/arch/llama.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { collectHessians } from '../src/pipeline/calibrated.js';
-import { ASSETS } from '../src/util/assets.js';
+import { ASSETS } from '../src/api/assets.js';
 
 export const LAYER_PROBLEMS: [number, LinearName][] = [[0, 'self_attn.q_proj'], [1, 'mlp.down_proj'], [1, 'mlp.up_proj']];
 

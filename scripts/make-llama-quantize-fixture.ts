@@ -19,7 +19,7 @@ import { GgufFile } from '../src/io/gguf.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { GGML_TYPE_NAMES } from '../src/quant/ggml/registry.js';
 import { MIXES } from '../src/quant/ggml/mixes.js';
-import { ROOT } from '../src/util/assets.js';
+import { ROOT } from '../src/api/assets.js';
 
 const dir = process.argv[2] ?? '/tmp';
 const types: Record<string, Record<string, string>> = {};

@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ASSETS } from '../src/util/assets.js';
+import { ASSETS } from '../src/api/assets.js';
 
 const HIDDEN = 4096, MLP = 11008, VOCAB = 32000, SHARD_BYTES = 10e9;
 

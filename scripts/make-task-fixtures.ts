@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { seededRandom } from '../src/calib/sample.js';
-import { ASSETS, ROOT } from '../src/util/assets.js';
+import { ASSETS, ROOT } from '../src/api/assets.js';
 
 const OUT = path.join(ROOT, 'test', 'fixtures', 'tasks');
 

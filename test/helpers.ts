@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { f32ToBf16 } from '../src/io/float.js';
-import { ROOT, ASSETS } from '../src/util/assets.js';
+import { ROOT, ASSETS } from '../src/api/assets.js';
 import { seededRandom } from '../src/calib/sample.js';
 import { layerRelativeError } from '../src/quant/act-aware.js';
 

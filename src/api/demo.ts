@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { METHODS, type MethodName } from '../quant/registry.js';
-import { ASSETS } from '../util/assets.js';
+import { ASSETS } from './assets.js';
 import { checkOptions, withDefaults, type OptionSpecs, type OptionValues } from '../util/options.js';
 import { loadModel } from './model.js';
 import { DEVICE_OPTIONS, RUN_CONTROL_KEYS, type QuantizeOptions, type RunControl } from './options.js';

@@ -1,5 +1,5 @@
 /** exportGguf(): a lowbit directory as one GGUF file (llama.cpp, Ollama, LM Studio), without changing a weight. */
-import { exportGguf as writeGguf } from '../export/gguf/export.js';
+import { exportGguf as writeGguf } from '../pipeline/export-gguf.js';
 import type { LowbitManifest } from '../export/manifest.js';
 import { LowbitError } from '../util/errors.js';
 import { checkOptions, withDefaults } from '../util/options.js';

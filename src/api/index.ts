@@ -26,4 +26,4 @@ export type { TaskResult, MetricValue, HarnessResults } from '../eval/tasks/run.
 export type { MetricName } from '../eval/tasks/task.js';
 export { LowbitError } from '../util/errors.js';
 export { VERSION } from '../util/version.js';
-export { ASSETS } from '../util/assets.js';
+export { ASSETS } from './assets.js';

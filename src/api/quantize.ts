@@ -8,7 +8,7 @@ import type { RuntimeSpec } from '../arch/layers.js';
 import { createBackend } from '../backend/index.js';
 import { parseGgufTarget } from '../export/gguf/plan.js';
 import type { LayerEntry, LowbitManifest } from '../export/manifest.js';
-import type { GgufOutput } from '../export/output.js';
+import type { GgufOutput } from '../pipeline/output.js';
 import { quantizeCalibrated } from '../pipeline/calibrated.js';
 import { quantizeDataFree } from '../pipeline/data-free.js';
 import type { MixOverrides } from '../quant/ggml/mixes.js';

@@ -13,7 +13,7 @@
  * RoPE settings are read from top-level `rope_theta`/`rope_scaling` (transformers <= 4) or from
  * `rope_parameters` (transformers 5).
  */
-import path from 'node:path';
+import { joinPath } from '../io/host.js';
 import { LowbitError } from '../util/errors.js';
 import { readJson } from '../io/checkpoint.js';
 
@@ -79,7 +79,7 @@ const FAMILIES: Record<string, ModelConfig['family']> = {
 };
 
 export function loadConfig(modelDir: string): ModelConfig {
-  const file = path.join(modelDir, 'config.json');
+  const file = joinPath(modelDir, 'config.json');
   return parseConfig(readJson(file) as Record<string, unknown>, file);
 }
 

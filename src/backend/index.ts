@@ -14,7 +14,7 @@ export type Device = (typeof DEVICES)[number];
 const BACKENDS: Record<Exclude<Device, 'auto'>, () => Promise<Backend>> = {
   cpu: async () => new CpuBackend(),
   // Loaded on demand: the WebGPU host pulls in Dawn, which a CPU run never needs.
-  gpu: async () => (await import('./webgpu/node-gpu.js')).nodeWebGpuBackend(),
+  gpu: async () => (await import('./webgpu/host-gpu.js')).hostWebGpuBackend(),
 };
 
 export async function createBackend(device: Device = 'cpu'): Promise<Backend> {

@@ -3,9 +3,9 @@
  * quantized directory (one with lowbit.json) the weight of every quantized layer is decoded from
  * its saved tensors through the format registry; everything else is read as stored.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { readJson, type Checkpoint } from '../io/checkpoint.js';
+import type { Checkpoint } from '../io/checkpoint.js';
+import { readJson } from '../io/read-at.js';
+import { exists, files, joinPath } from '../io/host.js';
 import { openModelCheckpoint } from '../arch/checkpoint.js';
 import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import { loadConfig, type ModelConfig } from '../arch/config.js';
@@ -33,12 +33,13 @@ export interface ModelDir {
 
 /** Opens a model: a Hugging Face or lowbit directory, or a GGUF file (gguf/reader.ts). */
 export function openModelDir(dir: string): ModelDir {
-  if (!fs.existsSync(dir)) throw new LowbitError('no such model directory', dir);
-  if (fs.statSync(dir).isFile() && isGgufFile(dir)) return openGgufModel(dir);
-  if (!fs.statSync(dir).isDirectory()) throw new LowbitError('not a directory or GGUF file (expected a model directory)', dir);
+  const stat = files().stat(dir);
+  if (!stat) throw new LowbitError('no such model directory', dir);
+  if (stat.kind === 'file' && isGgufFile(dir)) return openGgufModel(dir);
+  if (stat.kind !== 'directory') throw new LowbitError('not a directory or GGUF file (expected a model directory)', dir);
   const config = loadConfig(dir);
-  const manifestFile = path.join(dir, MANIFEST_FILE);
-  const manifest = fs.existsSync(manifestFile) ? validateManifest(readJson(manifestFile), manifestFile) : null;
+  const manifestFile = joinPath(dir, MANIFEST_FILE);
+  const manifest = exists(manifestFile) ? validateManifest(readJson(manifestFile), manifestFile) : null;
   const ckpt = openModelCheckpoint(dir, config);
   const source = manifest ? new QuantizedSource(ckpt, manifest) : ckpt;
   return { dir, config, source, manifest, tokenizer: () => loadTokenizer(dir), close: () => ckpt.close() };

@@ -2,9 +2,9 @@
  * Writes a quantized model directory (layout in manifest.ts). The writer is fed one tensor at a
  * time, so a streaming quantizer never holds more than the tensor it is working on.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
+import { exists, files, joinPath } from '../io/host.js';
+import { writeText } from '../io/staged-file.js';
 import type { DType } from '../io/safetensors.js';
 import { SINGLE_FILE } from '../io/checkpoint.js';
 import type { StoredWeight } from '../quant/types.js';
@@ -40,7 +40,7 @@ export class QuantizedModelWriter implements ModelSink {
   private readonly ledger = new LayerLedger();
 
   constructor(private readonly dir: string, private readonly info: ModelInfo) {
-    this.st = new SafetensorsWriter(path.join(dir, SINGLE_FILE));
+    this.st = new SafetensorsWriter(joinPath(dir, SINGLE_FILE));
   }
 
   ggmlTypeFor(name: string, shape: number[]): string | null {
@@ -83,31 +83,31 @@ export class QuantizedModelWriter implements ModelSink {
   finish(seconds: number, summaryExtra: Record<string, unknown> = {}): LowbitManifest {
     this.st.finish({ format: 'pt', producer: `lowbit ${VERSION}` });
     for (const f of COPIED_FILES) {
-      const src = path.join(this.info.sourceDir, f);
-      if (!fs.existsSync(src)) continue;
+      const src = joinPath(this.info.sourceDir, f);
+      if (!exists(src)) continue;
       if (f === 'config.json' && this.info.config && !this.info.config.tieWordEmbeddings) {
         // A rotated model with tied embeddings stores its own LM head (arch/rotation.ts): say so.
-        const raw = JSON.parse(fs.readFileSync(src, 'utf8'));
+        const raw = JSON.parse(files().readText(src));
         if (raw.tie_word_embeddings === true) {
-          fs.writeFileSync(path.join(this.dir, f), JSON.stringify({ ...raw, tie_word_embeddings: false }, null, 2) + '\n');
+          writeText(joinPath(this.dir, f), JSON.stringify({ ...raw, tie_word_embeddings: false }, null, 2) + '\n');
           continue;
         }
       }
-      fs.copyFileSync(src, path.join(this.dir, f));
+      writeText(joinPath(this.dir, f), files().readText(src));
     }
     const manifest: LowbitManifest = {
       lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },
       description: 'lowbit quantized model: bit-packed integer tensors (codes, zeros, indices) + f16 scales; see `packed` per layer',
       method: this.info.method,
       options: this.info.options,
-      source: { path: path.resolve(this.info.sourceDir), architecture: this.info.architecture },
+      source: { path: files().resolve(this.info.sourceDir), architecture: this.info.architecture },
       ...(this.info.runtime && (this.info.runtime.activation || this.info.runtime.rotation) ? { runtime: this.info.runtime } : {}),
       ...(this.info.gguf ? { gguf: this.info.gguf } : {}),
       createdAt: new Date().toISOString(),
       summary: { ...this.ledger.summary(), seconds, ...summaryExtra },
       layers: this.ledger.layers,
     };
-    fs.writeFileSync(path.join(this.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    writeText(joinPath(this.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     return manifest;
   }
 }

@@ -3,9 +3,9 @@
  * (model.safetensors.index.json + shards). All headers are validated when it is opened; tensors
  * are read one at a time.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { LowbitError, describeFsError } from '../util/errors.js';
+import { LowbitError } from '../util/errors.js';
+import { exists, files, joinPath } from './host.js';
+import { readJson } from './read-at.js';
 import { SafetensorsFile, bytesToF32, type TensorInfo } from './safetensors.js';
 import type { PackedTensor, TensorSource } from './tensor-source.js';
 import type { Scratch } from './scratch.js';
@@ -25,11 +25,11 @@ export class Checkpoint implements TensorSource {
   }
 
   static open(dir: string): Checkpoint {
-    const index = path.join(dir, INDEX_FILE);
-    const single = path.join(dir, SINGLE_FILE);
-    if (fs.existsSync(index)) return Checkpoint.openSharded(dir, index);
-    if (!fs.existsSync(single)) {
-      if (!fs.existsSync(dir)) throw new LowbitError('no such model directory', dir);
+    const index = joinPath(dir, INDEX_FILE);
+    const single = joinPath(dir, SINGLE_FILE);
+    if (exists(index)) return Checkpoint.openSharded(dir, index);
+    if (!exists(single)) {
+      if (!exists(dir)) throw new LowbitError('no such model directory', dir);
       throw new LowbitError(`no ${SINGLE_FILE} or ${INDEX_FILE} in the model directory`, dir);
     }
     const file = SafetensorsFile.open(single);
@@ -39,29 +39,29 @@ export class Checkpoint implements TensorSource {
   private static openSharded(dir: string, index: string): Checkpoint {
     let weightMap: Record<string, string>;
     try {
-      const parsed = JSON.parse(fs.readFileSync(index, 'utf8'));
+      const parsed = JSON.parse(files().readText(index));
       weightMap = parsed.weight_map;
       if (typeof weightMap !== 'object' || weightMap === null) throw new Error('no weight_map');
     } catch (e) {
       throw new LowbitError(`invalid shard index: ${(e as Error).message}`, index);
     }
-    const files = new Map<string, SafetensorsFile>();
+    const shards = new Map<string, SafetensorsFile>();
     const owner = new Map<string, SafetensorsFile>();
     try {
       for (const [name, shard] of Object.entries(weightMap)) {
-        let file = files.get(shard);
+        let file = shards.get(shard);
         if (!file) {
-          file = SafetensorsFile.open(path.join(dir, shard));
-          files.set(shard, file);
+          file = SafetensorsFile.open(joinPath(dir, shard));
+          shards.set(shard, file);
         }
         if (!file.tensors.has(name)) throw new LowbitError(`${INDEX_FILE} places tensor ${name} here but the file has no such tensor`, file.path);
         owner.set(name, file);
       }
     } catch (e) {
-      for (const f of files.values()) f.close();
+      for (const f of shards.values()) f.close();
       throw e;
     }
-    return new Checkpoint(dir, [...files.values()], owner);
+    return new Checkpoint(dir, [...shards.values()], owner);
   }
 
   names(): string[] {
@@ -143,17 +143,4 @@ export class Checkpoint implements TensorSource {
   }
 }
 
-/** Reads and parses a JSON file, with one-line errors naming it. */
-export function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new LowbitError(describeFsError(e), file);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new LowbitError(`invalid JSON (${(e as Error).message})`, file);
-  }
-}
+export { readJson };

@@ -11,8 +11,9 @@
  * a corrupt or hostile file fails with a one-line error naming it. The writer streams: the header
  * (all tensor infos) first, then each tensor's bytes in order, so memory holds one tensor.
  */
-import fs from 'node:fs';
-import { LowbitError, describeFsError } from '../util/errors.js';
+import { LowbitError } from '../util/errors.js';
+import type { ReadableFile } from './host.js';
+import { StagedFile } from './staged-file.js';
 import { openAndParse, readAt } from './read-at.js';
 import { FLOAT_TYPES, GGML_TYPE_NAMES, blockTypeById } from '../quant/ggml/registry.js';
 
@@ -62,17 +63,19 @@ export function tensorBytes(type: number, ne: number[]): number | string {
 /** Reads a file's bytes on demand through a window, refusing to read past its end. */
 class Cursor {
   pos = 0;
-  private buf = Buffer.alloc(0);
+  private buf: Uint8Array = new Uint8Array(0);
+  private view = new DataView(this.buf.buffer);
   private bufStart = 0;
+  private static readonly utf8 = new TextDecoder();
 
-  constructor(private readonly fd: number, readonly size: number, private readonly file: string) {}
+  constructor(private readonly source: ReadableFile, readonly size: number, private readonly file: string) {}
 
   private need(n: number, what: string): void {
     if (n < 0 || this.pos + n > this.size) throw new LowbitError(`truncated or corrupt GGUF: ${what} runs past the end of the file`, this.file);
     if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length) return;
     const len = Math.min(this.size - this.pos, Math.max(n, 1 << 20));
-    this.buf = Buffer.alloc(len);
-    fs.readSync(this.fd, this.buf, 0, len, this.pos);
+    this.buf = readAt(this.source, len, this.pos, this.file, what);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.bufStart = this.pos;
   }
 
@@ -86,30 +89,30 @@ class Cursor {
   // (The offset is taken before `this.buf` is read: `at` may replace the window.)
   u32(what: string): number {
     const o = this.at(4, what);
-    return this.buf.readUInt32LE(o);
+    return this.view.getUint32(o, true);
   }
 
   u64(what: string): number {
     const o = this.at(8, what);
-    const v = this.buf.readBigUInt64LE(o);
+    const v = this.view.getBigUint64(o, true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new LowbitError(`corrupt GGUF: ${what} is ${v}`, this.file);
     return Number(v);
   }
 
   scalar(t: GgufValueType, what: string): number | boolean {
-    const o = this.at(SCALAR_BYTES[t]!, what), b = this.buf;
+    const o = this.at(SCALAR_BYTES[t]!, what), b = this.view;
     switch (t) {
-      case GgufValueType.U8: return b.readUInt8(o);
-      case GgufValueType.I8: return b.readInt8(o);
-      case GgufValueType.U16: return b.readUInt16LE(o);
-      case GgufValueType.I16: return b.readInt16LE(o);
-      case GgufValueType.U32: return b.readUInt32LE(o);
-      case GgufValueType.I32: return b.readInt32LE(o);
-      case GgufValueType.F32: return b.readFloatLE(o);
-      case GgufValueType.BOOL: return b.readUInt8(o) !== 0;
-      case GgufValueType.U64: return Number(b.readBigUInt64LE(o));
-      case GgufValueType.I64: return Number(b.readBigInt64LE(o));
-      case GgufValueType.F64: return b.readDoubleLE(o);
+      case GgufValueType.U8: return b.getUint8(o);
+      case GgufValueType.I8: return b.getInt8(o);
+      case GgufValueType.U16: return b.getUint16(o, true);
+      case GgufValueType.I16: return b.getInt16(o, true);
+      case GgufValueType.U32: return b.getUint32(o, true);
+      case GgufValueType.I32: return b.getInt32(o, true);
+      case GgufValueType.F32: return b.getFloat32(o, true);
+      case GgufValueType.BOOL: return b.getUint8(o) !== 0;
+      case GgufValueType.U64: return Number(b.getBigUint64(o, true));
+      case GgufValueType.I64: return Number(b.getBigInt64(o, true));
+      case GgufValueType.F64: return b.getFloat64(o, true);
       default: throw new LowbitError(`corrupt GGUF: ${what} has value type ${t}`, this.file);
     }
   }
@@ -117,7 +120,7 @@ class Cursor {
   string(what: string): string {
     const len = this.u64(`${what} length`);
     const o = this.at(len, what);
-    return this.buf.toString('utf8', o, o + len);
+    return Cursor.utf8.decode(this.buf.subarray(o, o + len));
   }
 }
 
@@ -132,7 +135,7 @@ function printable(name: string): string {
 export class GgufFile {
   private constructor(
     readonly path: string,
-    private readonly fd: number,
+    private readonly source: ReadableFile,
     readonly version: number,
     readonly metadata: Map<string, GgufValue>,
     readonly tensors: Map<string, GgufTensorInfo>,
@@ -141,12 +144,12 @@ export class GgufFile {
   ) {}
 
   static open(path: string): GgufFile {
-    return openAndParse(path, (fd) => GgufFile.parse(fd, path));
+    return openAndParse(path, (file) => GgufFile.parse(file, path));
   }
 
-  private static parse(fd: number, path: string): GgufFile {
-    const size = fs.fstatSync(fd).size;
-    const c = new Cursor(fd, size, path);
+  private static parse(file: ReadableFile, path: string): GgufFile {
+    const size = file.size;
+    const c = new Cursor(file, size, path);
     if (size < 24 || c.u32('magic') !== GGUF_MAGIC) throw new LowbitError('not a GGUF file (bad magic)', path);
     const version = c.u32('version');
     if (version < 2 || version > 3) throw new LowbitError(`GGUF version ${version} is not supported (2 or 3)`, path);
@@ -189,7 +192,7 @@ export class GgufFile {
       end = t.offset + t.byteLength;
       if (dataStart + end > size) throw new LowbitError(`truncated GGUF: tensor ${t.name} ends at byte ${dataStart + end} but the file has ${size}`, path);
     }
-    return new GgufFile(path, fd, version, metadata, tensors, dataStart);
+    return new GgufFile(path, file, version, metadata, tensors, dataStart);
   }
 
   /** A metadata value (undefined when absent). */
@@ -205,11 +208,11 @@ export class GgufFile {
 
   readBytes(name: string): Uint8Array {
     const t = this.info(name);
-    return readAt(this.fd, t.byteLength, this.dataStart + t.offset, this.path, `tensor ${name}`);
+    return readAt(this.source, t.byteLength, this.dataStart + t.offset, this.path, `tensor ${name}`);
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.source.close();
   }
 }
 
@@ -237,19 +240,12 @@ function readValue(c: Cursor, type: number, key: string, path: string): GgufValu
  * a temporary path (atomic.ts), so a failure leaves nothing half-written at the final path.
  */
 export class GgufWriter {
-  private readonly bodyPath: string;
-  private fd: number;
-  private offset = 0;
+  private readonly body: StagedFile;
   private readonly infos: GgufTensorInfo[] = [];
   private readonly names = new Set<string>();
 
   constructor(readonly path: string, readonly alignment = DEFAULT_ALIGNMENT) {
-    this.bodyPath = `${path}.body`;
-    try {
-      this.fd = fs.openSync(this.bodyPath, 'w');
-    } catch (e) {
-      throw new LowbitError(`cannot write: ${describeFsError(e)}`, path);
-    }
+    this.body = new StagedFile(path);
   }
 
   /** Appends a tensor of ggml type `type` and ggml shape `ne` (ne[0] = row length). */
@@ -258,92 +254,99 @@ export class GgufWriter {
     const expected = tensorBytes(type, ne);
     if (expected !== bytes.byteLength) throw new Error(`GGUF writer: tensor ${name} has ${bytes.byteLength} bytes, its type and shape need ${expected}`);
     this.names.add(name);
-    this.infos.push({ name, ne, type, offset: this.offset, byteLength: bytes.byteLength });
-    writeAll(this.fd, bytes, this.path);
+    this.infos.push({ name, ne, type, offset: this.body.length, byteLength: bytes.byteLength });
+    this.body.append(bytes);
     const pad = (this.alignment - (bytes.byteLength % this.alignment)) % this.alignment;
-    if (pad) writeAll(this.fd, new Uint8Array(pad), this.path);
-    this.offset += bytes.byteLength + pad;
+    if (pad) this.body.append(new Uint8Array(pad));
   }
 
   /** Writes the final file: header with `metadata` and the tensor infos, then the body. */
   finish(metadata: [string, GgufValue][]): void {
-    fs.closeSync(this.fd);
-    const parts: Buffer[] = [];
-    const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
-    const u64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
-    const str = (s: string) => { const b = Buffer.from(s, 'utf8'); u64(b.length); parts.push(b); };
+    const w = new ByteWriter();
     const all: [string, GgufValue][] = this.alignment === DEFAULT_ALIGNMENT ? metadata : [...metadata, ['general.alignment', { type: GgufValueType.U32, value: this.alignment }]];
-    u32(GGUF_MAGIC);
-    u32(GGUF_VERSION);
-    u64(this.infos.length);
-    u64(all.length);
+    w.u32(GGUF_MAGIC);
+    w.u32(GGUF_VERSION);
+    w.u64(this.infos.length);
+    w.u64(all.length);
     for (const [key, v] of all) {
-      str(key);
-      u32(v.type);
+      w.str(key);
+      w.u32(v.type);
       if (v.type === GgufValueType.ARRAY) {
-        u32(v.elementType);
-        u64(v.value.length);
-        for (const e of v.value) writeScalar(parts, v.elementType, e, str);
-      } else writeScalar(parts, v.type, v.value, str);
+        w.u32(v.elementType);
+        w.u64(v.value.length);
+        for (const e of v.value) w.scalar(v.elementType, e);
+      } else w.scalar(v.type, v.value);
     }
     for (const t of this.infos) {
-      str(t.name);
-      u32(t.ne.length);
-      for (const d of t.ne) u64(d);
-      u32(t.type);
-      u64(t.offset);
+      w.str(t.name);
+      w.u32(t.ne.length);
+      for (const d of t.ne) w.u64(d);
+      w.u32(t.type);
+      w.u64(t.offset);
     }
-    const header = Buffer.concat(parts);
-    const out = fs.openSync(this.path, 'w');
-    try {
-      writeAll(out, header, this.path);
-      writeAll(out, new Uint8Array((this.alignment - (header.length % this.alignment)) % this.alignment), this.path);
-      const body = fs.openSync(this.bodyPath, 'r');
-      const chunk = Buffer.alloc(1 << 24);
-      for (let pos = 0; pos < this.offset; ) {
-        const n = fs.readSync(body, chunk, 0, Math.min(chunk.length, this.offset - pos), pos);
-        writeAll(out, chunk.subarray(0, n), this.path);
-        pos += n;
-      }
-      fs.closeSync(body);
-    } finally {
-      fs.closeSync(out);
-    }
-    fs.rmSync(this.bodyPath);
+    w.pad(this.alignment);
+    this.body.finish(w.bytes());
   }
 
   /** Closes and removes the body file (on errors). */
   abort(): void {
-    try { fs.closeSync(this.fd); } catch { /* already closed */ }
-    fs.rmSync(this.bodyPath, { force: true });
+    this.body.abort();
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array, file: string): void {
-  try {
-    for (let done = 0; done < bytes.byteLength; ) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
-  } catch (e) {
-    throw new LowbitError(`cannot write: ${describeFsError(e)}`, file);
-  }
-}
+/** Little-endian bytes of GGUF's header, appended. */
+class ByteWriter {
+  private buf = new Uint8Array(1 << 16);
+  private view = new DataView(this.buf.buffer);
+  private length = 0;
+  private static readonly utf8 = new TextEncoder();
 
-function writeScalar(parts: Buffer[], t: GgufValueType, v: string | number | boolean, str: (s: string) => void): void {
-  if (t === GgufValueType.STRING) return str(v as string);
-  const b = Buffer.alloc(SCALAR_BYTES[t]!);
-  switch (t) {
-    case GgufValueType.U8: b.writeUInt8(v as number); break;
-    case GgufValueType.I8: b.writeInt8(v as number); break;
-    case GgufValueType.U16: b.writeUInt16LE(v as number); break;
-    case GgufValueType.I16: b.writeInt16LE(v as number); break;
-    case GgufValueType.U32: b.writeUInt32LE(v as number); break;
-    case GgufValueType.I32: b.writeInt32LE(v as number); break;
-    case GgufValueType.F32: b.writeFloatLE(v as number); break;
-    case GgufValueType.BOOL: b.writeUInt8(v ? 1 : 0); break;
-    case GgufValueType.U64: b.writeBigUInt64LE(BigInt(v as number)); break;
-    case GgufValueType.I64: b.writeBigInt64LE(BigInt(v as number)); break;
-    case GgufValueType.F64: b.writeDoubleLE(v as number); break;
+  private room(n: number): number {
+    if (this.length + n > this.buf.length) {
+      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+      grown.set(this.buf.subarray(0, this.length));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
   }
-  parts.push(b);
+
+  u32(v: number): void { this.view.setUint32(this.room(4), v, true); }
+  u64(v: number): void { this.view.setBigUint64(this.room(8), BigInt(v), true); }
+  str(s: string): void {
+    const b = ByteWriter.utf8.encode(s);
+    this.u64(b.length);
+    this.buf.set(b, this.room(b.length));
+  }
+
+  scalar(t: GgufValueType, v: string | number | boolean): void {
+    if (t === GgufValueType.STRING) return this.str(v as string);
+    const o = this.room(SCALAR_BYTES[t]!), d = this.view;
+    switch (t) {
+      case GgufValueType.U8: d.setUint8(o, v as number); break;
+      case GgufValueType.I8: d.setInt8(o, v as number); break;
+      case GgufValueType.U16: d.setUint16(o, v as number, true); break;
+      case GgufValueType.I16: d.setInt16(o, v as number, true); break;
+      case GgufValueType.U32: d.setUint32(o, v as number, true); break;
+      case GgufValueType.I32: d.setInt32(o, v as number, true); break;
+      case GgufValueType.F32: d.setFloat32(o, v as number, true); break;
+      case GgufValueType.BOOL: d.setUint8(o, v ? 1 : 0); break;
+      case GgufValueType.U64: d.setBigUint64(o, BigInt(v as number), true); break;
+      case GgufValueType.I64: d.setBigInt64(o, BigInt(v as number), true); break;
+      case GgufValueType.F64: d.setFloat64(o, v as number, true); break;
+    }
+  }
+
+  /** Zeros up to a multiple of `alignment` bytes. */
+  pad(alignment: number): void {
+    this.room((alignment - (this.length % alignment)) % alignment);
+  }
+
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
 }
 
 /** Shorthands for building metadata. */

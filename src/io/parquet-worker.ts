@@ -3,8 +3,10 @@
  * file, and a corrupt one can make it loop or leave a rejection unawaited; here either ends this
  * thread only, and the reader reports a one-line error.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { nodeBuiltin } from './node-files.js';
+
+const { parentPort, workerData } = nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads')!;
 
 const records = await parquetReadObjects({ file: await asyncBufferFromFile(workerData.file as string) });
 parentPort!.postMessage(records);

@@ -4,14 +4,15 @@
  * in a worker thread: parquet-worker.ts).
  * Errors name the file and the line or the problem.
  */
-import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { parquetReadObjects, type AsyncBuffer } from 'hyparquet';
 import { LowbitError, describeFsError } from '../util/errors.js';
+import { exists, files } from './host.js';
+import { nodeBuiltin } from './node-files.js';
 
 export type DataRecord = Record<string, unknown>;
 
 export async function readRecords(file: string): Promise<DataRecord[]> {
-  if (!fs.existsSync(file)) throw new LowbitError('no such file', file);
+  if (!exists(file)) throw new LowbitError('no such file', file);
   if (file.toLowerCase().endsWith('.parquet')) {
     try {
       return await readParquet(file);
@@ -21,7 +22,7 @@ export async function readRecords(file: string): Promise<DataRecord[]> {
   }
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = files().readText(file);
   } catch (e) {
     throw new LowbitError(describeFsError(e), file);
   }
@@ -61,7 +62,10 @@ const PARQUET_SECONDS = (bytes: number) => 5 + bytes / 1e5;
  * rejection, and either must be an error, not a hung or ended process.
  */
 function readParquet(file: string): Promise<DataRecord[]> {
-  const seconds = PARQUET_SECONDS(fs.statSync(file).size);
+  const threads = nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads');
+  if (!threads) return parquetReadObjects({ file: hostBuffer(file) }) as Promise<DataRecord[]>; // a browser: a corrupt file may hang this page's worker only
+  const { Worker } = threads;
+  const seconds = PARQUET_SECONDS(files().stat(file)!.size);
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./parquet-worker.js', import.meta.url), { workerData: { file }, resourceLimits: { maxOldGenerationSizeMb: 2048 } });
     const timer = setTimeout(() => {
@@ -76,4 +80,21 @@ function readParquet(file: string): Promise<DataRecord[]> {
     worker.once('error', (e) => settle(() => reject(e)));
     worker.once('exit', (code) => settle(() => reject(new Error(`the decoder stopped (exit code ${code})`))));
   });
+}
+
+/** hyparquet's view of a file read through the host (what asyncBufferFromFile does with Node's fs). */
+function hostBuffer(file: string): AsyncBuffer {
+  const f = files().openRead(file);
+  return {
+    byteLength: f.size,
+    slice: (start, end = f.size) => {
+      const out = new Uint8Array(end - start);
+      for (let done = 0; done < out.length; ) {
+        const n = f.read(out.subarray(done), start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out.buffer;
+    },
+  };
 }

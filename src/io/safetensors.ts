@@ -6,10 +6,10 @@
  * fails before any work starts) and reads one tensor at a time with positioned reads: memory
  * stays bounded by the largest tensor, never the file.
  */
-import fs from 'node:fs';
 import { LowbitError } from '../util/errors.js';
 import { bf16ToF32, f16ToF32 } from './float.js';
 import { openAndParse, readAt } from './read-at.js';
+import type { ReadableFile } from './host.js';
 import type { Scratch } from './scratch.js';
 
 /** Element types lowbit reads and writes, with their byte sizes. */
@@ -35,20 +35,20 @@ export class SafetensorsFile {
   readonly path: string;
   readonly tensors: Map<string, TensorInfo>;
   readonly metadata: Record<string, string>;
-  private fd: number;
+  private file: ReadableFile;
 
-  private constructor(path: string, fd: number, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+  private constructor(path: string, file: ReadableFile, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
     this.path = path;
-    this.fd = fd;
+    this.file = file;
     this.tensors = tensors;
     this.metadata = metadata;
   }
 
   /** Opens and validates `path`; throws a LowbitError naming the file on any problem. */
   static open(path: string): SafetensorsFile {
-    return openAndParse(path, (fd) => {
-      const { tensors, metadata } = parseHeader(fd, path);
-      return new SafetensorsFile(path, fd, tensors, metadata);
+    return openAndParse(path, (file) => {
+      const { tensors, metadata } = parseHeader(file, path);
+      return new SafetensorsFile(path, file, tensors, metadata);
     });
   }
 
@@ -61,7 +61,7 @@ export class SafetensorsFile {
   /** The tensor's raw little-endian bytes. */
   readBytes(name: string): Uint8Array {
     const t = this.info(name);
-    return readAt(this.fd, t.byteLength, t.offset, this.path, `tensor ${name}`);
+    return readAt(this.file, t.byteLength, t.offset, this.path, `tensor ${name}`);
   }
 
   /**
@@ -73,12 +73,12 @@ export class SafetensorsFile {
     if (!scratch || !(t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16')) return bytesToF32(this.readBytes(name), t.dtype, `tensor ${name}`, this.path);
     const n = t.byteLength / DTYPE_BYTES[t.dtype], out = scratch.f32('tensor', n);
     const raw = t.dtype === 'F32' ? new Uint8Array(out.buffer, 0, t.byteLength) : scratch.bytes('raw', t.byteLength);
-    readAt(this.fd, t.byteLength, t.offset, this.path, `tensor ${name}`, raw);
+    readAt(this.file, t.byteLength, t.offset, this.path, `tensor ${name}`, raw);
     return t.dtype === 'F32' ? out : bytesToF32(raw, t.dtype, `tensor ${name}`, this.path, out);
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.file.close();
   }
 }
 
@@ -124,19 +124,17 @@ export function firstNonFinite(bytes: Uint8Array, dtype: DType): number {
   return -1;
 }
 
-function parseHeader(fd: number, path: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
-  const size = fs.fstatSync(fd).size;
+function parseHeader(file: ReadableFile, path: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+  const size = file.size;
   if (size < 8) throw new LowbitError(`not a safetensors file: ${size} bytes, too short for a header`, path);
-  const lenBuf = Buffer.alloc(8);
-  fs.readSync(fd, lenBuf, 0, 8, 0);
-  const headerLen = Number(lenBuf.readBigUInt64LE(0));
+  const lenBuf = readAt(file, 8, 0, path, 'the header length');
+  const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
   if (headerLen > MAX_HEADER || headerLen > size - 8)
     throw new LowbitError(`corrupt safetensors header: header length ${headerLen} exceeds the file size ${size}`, path);
-  const headerBuf = Buffer.alloc(headerLen);
-  fs.readSync(fd, headerBuf, 0, headerLen, 8);
+  const headerBuf = readAt(file, headerLen, 8, path, 'the header');
   let header: unknown;
   try {
-    header = JSON.parse(headerBuf.toString('utf8'));
+    header = JSON.parse(new TextDecoder().decode(headerBuf));
   } catch {
     throw new LowbitError('corrupt safetensors header: not valid JSON', path);
   }

@@ -2,8 +2,7 @@
  * Tokenization through @huggingface/tokenizers (tokenizers.js, the pure-JS port maintained by
  * Hugging Face), which reads a checkpoint's tokenizer.json + tokenizer_config.json as is.
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import { exists, files, joinPath } from './host.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LowbitError, describeFsError } from '../util/errors.js';
 import { readJson } from './checkpoint.js';
@@ -15,11 +14,11 @@ export interface TextTokenizer {
 }
 
 export function loadTokenizer(modelDir: string): TextTokenizer {
-  const tokFile = path.join(modelDir, 'tokenizer.json');
-  if (!fs.existsSync(tokFile)) throw new LowbitError('no tokenizer.json in the model directory', modelDir);
-  const cfgFile = path.join(modelDir, 'tokenizer_config.json');
+  const tokFile = joinPath(modelDir, 'tokenizer.json');
+  if (!exists(tokFile)) throw new LowbitError('no tokenizer.json in the model directory', modelDir);
+  const cfgFile = joinPath(modelDir, 'tokenizer_config.json');
   const json = readJson(tokFile) as Record<string, unknown>;
-  const config = fs.existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
+  const config = exists(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
   return tokenizerFromJson(json, config, tokFile);
 }
 
@@ -49,7 +48,7 @@ export function tokenizerFromJson(json: object, config: object, file: string): T
 export function tokenizeFile(tokenizer: TextTokenizer, file: string): Int32Array {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = files().readText(file);
   } catch (e) {
     throw new LowbitError(describeFsError(e), file);
   }

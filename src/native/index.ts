@@ -1,12 +1,11 @@
 /**
  * Loader of the native CPU kernels (C++ in this folder, built by `npm install` through node-gyp).
  * `native` is null when the addon is missing, and every caller then uses its TypeScript
- * fallback. Set LOWBIT_NATIVE=0 to force the fallback (tests compare the two).
+ * fallback. Set LOWBIT_NATIVE=0 to force the fallback (tests compare the two). Outside Node (a
+ * browser) there is no addon: Node's modules are reached through process.getBuiltinModule, so
+ * this file loads anywhere.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { nodeBuiltin } from '../io/node-files.js';
 
 export interface NativeKernels {
   sgemm(tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number,
@@ -48,17 +47,18 @@ export interface NativeKernels {
 }
 
 function load(): NativeKernels | null {
-  if (process.env.LOWBIT_NATIVE === '0') return null;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  if (env?.LOWBIT_NATIVE === '0') return null;
+  const nodeModule = nodeBuiltin<typeof import('node:module')>('node:module');
+  const fs = nodeBuiltin<typeof import('node:fs')>('node:fs'), url = nodeBuiltin<typeof import('node:url')>('node:url');
+  if (!nodeModule || !fs || !url) return null;
   // dist/src/native/index.js and src/native/index.ts both sit 2-3 levels under the package root.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.resolve(here, '../../build/Release/lowbit_native.node'),
-    path.resolve(here, '../../../build/Release/lowbit_native.node'),
-  ];
-  const file = candidates.find((f) => existsSync(f));
+  const candidates = ['../../build/Release/lowbit_native.node', '../../../build/Release/lowbit_native.node']
+    .map((rel) => url.fileURLToPath(new URL(rel, import.meta.url)));
+  const file = candidates.find((f) => fs.existsSync(f));
   if (!file) return null;
   try {
-    return createRequire(import.meta.url)(file) as NativeKernels;
+    return nodeModule.createRequire(import.meta.url)(file) as NativeKernels;
   } catch {
     return null;
   }

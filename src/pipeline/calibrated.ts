@@ -19,8 +19,8 @@ import { HessianAccumulator } from '../calib/hessian.js';
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
 import type { LowbitManifest } from '../export/manifest.js';
 import { openModelDir } from '../export/reader.js';
-import { checkOutputDir } from '../io/atomic.js';
-import { writeModelOutput, type GgufOutput } from '../export/output.js';
+import { checkOutputDir } from './atomic.js';
+import { writeModelOutput, type GgufOutput } from './output.js';
 import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
@@ -28,7 +28,7 @@ import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
 import type { CalibratedMethod, LayerStats, QuantOptions } from '../quant/method.js';
 import { LowbitError } from '../util/errors.js';
 import { copyTensor } from './passthrough.js';
-import { serialiseOptions } from './data-free.js';
+import { serialiseOptions } from './data-free-stream.js';
 
 export interface CalibrationRequest extends Partial<CalibrationSpec> {
   file: string;

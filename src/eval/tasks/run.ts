@@ -4,8 +4,7 @@
  * standard error is the result, reported in the shape lm-evaluation-harness writes
  * (results[task]["acc,none"], ["acc_stderr,none"], ...), so tools that read its JSON read lowbit's.
  */
-import path from 'node:path';
-import fs from 'node:fs';
+import { baseName, exists, joinPath } from '../../io/host.js';
 import type { Model } from '../../arch/layers.js';
 import type { Backend } from '../../backend/index.js';
 import type { TextTokenizer } from '../../io/tokenizer.js';
@@ -50,12 +49,12 @@ export interface HarnessResults {
 
 /** Where task `name`'s data is in `dir`: <name>.jsonl, .json or .parquet (the first that exists), or undefined. */
 export function taskFileIn(dir: string, name: string): string | undefined {
-  return ['jsonl', 'json', 'parquet'].map((ext) => path.join(dir, `${name}.${ext}`)).find((f) => fs.existsSync(f));
+  return ['jsonl', 'json', 'parquet'].map((ext) => joinPath(dir, `${name}.${ext}`)).find((f) => exists(f));
 }
 
 /** A task's name from its data file's name (my-set.jsonl -> my-set). */
 export function taskNameOf(file: string): string {
-  return path.basename(file).replace(/\.(jsonl|json|parquet)$/i, '');
+  return baseName(file).replace(/\.(jsonl|json|parquet)$/i, '');
 }
 
 /** The files for `--tasks a,b --task-dir DIR` (DIR/<task>.jsonl, .json or .parquet) and `--tasks-file f,g` (your own). */

@@ -4,8 +4,8 @@
  * name as dense f32 (block types dequantized exactly as ggml does; attn_q/attn_k rows put back
  * into Hugging Face's rope layout).
  */
-import fs from 'node:fs';
 import { GgufFile, GGUF_MAGIC } from '../../io/gguf.js';
+import { openAndParse } from '../../io/read-at.js';
 import type { PackedTensor, TensorSource } from '../../io/tensor-source.js';
 import { tokenizerFromJson } from '../../io/tokenizer.js';
 import { decodeGgml } from '../../quant/ggml/ggml-weight.js';
@@ -19,13 +19,14 @@ import { ggufName, hfName, permuteRows, permutedHeads } from './names.js';
 
 /** Whether the file starts with GGUF's magic. */
 export function isGgufFile(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(4);
-    return fs.readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32LE(0) === GGUF_MAGIC;
-  } finally {
-    fs.closeSync(fd);
-  }
+  return openAndParse(file, (f) => {
+    try {
+      const b = new Uint8Array(4);
+      return f.read(b, 0) === 4 && new DataView(b.buffer).getUint32(0, true) === GGUF_MAGIC;
+    } finally {
+      f.close();
+    }
+  });
 }
 
 /** What `inspect` says about a GGUF file beyond the model: its types and what lowbit wrote into it. */

@@ -15,8 +15,7 @@
  * the merges are rebuilt as transformers' SpmConverter builds them from a SentencePiece model: every
  * split of a piece into two pieces, ordered by the piece's score.
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import { exists, joinPath } from '../../io/host.js';
 import { type GgufValue, gv } from '../../io/gguf.js';
 import { readJson } from '../../io/checkpoint.js';
 import { LowbitError } from '../../util/errors.js';
@@ -50,8 +49,8 @@ function preTokenizerName(t: TokenizerJson): string | null {
 
 /** tokenizer.ggml.* (and tokenizer.chat_template) for the model directory's tokenizer. */
 export function tokenizerMetadata(modelDir: string, vocabSize: number): [string, GgufValue][] {
-  const file = path.join(modelDir, 'tokenizer.json');
-  if (!fs.existsSync(file)) throw new LowbitError('no tokenizer.json: GGUF files carry their tokenizer', modelDir);
+  const file = joinPath(modelDir, 'tokenizer.json');
+  if (!exists(file)) throw new LowbitError('no tokenizer.json: GGUF files carry their tokenizer', modelDir);
   const t = readJson(file) as TokenizerJson;
   const model = t.model;
   if (model?.type !== 'BPE' || !model.vocab || !model.merges) throw new LowbitError(`GGUF export supports byte-level BPE tokenizers; this one is ${model?.type ?? 'unknown'}`, file);
@@ -112,8 +111,8 @@ function spmMetadata(t: TokenizerJson, tokens: string[], baseTypes: number[], fi
 /** Special token ids (tokenizer_config.json names them), add_bos_token and the chat template. */
 function specialTokenMetadata(modelDir: string, tokens: string[]): [string, GgufValue][] {
   const kv: [string, GgufValue][] = [];
-  const cfgFile = path.join(modelDir, 'tokenizer_config.json');
-  const tcfg = fs.existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
+  const cfgFile = joinPath(modelDir, 'tokenizer_config.json');
+  const tcfg = exists(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
   const idOf = (v: unknown): number | undefined => {
     const content = typeof v === 'string' ? v : (v as { content?: string } | null)?.content;
     if (content === undefined) return undefined;

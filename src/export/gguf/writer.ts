@@ -7,6 +7,7 @@
  * embedding, output) are rounded here with ggml's reference quantizer, as llama-quantize does;
  * 1-D tensors are stored as F32, as llama.cpp's converter does.
  */
+import { baseName, files } from '../../io/host.js';
 import type { ModelConfig } from '../../arch/config.js';
 import { GgufWriter, gv, type GgufValue } from '../../io/gguf.js';
 import { bytesToF32, type DType } from '../../io/safetensors.js';
@@ -24,7 +25,6 @@ import type { ModelSink } from '../sink.js';
 import { architectureMetadata, ropeFactorTensors, ropeFreqFactors } from './metadata.js';
 import { fusedPart, ggufName, ggufArch, permuteRows, permutedHeads } from './names.js';
 import { tokenizerMetadata } from './tokenizer.js';
-import path from 'node:path';
 
 export interface GgufModelInfo {
   config: ModelConfig;
@@ -133,7 +133,7 @@ export class GgufModelWriter implements ModelSink {
     const meta: [string, GgufValue][] = [
       ...architectureMetadata(cfg),
       ['general.type', gv.str('model')],
-      ['general.name', gv.str(path.basename(path.resolve(this.info.sourceDir)))],
+      ['general.name', gv.str(baseName(files().resolve(this.info.sourceDir)))],
       ['general.quantization_version', gv.u32(2)],
       ...(FILE_TYPE[targetName] !== undefined ? [['general.file_type', gv.u32(FILE_TYPE[targetName])] as [string, GgufValue]] : []),
       ...tokenizerMetadata(this.info.sourceDir, cfg.vocabSize),
@@ -148,7 +148,7 @@ export class GgufModelWriter implements ModelSink {
       lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },
       description: `GGUF (${ggufArch(cfg)}, ${targetName}) written by lowbit`,
       method: this.info.method, options: this.info.options,
-      source: { path: path.resolve(this.info.sourceDir), architecture: cfg.family },
+      source: { path: files().resolve(this.info.sourceDir), architecture: cfg.family },
       createdAt: new Date().toISOString(), summary, layers: this.ledger.layers,
     };
   }

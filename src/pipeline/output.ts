@@ -2,14 +2,14 @@
  * Opens the output a pipeline writes into: a lowbit directory, or, when a GGUF target is given,
  * one GGUF file. Either way it is written under a temporary name and appears only when complete.
  */
-import { writeDirAtomically, writeFileAtomically } from '../io/atomic.js';
+import { writeDirAtomically, writeFileAtomically } from './atomic.js';
 import type { ModelConfig } from '../arch/config.js';
-import type { LowbitManifest } from './manifest.js';
-import type { ModelSink } from './sink.js';
-import { QuantizedModelWriter, type ModelInfo } from './writer.js';
-import { GgufModelWriter } from './gguf/writer.js';
-import type { GgufOutput } from './gguf/plan.js';
-import { checkGgufExportable } from './gguf/names.js';
+import type { LowbitManifest } from '../export/manifest.js';
+import type { ModelSink } from '../export/sink.js';
+import { QuantizedModelWriter, type ModelInfo } from '../export/writer.js';
+import { GgufModelWriter } from '../export/gguf/writer.js';
+import type { GgufOutput } from '../export/gguf/plan.js';
+import { checkGgufExportable } from '../export/gguf/names.js';
 
 export type { GgufOutput };
 

@@ -1,11 +1,10 @@
 /**
- * The Node host of the WebGPU backend: Dawn's addon from the npm package `webgpu`, an optional
+ * The GPU the WebGPU backend runs on, per host: a browser's navigator.gpu, or in Node Dawn's addon from the npm package `webgpu`, an optional
  * dependency the user installs (`npm install webgpu`, ~21 MB for one platform) when they want the
  * GPU. LOWBIT_WEBGPU may name the package's folder instead (the test path installs it apart from
- * the project's dependencies). Browsers need none of this: they pass navigator.gpu.
+ * the project's dependencies). Browsers need none of this: their navigator.gpu is used.
  */
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { nodeBuiltin } from '../../io/node-files.js';
 import { LowbitError } from '../../util/errors.js';
 import { openWebGpuBackend } from './device.js';
 import type { WebGpuBackend } from './webgpu-backend.js';
@@ -18,8 +17,9 @@ interface DawnModule {
 let dawn: Promise<DawnModule> | null = null;
 
 async function loadDawn(): Promise<DawnModule> {
-  const dir = process.env.LOWBIT_WEBGPU;
-  const specifier = dir ? pathToFileURL(path.join(path.resolve(dir), 'index.js')).href : 'webgpu';
+  const dir = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LOWBIT_WEBGPU;
+  const path = nodeBuiltin<typeof import('node:path')>('node:path'), url = nodeBuiltin<typeof import('node:url')>('node:url');
+  const specifier = dir && path && url ? url.pathToFileURL(path.join(path.resolve(dir), 'index.js')).href : 'webgpu';
   try {
     const mod = (await import(specifier)) as DawnModule;
     // WebGPU's constants (GPUBufferUsage, GPUMapMode) are globals in a browser; Dawn exports them.
@@ -31,7 +31,10 @@ async function loadDawn(): Promise<DawnModule> {
   }
 }
 
-export async function nodeWebGpuBackend(): Promise<WebGpuBackend> {
+/** The WebGPU backend on this host's GPU: the browser's navigator.gpu where there is one, else Dawn in Node. */
+export async function hostWebGpuBackend(): Promise<WebGpuBackend> {
+  const browserGpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (browserGpu) return openWebGpuBackend(browserGpu);
   dawn ??= loadDawn();
   const { create } = await dawn;
   return openWebGpuBackend(create([]));

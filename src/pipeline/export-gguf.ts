@@ -6,19 +6,19 @@
  * LRC's low-rank factors, AdpQ's salient-weight side channel, QuantEase's sparse outliers.
  * Other tensors follow the directory's GGUF target, or keep their stored dtype.
  */
-import type { LowbitManifest } from '../manifest.js';
-import { layerTensors, openModelDir, type ModelDir } from '../reader.js';
-import { openModelCheckpoint } from '../../arch/checkpoint.js';
-import type { Checkpoint } from '../../io/checkpoint.js';
-import { checkGgufExportable } from './names.js';
-import { writeFileAtomically } from '../../io/atomic.js';
-import { GROUP_GRID_FORMAT, groupGridFromTensors } from '../../quant/group-grid.js';
-import { GGML_FORMAT_NAME, ggmlWeight } from '../../quant/ggml/ggml-weight.js';
-import { ggmlTypeOfGroupGrid, groupGridToGgml } from '../../quant/ggml/from-group-grid.js';
-import type { MixOverrides } from '../../quant/ggml/mixes.js';
-import { LowbitError } from '../../util/errors.js';
-import { GgufModelWriter } from './writer.js';
-import { parseLinearWeightName } from '../../arch/llama.js';
+import type { LowbitManifest } from '../export/manifest.js';
+import { layerTensors, openModelDir, type ModelDir } from '../export/reader.js';
+import { openModelCheckpoint } from '../arch/checkpoint.js';
+import type { Checkpoint } from '../io/checkpoint.js';
+import { checkGgufExportable } from '../export/gguf/names.js';
+import { writeFileAtomically } from './atomic.js';
+import { GROUP_GRID_FORMAT, groupGridFromTensors } from '../quant/group-grid.js';
+import { GGML_FORMAT_NAME, ggmlWeight } from '../quant/ggml/ggml-weight.js';
+import { ggmlTypeOfGroupGrid, groupGridToGgml } from '../quant/ggml/from-group-grid.js';
+import type { MixOverrides } from '../quant/ggml/mixes.js';
+import { LowbitError } from '../util/errors.js';
+import { GgufModelWriter } from '../export/gguf/writer.js';
+import { parseLinearWeightName } from '../arch/llama.js';
 
 const WHY_NOT: Record<string, string> = {
   adpq: "AdpQ's salient weights live on a second grid with a position mask, which no ggml type stores",
