@@ -4,7 +4,7 @@ import type { LowbitManifest } from '../export/manifest.js';
 import { LowbitError } from '../util/errors.js';
 import { checkOptions, withDefaults } from '../util/options.js';
 import { EXPORT_OPTIONS, RUN_CONTROL_KEYS, type ExportOptions } from './options.js';
-import { ggufOverrides } from './quantize.js';
+import { ggufOverrides } from './quantize-options.js';
 
 export interface ExportResult {
   out: string;

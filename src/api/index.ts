@@ -10,6 +10,7 @@ export {
 } from './model.js';
 export { inspect, type InspectResult, type ModelReport, type UnrunnableGgufReport, type TensorStats } from './inspect.js';
 export { exportGguf, type ExportResult } from './export-gguf.js';
+export { serveWebPage, WEB_ROOT, type WebServer } from './web.js';
 export { demo, DEMO_OPTIONS, DEMO_RUNS, type DemoOptions, type DemoResult, type DemoRow } from './demo.js';
 export type { ProgressEvent, ProgressStage } from './progress.js';
 export {

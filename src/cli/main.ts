@@ -11,6 +11,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerQuantize } from './commands/quantize.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerExport } from './commands/export.js';
+import { registerWeb } from './commands/web.js';
 
 export function buildProgram(): Command {
   const program = new Command('lowbit')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerDemo(program);
   registerInspect(program);
+  registerWeb(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -77,38 +77,44 @@ export async function streamDataFree(srcDir: string, p: DataFreePlan, sink: Mode
   const count = (n: string) => source.shape(n).reduce((a, b) => a * b, 1);
   const total = names.reduce((s, n) => s + count(n), 0);
   const start = performance.now();
-  // Jobs are started in order and written in order; at most `window` results wait in memory.
+  // Tensors are written in name order whatever the number of workers (so the file's layout is the
+  // same on every machine): quantized ones as their jobs finish, copies when all before them are
+  // written. Jobs start in order; at most `window` results wait in memory.
   const window = 2 * runner.size;
-  const inFlight: { name: string; reply: Promise<WorkerReply> }[] = [];
+  const queue: { name: string; reply: Promise<WorkerReply> | null }[] = [];
+  let running = 0;
   let done = 0;
   const writeOldest = async () => {
-    const { name, reply } = inFlight.shift()!;
-    const r = await reply;
-    run.signal?.throwIfAborted(); // checked after the wait, before anything more is written
-    if (!r.ok) throw r.lowbit ? new LowbitError(r.problem, r.file) : new Error(r.message);
-    const q = r.weight;
-    sink.quantized(name.slice(0, -'.weight'.length), q, q.report);
+    const { name, reply } = queue.shift()!;
+    if (reply === null) copyTensor(ckpt, sink, name, source);
+    else {
+      const r = await reply;
+      running--;
+      run.signal?.throwIfAborted(); // checked after the wait, before anything more is written
+      if (!r.ok) throw r.lowbit ? new LowbitError(r.problem, r.file) : new Error(r.message);
+      sink.quantized(name.slice(0, -'.weight'.length), r.weight, r.weight.report);
+    }
     done += count(name);
     run.onProgress?.(done, total, name);
   };
   try {
     for (const name of names) {
       run.signal?.throwIfAborted();
-      if (architectureOf(config).parseLinearWeightName(name)) {
-        const ggmlType = sink.ggmlTypeFor(name, source.shape(name));
-        const options = ggmlType ? { ...run.options, ggmlType } : run.options;
-        inFlight.push({ name, reply: runner.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: p.rotationSeed }) });
-        if (inFlight.length >= window) await writeOldest();
+      if (!architectureOf(config).parseLinearWeightName(name)) {
+        queue.push({ name, reply: null });
+        if (queue.every((q) => q.reply === null)) await writeOldest();
         continue;
       }
-      copyTensor(ckpt, sink, name, source);
-      done += count(name);
-      run.onProgress?.(done, total, name);
+      const ggmlType = sink.ggmlTypeFor(name, source.shape(name));
+      const options = ggmlType ? { ...run.options, ggmlType } : run.options;
+      queue.push({ name, reply: runner.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: p.rotationSeed }) });
+      running++;
+      while (running >= window) await writeOldest();
     }
-    while (inFlight.length) await writeOldest();
+    while (queue.length) await writeOldest();
   } finally {
     // Jobs still running when an error or abort ends the loop: wait for them, so none outlives the run.
-    await Promise.allSettled(inFlight.map((j) => j.reply));
+    await Promise.allSettled(queue.map((j) => j.reply));
   }
   return sink.finish((performance.now() - start) / 1000, { workers: runner.size });
 }

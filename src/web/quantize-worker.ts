@@ -1,0 +1,157 @@
+/**
+ * The page's worker: everything lowbit does in the browser happens here, off the page's thread, so
+ * the tab stays responsive. It mounts the picked folder (browser-files.ts), resolves the choices as
+ * `lowbit quantize` does (api/quantize-options.ts), streams the checkpoint through the same loop as
+ * Node (pipeline/data-free-stream.ts) with its tensors quantized by a pool of job workers, writes
+ * the GGUF file with the same writer, and evaluates perplexity before and after when given a text.
+ */
+import { planQuantize } from '../api/quantize-options.js';
+import { createBackend } from '../backend/index.js';
+import { evaluateTokens, loadModelDir } from '../eval/run.js';
+import { GgufModelWriter } from '../export/gguf/writer.js';
+import { checkGgufExportable } from '../export/gguf/names.js';
+import { openModelDir } from '../export/reader.js';
+import type { ModelSink } from '../export/sink.js';
+import { useFileHost } from '../io/host.js';
+import { METHODS } from '../quant/registry.js';
+import { totalBits } from '../quant/types.js';
+import type { DataFreeMethod } from '../quant/method.js';
+import { planDataFree, streamDataFree, type JobRunner } from '../pipeline/data-free-stream.js';
+import type { WorkerJob, WorkerReply } from '../pipeline/data-free-job.js';
+import { LowbitError } from '../util/errors.js';
+import { BrowserFiles, type MountedFile } from './browser-files.js';
+import type { QuantizeRequest, WorkerMessage } from './protocol.js';
+
+const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: WorkerMessage): void };
+const post = (m: WorkerMessage) => scope.postMessage(m);
+
+/** Job workers (job-worker.ts), each with the picked files mounted. */
+class WebWorkerPool implements JobRunner {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private readonly pending = new Map<number, (r: WorkerReply) => void>();
+  private nextId = 0;
+
+  constructor(readonly size: number, files: MountedFile[]) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./job-worker.js', import.meta.url), { type: 'module' });
+      w.postMessage({ files });
+      w.onmessage = (e: MessageEvent<WorkerReply>) => {
+        this.pending.get(e.data.id)?.(e.data);
+        this.pending.delete(e.data.id);
+        this.idle.push(w);
+        this.waiting.shift()?.();
+      };
+      w.onerror = (e) => {
+        for (const [id, resolve] of this.pending) resolve({ id, ok: false, message: `a quantizing worker failed: ${e.message}`, lowbit: false });
+        this.pending.clear();
+      };
+      this.all.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  async run(job: Omit<WorkerJob, 'id'>): Promise<WorkerReply> {
+    while (this.idle.length === 0) await new Promise<void>((r) => this.waiting.push(r));
+    const w = this.idle.pop()!;
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      w.postMessage({ ...job, id });
+    });
+  }
+
+  close(): void {
+    for (const w of this.all) w.terminate();
+  }
+}
+
+/** The folder the picked files share ("kdoc-6m"), which names the model as a directory name does in Node. */
+function rootOf(files: MountedFile[]): string {
+  const roots = new Set(files.map((f) => f.path.split('/')[0]));
+  if (files.length === 0) throw new LowbitError('the folder is empty: pick a model folder (config.json, *.safetensors, tokenizer.json)');
+  if (roots.size !== 1) throw new LowbitError(`pick one model folder (these files come from ${[...roots].join(', ')})`);
+  return `/${[...roots][0]}`;
+}
+
+/** A sink that reports each layer to the page as it is written. */
+function reportingLayers(sink: GgufModelWriter): ModelSink {
+  return {
+    ggmlTypeFor: (name, shape) => sink.ggmlTypeFor(name, shape),
+    passthrough: (...a) => sink.passthrough(...a),
+    passthroughF32: (...a) => sink.passthroughF32(...a),
+    quantized(layer, q, report) {
+      sink.quantized(layer, q, report);
+      post({ kind: 'layer', layer, type: String(q.params.type), bitsPerWeight: totalBits(q.bits) / (q.rows * q.cols), relError: typeof report?.weightRelError === 'number' ? report.weightRelError : null });
+    },
+    finish: (seconds, extra) => sink.finish(seconds, extra),
+  };
+}
+
+/** Perplexity of the model at `path` on the text, on a backend of its own (released after: a GPU holds the weights until then). */
+async function perplexityOf(device: 'gpu' | 'cpu', path: string, text: string, seqLen: number | undefined, which: 'before' | 'after'): Promise<void> {
+  post({ kind: 'stage', text: `evaluating perplexity ${which} quantization` });
+  const start = performance.now();
+  const backend = await createBackend(device === 'gpu' ? 'auto' : 'cpu');
+  try {
+    const loaded = loadModelDir(backend, path);
+    const tokens = loaded.info.tokenizer().encode(text);
+    const window = Math.min(seqLen ?? Math.min(512, loaded.model.config.maxPositions), tokens.length - 1);
+    if (window < 2) throw new LowbitError('the evaluation text is too short (fewer than 3 tokens)');
+    const r = await evaluateTokens(backend, loaded, path, tokens, 'the dropped text', { seqLen: window });
+    post({ kind: 'perplexity', which, perplexity: r.ppl, tokens: r.predictedTokens, backend: backend.name, seconds: (performance.now() - start) / 1000 });
+    loaded.info.close();
+  } finally {
+    backend.dispose?.();
+  }
+}
+
+async function quantize(req: QuantizeRequest): Promise<void> {
+  const host = new BrowserFiles(req.files);
+  useFileHost(host);
+  const root = rootOf(req.files);
+  const name = `${root.slice(1)}-${req.gguf}.gguf`;
+  const out = `/out/${name}`;
+  host.mkdir('/out');
+  // The same resolution as `lowbit quantize <dir> --method rtn --gguf <type>`: the options recorded in the file match.
+  const { options, runtime, gguf } = planQuantize({ method: 'rtn', gguf: req.gguf, out });
+  post({ kind: 'stage', text: 'reading the checkpoint' });
+  const model = openModelDir(root);
+  try {
+    const run = { method: METHODS.rtn as DataFreeMethod, options, runtime, gguf, onProgress: (done: number, total: number, tensor: string) => post({ kind: 'progress', done, total, tensor }) };
+    const plan = planDataFree(model, root, run);
+    checkGgufExportable(plan.info.config, root);
+    if (req.evalText) await perplexityOf(req.device, root, req.evalText, req.seqLen, 'before');
+    post({ kind: 'stage', text: `quantizing to ${req.gguf}` });
+    const pool = new WebWorkerPool(Math.max(1, req.workers), req.files);
+    const start = performance.now();
+    let manifest;
+    const writer = new GgufModelWriter(out, { config: plan.info.config, sourceDir: root, target: gguf!.target, overrides: gguf!.overrides, method: plan.info.method, options: plan.info.options });
+    try {
+      manifest = await streamDataFree(root, plan, reportingLayers(writer), run, pool);
+    } catch (e) {
+      writer.abort();
+      throw e;
+    } finally {
+      pool.close();
+    }
+    const seconds = (performance.now() - start) / 1000;
+    if (req.evalText) await perplexityOf(req.device, out, req.evalText, req.seqLen, 'after');
+    const blob = host.blob(out);
+    post({ kind: 'done', gguf: blob, name, bytes: blob.size, bitsPerWeight: manifest.summary.bitsPerWeight, seconds, params: manifest.summary.quantizedParams });
+  } finally {
+    model.close();
+  }
+}
+
+/** One readable line for the page: lowbit's own errors as they are, memory exhaustion said plainly. */
+export function describeFailure(e: unknown): string {
+  if (e instanceof LowbitError) return e.message;
+  if (e instanceof RangeError && /allocat|memory|Array buffer/i.test(e.message)) return `not enough memory for this model in the browser (${e.message})`;
+  return `internal error: ${(e as Error)?.message ?? String(e)}`;
+}
+
+scope.onmessage = (e: MessageEvent<QuantizeRequest>) => {
+  quantize(e.data).catch((err) => post({ kind: 'error', message: describeFailure(err) }));
+};
