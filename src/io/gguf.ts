@@ -313,17 +313,20 @@ class ByteWriter {
     return at;
   }
 
-  u32(v: number): void { this.view.setUint32(this.room(4), v, true); }
-  u64(v: number): void { this.view.setBigUint64(this.room(8), BigInt(v), true); }
+  // room() may replace the buffer: the offset is taken before the view is read.
+  u32(v: number): void { const o = this.room(4); this.view.setUint32(o, v, true); }
+  u64(v: number): void { const o = this.room(8); this.view.setBigUint64(o, BigInt(v), true); }
   str(s: string): void {
     const b = ByteWriter.utf8.encode(s);
     this.u64(b.length);
-    this.buf.set(b, this.room(b.length));
+    const o = this.room(b.length);
+    this.buf.set(b, o);
   }
 
   scalar(t: GgufValueType, v: string | number | boolean): void {
     if (t === GgufValueType.STRING) return this.str(v as string);
-    const o = this.room(SCALAR_BYTES[t]!), d = this.view;
+    const o = this.room(SCALAR_BYTES[t]!);
+    const d = this.view;
     switch (t) {
       case GgufValueType.U8: d.setUint8(o, v as number); break;
       case GgufValueType.I8: d.setInt8(o, v as number); break;

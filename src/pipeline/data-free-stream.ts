@@ -97,25 +97,20 @@ export async function streamDataFree(srcDir: string, p: DataFreePlan, sink: Mode
     done += count(name);
     run.onProgress?.(done, total, name);
   };
-  try {
-    for (const name of names) {
-      run.signal?.throwIfAborted();
-      if (!architectureOf(config).parseLinearWeightName(name)) {
-        queue.push({ name, reply: null });
-        if (queue.every((q) => q.reply === null)) await writeOldest();
-        continue;
-      }
-      const ggmlType = sink.ggmlTypeFor(name, source.shape(name));
-      const options = ggmlType ? { ...run.options, ggmlType } : run.options;
-      queue.push({ name, reply: runner.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: p.rotationSeed }) });
-      running++;
-      while (running >= window) await writeOldest();
+  for (const name of names) {
+    run.signal?.throwIfAborted();
+    if (!architectureOf(config).parseLinearWeightName(name)) {
+      queue.push({ name, reply: null });
+      if (queue.every((q) => q.reply === null)) await writeOldest();
+      continue;
     }
-    while (queue.length) await writeOldest();
-  } finally {
-    // Jobs still running when an error or abort ends the loop: wait for them, so none outlives the run.
-    await Promise.allSettled(queue.map((j) => j.reply));
+    const ggmlType = sink.ggmlTypeFor(name, source.shape(name));
+    const options = ggmlType ? { ...run.options, ggmlType } : run.options;
+    queue.push({ name, reply: runner.run({ dir: srcDir, name, method: run.method.name, options, rotationSeed: p.rotationSeed }) });
+    running++;
+    while (running >= window) await writeOldest();
   }
+  while (queue.length) await writeOldest();
   return sink.finish((performance.now() - start) / 1000, { workers: runner.size });
 }
 

@@ -47,14 +47,22 @@ folder.addEventListener('change', () => {
   start.disabled = false;
 });
 
-/** Bytes the browser may use for this run, when it says (Chromium: navigator.deviceMemory, GiB, capped at 8). */
+/**
+ * The memory this run may use: the page's `?memory=<GiB>` when given (a budget, e.g. on a shared
+ * machine), else what the browser reports (Chromium: navigator.deviceMemory, GiB, capped at 8).
+ */
+function memoryBudgetGiB(): number | undefined {
+  const asked = Number(new URLSearchParams(location.search).get('memory'));
+  return asked > 0 ? asked : (navigator as { deviceMemory?: number }).deviceMemory;
+}
+
 function memoryProblem(files: MountedFile[], evaluating: boolean): string | null {
-  const deviceGiB = (navigator as { deviceMemory?: number }).deviceMemory;
+  const deviceGiB = memoryBudgetGiB();
   const weights = files.filter((f) => f.path.endsWith('.safetensors')).reduce((s, f) => s + f.file.size, 0);
   // Evaluation widens the weights to f32 (twice bf16's bytes); quantization holds a few tensors at a time.
   const needed = evaluating ? 2 * weights : 0;
   if (deviceGiB && needed > deviceGiB * 2 ** 30 * 0.75)
-    return `not enough memory to evaluate this model in the browser: it needs about ${(needed / 2 ** 30).toFixed(1)} GiB, this device reports ${deviceGiB} GiB; quantize without an evaluation text`;
+    return `not enough memory to evaluate this model in the browser: it needs about ${(needed / 2 ** 30).toFixed(1)} GiB, this page may use ${deviceGiB} GiB; quantize without an evaluation text`;
   return null;
 }
 
