@@ -35,7 +35,7 @@ after(async () => {
 /** A fresh page whose downloads land in `downloads`; page errors fail the test. */
 async function openPage(downloads: string, query = ''): Promise<Page> {
   const page = await browser.newPage();
-  await page.setViewport({ width: 900, height: 900 });
+  await page.setViewport({ width: 900, height: 1150 });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push((e as Error).message));
   (page as Page & { lowbitErrors?: string[] }).lowbitErrors = errors;
@@ -88,7 +88,7 @@ test('the page quantizes kdoc-6m to Q4_0 from its folder input: the download equ
   const t0 = performance.now();
   assert.equal(await runPage(page), '');
   const seconds = (performance.now() - t0) / 1000;
-  await page.screenshot({ path: path.join(ARTIFACTS, 'after.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'after.png') });
   const stage = await page.$eval('#stage', (e) => e.textContent ?? '');
   assert.match(stage, /^done: kdoc-6m-Q4_0\.gguf, 3\.9 MiB, 4\.500 bits per weight over 4\.4M quantized parameters/);
   assert.equal(await page.$$eval('#layers tbody tr', (rows) => rows.length), 42, 'a table row per quantized layer');

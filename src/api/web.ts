@@ -24,6 +24,10 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
+/**
+ * Serves the page's files over HTTP (`lowbit web`); resolves once listening. Port 0 takes any
+ * free port (the returned url says which).
+ */
 export async function serveWebPage(options: { port?: number; host?: string } = {}): Promise<WebServer> {
   if (!fs.existsSync(path.join(WEB_ROOT, 'index.html'))) throw new LowbitError('the browser page is not built: run npm run build', WEB_ROOT);
   const server = http.createServer((req, res) => {

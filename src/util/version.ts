@@ -3,4 +3,4 @@
  * the core needs no file access to know it (a browser has no package.json to read);
  * test/portable.test.ts checks it against package.json's.
  */
-export const VERSION = '0.1.0';
+export const VERSION: string = '0.1.0';
