@@ -7,6 +7,7 @@
  *   npm run bench -- gpu          the WebGPU backend against the CPU's (needs an adapter: not in the default run)
  *   npm run bench -- datafree7b   RTN and AdpQ of a 7B-shaped checkpoint, cold and warm cache (long, 13.5 GB: on request)
  *   npm run bench -- eval7b       `lowbit eval` of the same checkpoint on the CPU within its memory (on request)
+ *   npm run bench -- browser      the browser page in Chromium: kdoc-6m (and --model-dir: a 7B checkpoint) to GGUF (on request)
  *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
  */
@@ -22,9 +23,10 @@ import { benchGpu } from './gpu.js';
 import { benchAccuracy } from './accuracy.js';
 import { benchDatafree7b } from './datafree7b.js';
 import { benchEval7b } from './eval7b.js';
+import { benchBrowser } from './browser.js';
 import fs from 'node:fs';
 
-const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number>>> = {
+const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number | string>>> = {
   gemm: benchGemm,
   forward: benchForward,
   gptq: benchGptq,
@@ -36,9 +38,10 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   eval7b: benchEval7b,
   race: benchRace,
   gpu: benchGpu,
+  browser: benchBrowser,
 };
 /** Sections that run only when named: the race and the 7B run are long, the GPU section needs an adapter. */
-const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b'];
+const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

@@ -10,11 +10,11 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { evaluate, quantize, serveWebPage, type WebServer } from '../src/api/index.js';
+import { CHROMIUM, launchChromium, openPage, pageAdapter, quantizeInPage } from '../scripts/page-driver.js';
 import { ASSETS, ROOT, tmpDir } from './helpers.js';
 
-const CHROMIUM = process.env.LOWBIT_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'browser');
 
 let server: WebServer;
@@ -24,40 +24,13 @@ before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: node scripts/install-chromium.js installs it`);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   server = await serveWebPage({ port: 0 });
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
   await server?.close();
 });
-
-/** A fresh page whose downloads land in `downloads`; page errors fail the test. */
-async function openPage(downloads: string, query = ''): Promise<Page> {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 900, height: 1150 });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push((e as Error).message));
-  (page as Page & { lowbitErrors?: string[] }).lowbitErrors = errors;
-  const cdp = await page.createCDPSession();
-  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-  await page.goto(server.url + query);
-  await page.evaluate(() => { (globalThis as unknown as { byId: unknown }).byId = (id: string) => (globalThis as unknown as { document: { getElementById(id: string): unknown } }).document.getElementById(id); });
-  return page;
-}
-
-/**
- * An element of the page, for functions that run in the page (page.evaluate serialises them, so
- * they name it through globalThis; this file is compiled without the DOM's types).
- */
-declare function byId(id: string): { hidden: boolean; textContent: string | null };
-
-/** Clicks Quantize and waits for the download link or an error; returns the error text ('' when none). */
-async function runPage(page: Page): Promise<string> {
-  await page.click('#start');
-  await page.waitForFunction(() => !byId('download').hidden || !byId('error').hidden, { timeout: 240_000 });
-  return page.$eval('#error', (e) => ((e as unknown as { hidden: boolean }).hidden ? '' : e.textContent ?? ''));
-}
 
 async function waitForFile(file: string): Promise<Buffer> {
   for (let i = 0; i < 200 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
@@ -74,23 +47,15 @@ test('the page quantizes kdoc-6m to Q4_0 from its folder input: the download equ
   const textFile = path.join(dir, 'text.txt');
   fs.writeFileSync(textFile, text);
 
-  const page = await openPage(downloads);
-  const adapter = await page.evaluate(async () => {
-    const a = await (globalThis as unknown as { navigator: { gpu?: GPU } }).navigator.gpu?.requestAdapter();
-    return a ? `${a.info.vendor} ${a.info.architecture} ${a.info.description}`.trim() : null;
-  });
+  const page = await openPage(browser, server.url, downloads);
+  const adapter = await pageAdapter(page);
   assert.ok(adapter !== null, 'Chromium offers a WebGPU adapter (SwiftShader)');
-  await (await page.$('#folder'))!.uploadFile(ASSETS.model);
-  assert.match(await page.$eval('#model-info', (e) => e.textContent ?? ''), /^kdoc-6m: 5 files/);
-  await (await page.$('#eval-text'))!.uploadFile(textFile);
-  await page.select('#gguf', 'Q4_0');
   await page.screenshot({ path: path.join(ARTIFACTS, 'before.png') });
-  const t0 = performance.now();
-  assert.equal(await runPage(page), '');
-  const seconds = (performance.now() - t0) / 1000;
+  const run = await quantizeInPage(page, { folder: ASSETS.model, gguf: 'Q4_0', textFile });
+  assert.equal(run.error, '');
+  assert.match(await page.$eval('#model-info', (e) => e.textContent ?? ''), /^kdoc-6m: 5 files/);
   await page.screenshot({ path: path.join(ARTIFACTS, 'after.png') });
-  const stage = await page.$eval('#stage', (e) => e.textContent ?? '');
-  assert.match(stage, /^done: kdoc-6m-Q4_0\.gguf, 3\.9 MiB, 4\.500 bits per weight over 4\.4M quantized parameters/);
+  assert.match(run.stage, /^done: kdoc-6m-Q4_0\.gguf, 3\.9 MiB, 4\.500 bits per weight over 4\.4M quantized parameters/);
   assert.equal(await page.$$eval('#layers tbody tr', (rows) => rows.length), 42, 'a table row per quantized layer');
   await page.click('#download');
   const fromPage = await waitForFile(path.join(downloads, 'kdoc-6m-Q4_0.gguf'));
@@ -101,7 +66,7 @@ test('the page quantizes kdoc-6m to Q4_0 from its folder input: the download equ
   assert.equal(fromPage.length, fromNode.length);
   assert.ok(fromPage.equals(fromNode), 'the page\'s GGUF is byte-identical to lowbit quantize\'s');
 
-  const shown = await page.$$eval('#ppl p', (ps) => ps.map((p) => p.textContent ?? ''));
+  const shown = run.perplexity;
   assert.equal(shown.length, 2, shown.join(' | '));
   const pplOf = (s: string) => Number(/perplexity (?:before|after): ([\d.]+)/.exec(s)![1]);
   for (const s of shown) assert.match(s, /\(webgpu/, 'perplexity ran on WebGPU');
@@ -111,8 +76,8 @@ test('the page quantizes kdoc-6m to Q4_0 from its folder input: the download equ
   assert.ok(Math.abs(pplOf(shown[0]) - before.ppl) <= 6e-4, `before: page ${shown[0]} vs Node ${before.ppl}`);
   assert.ok(Math.abs(pplOf(shown[1]) - afterQ.ppl) <= 6e-4, `after: page ${shown[1]} vs Node ${afterQ.ppl}`);
   assert.ok(afterQ.ppl > before.ppl);
-  assert.deepEqual((page as Page & { lowbitErrors?: string[] }).lowbitErrors, []);
-  console.log(`page: kdoc-6m -> Q4_0 with perplexity before and after on ${adapter}: ${seconds.toFixed(1)} s; ${shown.join('; ')}`);
+  assert.deepEqual(page.pageErrors, []);
+  console.log(`page: kdoc-6m -> Q4_0 with perplexity before and after on ${adapter}: ${run.seconds.toFixed(1)} s; ${shown.join('; ')}`);
   await page.close();
 });
 
@@ -137,11 +102,9 @@ test('bad input gives one readable line in the page, and the page stays usable',
       fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }));
     }), /^\/gpt2\/config\.json: unsupported architecture GPT2LMHeadModel; lowbit supports /],
   ];
-  const page = await openPage(downloads);
+  const page = await openPage(browser, server.url, downloads);
   for (const [what, folder, expected] of cases) {
-    await (await page.$('#folder'))!.uploadFile(folder);
-    const shownAtPick = await page.$eval('#error', (e) => ((e as unknown as { hidden: boolean }).hidden ? '' : e.textContent ?? ''));
-    const error = shownAtPick || (await runPage(page));
+    const { error } = await quantizeInPage(page, { folder, gguf: 'Q4_0' });
     assert.match(error, expected, what);
     assert.ok(!error.includes('\n'), `${what}: one line`);
     // The page still responds (its work runs in a worker).
@@ -151,13 +114,9 @@ test('bad input gives one readable line in the page, and the page stays usable',
   await page.close();
 
   // Too little memory for the asked evaluation: refused before any work, in one line.
-  const small = await openPage(downloads, '?memory=0.001');
-  await (await small.$('#folder'))!.uploadFile(ASSETS.model);
+  const small = await openPage(browser, `${server.url}?memory=0.001`, downloads);
   const textFile = path.join(dir, 'text.txt');
   fs.writeFileSync(textFile, 'a short text');
-  await (await small.$('#eval-text'))!.uploadFile(textFile);
-  await small.click('#start');
-  await small.waitForFunction(() => !byId('error').hidden);
-  assert.match(await small.$eval('#error', (e) => e.textContent ?? ''), /^not enough memory to evaluate this model in the browser: it needs about 0\.0 GiB, this page may use 0\.001 GiB/);
+  assert.match((await quantizeInPage(small, { folder: ASSETS.model, gguf: 'Q4_0', textFile })).error, /^not enough memory to evaluate this model in the browser: it needs about 0\.0 GiB, this page may use 0\.001 GiB/);
   await small.close();
 });
