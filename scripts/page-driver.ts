@@ -10,7 +10,9 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 export const CHROMIUM = process.env.LOWBIT_CHROMIUM ?? '/usr/bin/chromium';
 
 export function launchChromium(executablePath = CHROMIUM, extraArgs: string[] = []): Promise<Browser> {
-  return puppeteer.launch({ executablePath, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', ...extraArgs] });
+  // LOWBIT_CHROMIUM_LOG=1 passes the browser's own log (GPU process included) to stderr, to see why it has no adapter.
+  const dumpio = process.env.LOWBIT_CHROMIUM_LOG === '1';
+  return puppeteer.launch({ executablePath, headless: true, dumpio, args: ['--no-sandbox', '--enable-unsafe-webgpu', ...(dumpio ? ['--enable-logging=stderr'] : []), ...extraArgs] });
 }
 
 /**
