@@ -61,10 +61,21 @@ export interface PageRun {
 }
 
 /** Picks `folder` (and `textFile`), chooses `gguf`, clicks Quantize and waits for the result. */
-export async function quantizeInPage(page: Page, o: { folder: string; gguf: string; textFile?: string; device?: 'gpu' | 'cpu'; timeoutMs?: number }): Promise<PageRun> {
+export async function quantizeInPage(page: Page, o: {
+  folder: string; gguf: string; textFile?: string; device?: 'gpu' | 'cpu'; timeoutMs?: number;
+  /** A calibrated method (gptq, quantease) with its calibration text. */
+  method?: string; calib?: { file: string; samples: number; seqLen: number };
+}): Promise<PageRun> {
   await (await page.$('#folder'))!.uploadFile(o.folder);
   if (o.textFile) await (await page.$('#eval-text'))!.uploadFile(o.textFile);
   await page.select('#gguf', o.gguf);
+  if (o.method) await page.select('#method', o.method);
+  if (o.calib) {
+    await (await page.$('#calib-text'))!.uploadFile(o.calib.file);
+    for (const [id, v] of [['#calib-samples', o.calib.samples], ['#calib-seq-len', o.calib.seqLen]] as const) {
+      await page.$eval(id, (e, value) => { (e as unknown as { value: string }).value = String(value); }, v);
+    }
+  }
   if (o.device) await page.select('#device', o.device);
   const error = await pageError(page);
   if (error) return { error, seconds: 0, stage: '', perplexity: [] };

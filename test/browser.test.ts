@@ -81,6 +81,31 @@ test('the page quantizes kdoc-6m to Q4_0 from its folder input: the download equ
   await page.close();
 });
 
+test('GPTQ in the page (calibration text picked in the page, CPU): the GGUF equals Node\'s GPTQ in bits and within 1% in perplexity', async () => {
+  const dir = tmpDir('lowbit-browser-gptq-');
+  const downloads = path.join(dir, 'downloads');
+  fs.mkdirSync(downloads);
+  const page = await openPage(browser, server.url, downloads);
+  const calib = { file: ASSETS.calib, samples: 8, seqLen: 128 };
+  const run = await quantizeInPage(page, { folder: ASSETS.model, gguf: 'Q4_K_M', method: 'gptq', calib, device: 'cpu' });
+  assert.equal(run.error, '');
+  assert.match(run.stage, /^done: kdoc-6m-Q4_K_M\.gguf/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'gptq.png') });
+  await page.click('#download');
+  const fromPage = path.join(dir, 'page.gguf');
+  fs.writeFileSync(fromPage, await waitForFile(path.join(downloads, 'kdoc-6m-Q4_K_M.gguf')));
+  await page.close();
+
+  const out = path.join(dir, 'node.gguf');
+  const node = await quantize(ASSETS.model, { method: 'gptq', gguf: 'Q4_K_M', out, calib: ASSETS.calib, calibSamples: calib.samples, calibSeqLen: calib.seqLen });
+  const text = fs.readFileSync(ASSETS.heldout, 'utf8').slice(0, 20000);
+  const [p, n] = [await evaluate(fromPage, text, { seqLen: 512 }), await evaluate(out, text, { seqLen: 512 })];
+  assert.ok(run.stage.includes(`${node.summary.bitsPerWeight.toFixed(3)} bits per weight`), `${run.stage} vs Node's ${node.summary.bitsPerWeight}`);
+  assert.equal(fs.statSync(fromPage).size, fs.statSync(out).size, 'the same tensors and types');
+  assert.ok(Math.abs(p.ppl - n.ppl) / n.ppl < 0.01, `perplexity: page ${p.ppl} vs Node ${n.ppl}`);
+  console.log(`page GPTQ Q4_K_M: ${run.seconds.toFixed(1)} s; perplexity ${p.ppl.toFixed(4)} (Node's GPTQ: ${n.ppl.toFixed(4)})`);
+});
+
 test('bad input gives one readable line in the page, and the page stays usable', async () => {
   const dir = tmpDir('lowbit-browser-bad-');
   const downloads = path.join(dir, 'downloads');
@@ -97,6 +122,7 @@ test('bad input gives one readable line in the page, and the page stays usable',
       const f = path.join(d, 'model.safetensors');
       fs.truncateSync(f, fs.statSync(f).size - 1000);
     }), /^\/truncated\/model\.safetensors: truncated: tensor .* but the file has \d+ bytes$/],
+    ['GPTQ without a calibration text', ASSETS.model, /^gptq needs a calibration text: pick one \(never the text you evaluate on\)$/],
     ['an unsupported architecture', copy('gpt2', (d) => {
       const f = path.join(d, 'config.json');
       fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }));
@@ -104,7 +130,7 @@ test('bad input gives one readable line in the page, and the page stays usable',
   ];
   const page = await openPage(browser, server.url, downloads);
   for (const [what, folder, expected] of cases) {
-    const { error } = await quantizeInPage(page, { folder, gguf: 'Q4_0' });
+    const { error } = await quantizeInPage(page, { folder, gguf: 'Q4_0', method: what.startsWith('GPTQ') ? 'gptq' : 'rtn' });
     assert.match(error, expected, what);
     assert.ok(!error.includes('\n'), `${what}: one line`);
     // The page still responds (its work runs in a worker).

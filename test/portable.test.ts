@@ -40,6 +40,7 @@ function nodeUses(file: string): string[] {
   const problems = imports(src).filter((s) => builtins.has(s)).map((s) => `imports ${s}`);
   if (/(?<![\w.])Buffer\./.test(src)) problems.push('uses the Buffer global');
   if (/(?<![\w.?])process\.(?!getBuiltinModule)/.test(src)) problems.push('uses the process global (use globalThis.process?. or io/node-files.ts)');
+  if (/(?<![\w.])((setImmediate|require)\s*\(|(__dirname|__filename)(?!\w))/.test(src)) problems.push('uses a Node-only global (setImmediate, __dirname, require)');
   return problems;
 }
 
@@ -69,7 +70,7 @@ test('no core module (below pipeline/) imports a Node built-in or uses Buffer/pr
 test('the browser build reaches no Node built-in: every module imported from src/web/ is portable', () => {
   const files = closure(WEB_ENTRIES);
   // The page's worker runs the streaming loop, the GGUF writer, the readers and the evaluation.
-  for (const m of ['pipeline/data-free-stream.ts', 'pipeline/data-free-job.ts', 'export/gguf/writer.ts', 'io/safetensors.ts', 'eval/run.ts', 'api/quantize-options.ts'])
+  for (const m of ['pipeline/data-free-stream.ts', 'pipeline/data-free-job.ts', 'pipeline/calibrated-blocks.ts', 'export/gguf/writer.ts', 'io/safetensors.ts', 'eval/run.ts', 'api/quantize-options.ts'])
     assert.ok(files.includes(path.join(SRC, m)), `${m} is in the browser build`);
   const bad = files.flatMap((f) => nodeUses(f).map((p) => `${path.relative(ROOT, f)}: ${p}`));
   assert.deepEqual(bad, []);
@@ -84,6 +85,7 @@ test('the check itself catches a Node import, Buffer and process (so the tests a
       ["const os = await import('node:os');\n", 'imports node:os'],
       ['const b = Buffer.alloc(4);\n', 'uses the Buffer global'],
       ['const e = process.env.X;\n', 'uses the process global (use globalThis.process?. or io/node-files.ts)'],
+      ['await new Promise((r) => setImmediate(r));\n', 'uses a Node-only global (setImmediate, __dirname, require)'],
     ];
     for (const [text, problem] of cases) {
       const f = path.join(dir, 'm.ts');

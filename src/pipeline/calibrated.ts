@@ -1,230 +1,25 @@
 /**
- * Block-by-block quantization with calibration data, as GPTQ's reference runs it:
- *   1. draw calibration windows from a text (seeded) and embed them;
- *   2. for each decoder block: run it on the current activations while accumulating, for every
- *      linear layer, the Hessian H = X^T X of its input (q/k/v share one, gate/up share one);
- *      quantize the block's linears; run the block again with the quantized weights to produce
- *      the next block's input, so later blocks see earlier blocks' quantization error.
- * Memory holds the activations of the calibration tokens for one block, one block's weights and
- * its Hessians; never the whole model's activations. Each layer's relative objective
- * ||WX - W_hat X||^2 / ||WX||^2 is computed from H and kept in the report, next to RTN's.
+ * Block-wise calibrated quantization in Node (GPTQ, QuantEase, LRC): the loop of
+ * calibrated-blocks.ts on a backend, written atomically into a lowbit directory or a GGUF file.
  */
-import { DenseLinear, QuantizedActLinear, applyRuntime, linearTensors, type Block, type Model, type RuntimeSpec } from '../arch/layers.js';
-import { architectureOf, validateTensors, type Architecture, type InputGroup } from '../arch/architecture.js';
-import { layerRelativeError } from '../quant/act-aware.js';
-import { lowRankProduct } from '../quant/methods/lrc.js';
-import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
-import { createBackend, type ActQuantSpec, type Backend, type Tensor } from '../backend/index.js';
-import { HessianAccumulator } from '../calib/hessian.js';
-import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
+import { createBackend } from '../backend/index.js';
 import type { LowbitManifest } from '../export/manifest.js';
 import { openModelDir } from '../export/reader.js';
 import { checkOutputDir } from './atomic.js';
-import { writeModelOutput, type GgufOutput } from './output.js';
-import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
-import { Checkpoint } from '../io/checkpoint.js';
-import { loadTokenizer, tokenizeFile } from '../io/tokenizer.js';
-import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
-import type { CalibratedMethod, LayerStats, QuantOptions } from '../quant/method.js';
-import { LowbitError } from '../util/errors.js';
-import { copyTensor } from './passthrough.js';
-import { serialiseOptions } from './data-free-stream.js';
+import { writeModelOutput } from './output.js';
+import { calibrateInto, planCalibrated, type CalibratedRun } from './calibrated-blocks.js';
 
-export interface CalibrationRequest extends Partial<CalibrationSpec> {
-  file: string;
-}
-
-export interface CalibratedRun {
-  method: CalibratedMethod;
-  options: QuantOptions;
-  calib: CalibrationRequest;
-  /** Activation quantization and rotation of the quantized model (default: none). */
-  runtime?: RuntimeSpec;
-  force?: boolean;
-  /** A GGUF target: one GGUF file when the output ends in .gguf, else a lowbit directory on its grids (`lowbit export` writes the file). */
-  gguf?: GgufOutput;
-  backend?: Backend;
-  /** Progress: linear layers quantized so far, of the total, and what is being done. */
-  onProgress?: (done: number, total: number, what: string) => void;
-  /** Checked before every layer: an aborted signal stops the run, and nothing is left on disk. */
-  signal?: AbortSignal;
-}
-
-/** Calibration defaults: GPTQ's 128 windows of 2048 tokens, capped by the model's trained context. */
-export function resolveCalibration(req: CalibrationRequest, maxPositions: number): CalibrationSpec {
-  return { samples: req.samples ?? 128, seqLen: Math.min(req.seqLen ?? 2048, maxPositions), seed: req.seed ?? 0 };
-}
-
-export interface LayerReport {
-  [key: string]: number | string | boolean;
-  /** ||W X - W_hat X||^2 / ||W X||^2 of this method (with quantized activations: E||W x - W_hat x~ - U V^T x||^2 / E||W x||^2). */
-  relError: number;
-  /** The same for round-to-nearest on the same grids spec, for comparison. */
-  rtnRelError: number;
-}
+export { MIN_ROUTED_TOKENS, collectHessians, resolveCalibration, type CalibratedRun, type CalibrationRequest, type LayerReport } from './calibrated-blocks.js';
 
 export async function quantizeCalibrated(srcDir: string, outDir: string, run: CalibratedRun): Promise<LowbitManifest> {
   checkOutputDir(outDir, { overwrite: run.force, inputs: [srcDir] });
   const model = openModelDir(srcDir);
   try {
     run.signal?.throwIfAborted();
-    if (model.manifest) throw new LowbitError('model is already quantized by lowbit; quantize the original checkpoint', srcDir);
-    const cfg = model.config;
-    validateTensors(cfg, model.source);
-    const ckpt = model.source as Checkpoint;
-    const runtime = run.runtime ?? NO_RUNTIME;
-    const act = runtime.activation;
-    const { plan, source, config: outConfig, names } = runtimeSource(ckpt, cfg, runtime);
-    const spec = resolveCalibration(run.calib, cfg.maxPositions);
-    const ids = sampleWindows(tokenizeFile(loadTokenizer(srcDir), run.calib.file), spec, run.calib.file);
+    const plan = planCalibrated(model, srcDir, run);
     const be = run.backend ?? await createBackend();
-    const start = performance.now();
-    const arch = architectureOf(cfg);
-    const linearNames = arch.linearNames(cfg);
-    const total = cfg.numLayers * linearNames.length;
-    let done = 0;
-
-    // Batches of windows, ~4096 tokens each, so per-batch intermediates stay small.
-    const perBatch = Math.max(1, Math.floor(4096 / spec.seqLen));
-    const batches: { ids: Int32Array; shape: { batch: number; seqLen: number } }[] = [];
-    for (let s = 0; s < spec.samples; s += perBatch) {
-      const b = Math.min(perBatch, spec.samples - s);
-      batches.push({ ids: ids.subarray(s * spec.seqLen, (s + b) * spec.seqLen), shape: { batch: b, seqLen: spec.seqLen } });
-    }
-    let xs: Tensor[] = arch.embedFromSource(cfg, source, be, batches);
-
-    const info = {
-      method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
-      sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan), config: outConfig,
-    };
-    return await writeModelOutput(outDir, info, run.gguf, run.force, async (writer) => {
-      for (const name of names) {
-        if (arch.parseLinearWeightName(name)) continue;
-        copyTensor(ckpt, writer, name, source);
-      }
-      for (let layer = 0; layer < cfg.numLayers; layer++) {
-        const block = arch.loadBlock(cfg, source, be, layer);
-        applyRuntime(block, act, plan?.down ?? null);
-        run.onProgress?.(done, total, `block ${layer}: statistics`);
-        const stats = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape), act);
-        for (const name of linearNames) {
-          run.signal?.throwIfAborted();
-          run.onProgress?.(done, total, `block ${layer}: ${name}`);
-          const tensorName = arch.linearWeightName(layer, name);
-          const [rows, cols] = source.shape(tensorName);
-          // The weight as loadBlock already read, checked and (if rotating) rotated it.
-          const w = await be.read(linearTensors(block.linears[name]).weight);
-          const h = stats[name];
-          const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
-          const ggmlType = writer.ggmlTypeFor(tensorName, [rows, cols]);
-          const options = ggmlType ? { ...run.options, ggmlType } : run.options;
-          const q = run.method.quantize(w, rows, cols, layerStats, options);
-          const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, run.options))).dequantize();
-          const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
-          const report: LayerReport = {
-            ...q.report,
-            relError: layerRelativeError(w, q.dequantize(), low, rows, cols, layerStats),
-            rtnRelError: layerRelativeError(w, rtn, null, rows, cols, layerStats),
-          };
-          writer.quantized(tensorName.slice(0, -'.weight'.length), q, report);
-          const old = linearTensors(block.linears[name]);
-          be.free(old.weight);
-          const weight = be.upload(q.dequantize(), [rows, cols]);
-          const lowRank = q.lowRank ? { u: be.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: be.upload(q.lowRank.v, [cols, q.lowRank.rank]) } : null;
-          block.linears[name] = act || lowRank ? new QuantizedActLinear(weight, old.bias, act, lowRank) : new DenseLinear(weight, old.bias);
-          done++;
-        }
-        run.onProgress?.(done, total, `block ${layer}: propagating`);
-        xs = xs.map((x, i) => {
-          const next = arch.blockForward(be, cfg, block, x, batches[i].shape);
-          be.free(x);
-          return next;
-        });
-        freeBlock(be, arch, block);
-        await new Promise((r) => setImmediate(r));
-      }
-      xs.forEach((x) => be.free(x));
-      return writer.finish((performance.now() - start) / 1000, { calibrationTokens: spec.samples * spec.seqLen });
-    });
+    return await writeModelOutput(outDir, plan.info, run.gguf, run.force, (sink) => calibrateInto(model, plan, sink, run, be));
   } finally {
     model.close();
-  }
-}
-
-/**
- * An expert (Mixtral) routed fewer calibration tokens than this gets the statistics of every token
- * that reached its block instead, as if it had been routed all of them: a Hessian from a handful of
- * tokens is too low in rank for GPTQ's or QuantEase's solve to mean anything (GPTQModel and
- * llm-compressor face the same problem; with none at all there is nothing to solve).
- */
-export const MIN_ROUTED_TOKENS = 16;
-
-/**
- * Runs the block on every batch and returns, for every linear, the statistics of its input (the
- * linears of one input group share one accumulator): H = X^T X and, with activation quantization,
- * X~^T X~ and X^T X~ (X~ = Q_a(X)). An expert's statistics count the tokens routed to it (the
- * rows its routing weight is non-zero), with MIN_ROUTED_TOKENS's fallback.
- */
-export async function collectHessians(be: Backend, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[], act: ActQuantSpec | null = null): Promise<Record<string, HessianAccumulator>> {
-  const arch = architectureOf(cfg);
-  const groups = arch.inputGroups(cfg);
-  // Per group: its accumulator, and for routed groups one over all tokens (the fallback).
-  const first = new Map<string, { group: InputGroup; acc: HessianAccumulator; all: HessianAccumulator | null }>();
-  for (const g of groups) first.set(g.members[0], { group: g, acc: new HessianAccumulator(g.dim, act !== null), all: g.routed ? new HessianAccumulator(g.dim, act !== null) : null });
-  for (let i = 0; i < xs.length; i++) {
-    const grams: { acc: HessianAccumulator; xx: Tensor; qq?: Tensor; xq?: Tensor; n: number | Tensor }[] = [];
-    const observe = (acc: HessianAccumulator, input: Tensor, n: number | Tensor) => {
-      const entry: (typeof grams)[number] = { acc, xx: be.gram(input), n };
-      if (act) {
-        const xq = be.actQuant(input, act);
-        entry.qq = be.gram(xq);
-        entry.xq = be.matmul(input, xq, { transA: true });
-        be.free(xq);
-      }
-      grams.push(entry);
-    };
-    const out = arch.blockForward(be, cfg, block, xs[i], shapes[i], (name, input, routing) => {
-      const f = first.get(name); // one observation per group: its first member's input
-      if (!f) return;
-      if (!f.all || !routing) return observe(f.acc, input, input.shape[0]);
-      // The routed rows only (zero rows add nothing to X^T X), counted from the routing column.
-      const routed = be.scaleRows(input, routing.weights, routing.expert, true);
-      const ones = be.upload(new Float32Array(input.shape[0]).fill(1), [input.shape[0], 1]);
-      const count = be.scaleRows(ones, routing.weights, routing.expert, true);
-      be.free(ones);
-      observe(f.acc, routed, count);
-      be.free(routed);
-      observe(f.all, input, input.shape[0]);
-    });
-    be.free(out);
-    for (const g of grams) {
-      let n = g.n;
-      if (typeof n !== 'number') {
-        n = (await be.read(n)).reduce((s, v) => s + v, 0);
-        be.free(g.n as Tensor);
-      }
-      g.acc.addGram(await be.read(g.xx), n);
-      be.free(g.xx);
-      if (g.qq && g.xq) {
-        HessianAccumulator.addInto(g.acc.quantized!.qq, await be.read(g.qq));
-        HessianAccumulator.addInto(g.acc.quantized!.xq, await be.read(g.xq));
-        be.free(g.qq);
-        be.free(g.xq);
-      }
-    }
-  }
-  const stats: Record<string, HessianAccumulator> = {};
-  for (const { group, acc, all } of first.values()) {
-    const chosen = all && acc.tokens < MIN_ROUTED_TOKENS ? all : acc;
-    for (const m of group.members) stats[m] = chosen;
-  }
-  return stats;
-}
-
-function freeBlock(be: Backend, arch: Architecture, block: Block): void {
-  for (const t of arch.blockTensors(block)) be.free(t);
-  for (const l of Object.values(block.linears)) {
-    const t = linearTensors(l);
-    for (const x of [t.weight, t.bias, t.lowRank?.u, t.lowRank?.v]) if (x) be.free(x);
   }
 }

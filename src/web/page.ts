@@ -1,5 +1,5 @@
 /**
- * The page (web/index.html): picks a model folder, starts the quantizing worker
+ * The page (web/index.html): picks a model folder (and, for GPTQ or QuantEase, a calibration text), starts the quantizing worker
  * (quantize-worker.ts) and shows what it reports: progress with rate and ETA, a row per layer as
  * it finishes, perplexity before and after, and the GGUF file to download or stream to disk.
  * Errors are one readable line in the page; the work never runs on this thread, so the tab stays
@@ -36,6 +36,11 @@ function checkFolder(files: MountedFile[]): string | null {
   if (![...names].some((n) => n.endsWith('.safetensors'))) return `${root}: no .safetensors weights in the folder`;
   return null;
 }
+
+const methodSelect = $<HTMLSelectElement>('method');
+methodSelect.addEventListener('change', () => {
+  $('calibration').hidden = methodSelect.value === 'rtn';
+});
 
 folder.addEventListener('change', () => {
   errorBox.hidden = true;
@@ -74,6 +79,15 @@ start.addEventListener('click', async () => {
   const textFile = $<HTMLInputElement>('eval-text').files?.[0];
   const memory = memoryProblem(files, textFile !== undefined);
   if (memory) return showError(memory);
+  const method = methodSelect.value as QuantizeRequest['method'];
+  const calibFile = $<HTMLInputElement>('calib-text').files?.[0];
+  if (method !== 'rtn' && !calibFile) return showError(`${method} needs a calibration text: pick one (never the text you evaluate on)`);
+  const calibNumber = (id: string, min: number) => {
+    const v = Number($<HTMLInputElement>(id).value);
+    return Number.isInteger(v) && v >= min ? v : null;
+  };
+  const samples = calibNumber('calib-samples', 1), seqLen = calibNumber('calib-seq-len', 8);
+  if (method !== 'rtn' && (samples === null || seqLen === null)) return showError('calibration windows and tokens a window must be whole numbers (at least 1 and 8)');
   // Asked now, while the click still counts as the person's gesture.
   let saveTo: FileSystemFileHandle | null = null;
   const picker = (window as { showSaveFilePicker?: (o: unknown) => Promise<FileSystemFileHandle> }).showSaveFilePicker;
@@ -86,7 +100,8 @@ start.addEventListener('click', async () => {
   }
   start.disabled = true;
   run({
-    kind: 'quantize', files, gguf: ggufSelect.value, device: $<HTMLSelectElement>('device').value as 'gpu' | 'cpu',
+    kind: 'quantize', files, gguf: ggufSelect.value, method, device: $<HTMLSelectElement>('device').value as 'gpu' | 'cpu',
+    calib: method !== 'rtn' && calibFile ? { file: calibFile, name: calibFile.name, samples: samples!, seqLen: seqLen! } : undefined,
     evalText: textFile ? await textFile.text() : undefined,
     workers: Math.max(1, Math.min(8, (navigator.hardwareConcurrency || 2) - 1)),
   }, saveTo);
@@ -115,7 +130,10 @@ function run(req: QuantizeRequest, saveTo: FileSystemFileHandle | null): void {
         started ||= performance.now();
         bar.value = m.done / m.total;
         const seconds = (performance.now() - started) / 1000, perSecond = m.done / Math.max(seconds, 1e-3);
-        rate.textContent = `${(m.done / 1e6).toFixed(1)}M of ${(m.total / 1e6).toFixed(1)}M parameters · ${(perSecond / 1e6).toFixed(1)}M/s · ETA ${((m.total - m.done) / perSecond).toFixed(0)} s`;
+        // RTN counts parameters; the calibrated methods count layers (and say what they are doing).
+        rate.textContent = req.method === 'rtn'
+          ? `${(m.done / 1e6).toFixed(1)}M of ${(m.total / 1e6).toFixed(1)}M parameters · ${(perSecond / 1e6).toFixed(1)}M/s · ETA ${((m.total - m.done) / perSecond).toFixed(0)} s`
+          : `${m.done} of ${m.total} layers · ${m.tensor} · ${m.done ? `ETA ${((m.total - m.done) / perSecond).toFixed(0)} s` : ''}`;
         break;
       }
       case 'layer': {

@@ -7,11 +7,15 @@ export interface QuantizeRequest {
   files: MountedFile[];
   /** GGUF type or llama-quantize mix (Q4_0, Q4_K_M, ...). */
   gguf: string;
+  /** rtn (data-free), or a calibrated method choosing codes on the type's grids (gptq, quantease). */
+  method: 'rtn' | 'gptq' | 'quantease';
+  /** The calibration text for a calibrated method (never the evaluation text), and how much of it to use. */
+  calib?: { file: Blob; name: string; samples: number; seqLen: number };
   /** A text to evaluate perplexity on, before and after (optional). */
   evalText?: string;
   /** Evaluation window in tokens (default: the model's context, at most 512). */
   seqLen?: number;
-  /** Where perplexity runs: WebGPU when the browser has it, else the CPU (TypeScript). */
+  /** Where calibration forward passes and perplexity run: WebGPU when the browser has it, else the CPU (TypeScript). */
   device: 'gpu' | 'cpu';
   /** Job workers quantizing tensors in parallel. */
   workers: number;

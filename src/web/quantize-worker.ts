@@ -1,11 +1,14 @@
 /**
  * The page's worker: everything lowbit does in the browser happens here, off the page's thread, so
  * the tab stays responsive. It mounts the picked folder (browser-files.ts), resolves the choices as
- * `lowbit quantize` does (api/quantize-options.ts), streams the checkpoint through the same loop as
- * Node (pipeline/data-free-stream.ts) with its tensors quantized by a pool of job workers, writes
- * the GGUF file with the same writer, and evaluates perplexity before and after when given a text.
+ * `lowbit quantize` does (api/quantize-options.ts), and runs the same loops as Node: RTN streams the
+ * checkpoint (pipeline/data-free-stream.ts) with its tensors quantized by a pool of job workers;
+ * GPTQ and QuantEase go block by block on the calibration text (pipeline/calibrated-blocks.ts) on
+ * WebGPU or the CPU. It writes the GGUF file with the same writer, and evaluates perplexity before
+ * and after when given a text.
  */
 import { planQuantize } from '../api/quantize-options.js';
+import type { ModelConfig } from '../arch/config.js';
 import { createBackend } from '../backend/index.js';
 import { evaluateTokens, loadModelDir } from '../eval/run.js';
 import { GgufModelWriter } from '../export/gguf/writer.js';
@@ -17,6 +20,8 @@ import { METHODS } from '../quant/registry.js';
 import { totalBits } from '../quant/types.js';
 import type { DataFreeMethod } from '../quant/method.js';
 import { planDataFree, streamDataFree, type JobRunner } from '../pipeline/data-free-stream.js';
+import { calibrateInto, planCalibrated } from '../pipeline/calibrated-blocks.js';
+import type { CalibratedMethod } from '../quant/method.js';
 import type { WorkerJob, WorkerReply } from '../pipeline/data-free-job.js';
 import { LowbitError } from '../util/errors.js';
 import { BrowserFiles, type MountedFile } from './browser-files.js';
@@ -83,7 +88,9 @@ function reportingLayers(sink: GgufModelWriter): ModelSink {
     passthroughF32: (...a) => sink.passthroughF32(...a),
     quantized(layer, q, report) {
       sink.quantized(layer, q, report);
-      post({ kind: 'layer', layer, type: String(q.params.type), bitsPerWeight: totalBits(q.bits) / (q.rows * q.cols), relError: typeof report?.weightRelError === 'number' ? report.weightRelError : null });
+      // Data-free methods report the weight's error, calibrated ones the layer output's (||WX - W^X|| / ||WX||, squared).
+      const err = report?.weightRelError ?? report?.relError;
+      post({ kind: 'layer', layer, type: String(q.params.type), bitsPerWeight: totalBits(q.bits) / (q.rows * q.cols), relError: typeof err === 'number' ? err : null });
     },
     finish: (seconds, extra) => sink.finish(seconds, extra),
   };
@@ -114,27 +121,50 @@ async function quantize(req: QuantizeRequest): Promise<void> {
   const name = `${root.slice(1)}-${req.gguf}.gguf`;
   const out = `/out/${name}`;
   host.mkdir('/out');
-  // The same resolution as `lowbit quantize <dir> --method rtn --gguf <type>`: the options recorded in the file match.
-  const { options, runtime, gguf } = planQuantize({ method: 'rtn', gguf: req.gguf, out });
+  const calib = req.calib ? `/calibration/${req.calib.name}` : undefined;
+  if (req.calib) host.put(calib!, req.calib.file);
+  // The same resolution as `lowbit quantize <dir> --method <m> --gguf <type> [--calib ...]`: the options recorded in the file match.
+  const { o, options, runtime, gguf } = planQuantize({
+    method: req.method, gguf: req.gguf, out, calib, ...(req.calib ? { calibSamples: req.calib.samples, calibSeqLen: req.calib.seqLen } : {}),
+  });
   post({ kind: 'stage', text: 'reading the checkpoint' });
   const model = openModelDir(root);
   try {
-    const run = { method: METHODS.rtn as DataFreeMethod, options, runtime, gguf, onProgress: (done: number, total: number, tensor: string) => post({ kind: 'progress', done, total, tensor }) };
-    const plan = planDataFree(model, root, run);
-    checkGgufExportable(plan.info.config, root);
+    const method = METHODS[o.method];
+    const onProgress = (done: number, total: number, what: string) => post({ kind: 'progress', done, total, tensor: what });
+    checkGgufExportable(model.config, root);
     if (req.evalText) await perplexityOf(req.device, root, req.evalText, req.seqLen, 'before');
-    post({ kind: 'stage', text: `quantizing to ${req.gguf}` });
-    const pool = new WebWorkerPool(Math.max(1, req.workers), req.files);
+    post({ kind: 'stage', text: `quantizing to ${req.gguf} (${o.method})` });
     const start = performance.now();
+    const sinkFor = (info: { config: ModelConfig; method: string; options: Record<string, unknown> }) =>
+      new GgufModelWriter(out, { config: info.config, sourceDir: root, target: gguf!.target, overrides: gguf!.overrides, method: info.method, options: info.options });
     let manifest;
-    const writer = new GgufModelWriter(out, { config: plan.info.config, sourceDir: root, target: gguf!.target, overrides: gguf!.overrides, method: plan.info.method, options: plan.info.options });
-    try {
-      manifest = await streamDataFree(root, plan, reportingLayers(writer), run, pool);
-    } catch (e) {
-      writer.abort();
-      throw e;
-    } finally {
-      pool.close();
+    if (method.kind === 'data-free') {
+      const run = { method: method as DataFreeMethod, options, runtime, gguf, onProgress };
+      const plan = planDataFree(model, root, run);
+      const pool = new WebWorkerPool(Math.max(1, req.workers), req.files);
+      const writer = sinkFor(plan.info);
+      try {
+        manifest = await streamDataFree(root, plan, reportingLayers(writer), run, pool);
+      } catch (e) {
+        writer.abort();
+        throw e;
+      } finally {
+        pool.close();
+      }
+    } else {
+      const run = { method: method as CalibratedMethod, options, runtime, gguf, onProgress, calib: { file: calib!, samples: o.calibSamples, seqLen: o.calibSeqLen, seed: o.calibSeed } };
+      const plan = planCalibrated(model, root, run);
+      const backend = await createBackend(req.device === 'gpu' ? 'auto' : 'cpu');
+      const writer = sinkFor(plan.info);
+      try {
+        manifest = await calibrateInto(model, plan, reportingLayers(writer), run, backend);
+      } catch (e) {
+        writer.abort();
+        throw e;
+      } finally {
+        backend.dispose?.();
+      }
     }
     const seconds = (performance.now() - start) / 1000;
     if (req.evalText) await perplexityOf(req.device, out, req.evalText, req.seqLen, 'after');
