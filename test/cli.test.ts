@@ -187,3 +187,37 @@ test('--device gpu without Dawn, or without a driver, is a one-line error; auto 
   assert.match(JSON.parse(auto.stdout).backend, /^cpu/);
   assert.match(runCli(evalArgs('tpu')).stderr, /argument 'tpu' is invalid. Allowed choices are cpu, gpu, auto/);
 });
+
+test('lowbit web serves the page on the loopback address, only its own files, and stops on Ctrl-C', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lowbit.js'), 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /lowbit web page at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+    });
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await page.text(), /<title>lowbit: quantize a model in your browser<\/title>/);
+    assert.match((await fetch(`${url}page.js`)).headers.get('content-type') ?? '', /^text\/javascript/);
+    // Nothing outside dist/web is served, however the path is written.
+    for (const p of ['../package.json', '..%2Fpackage.json', '%2e%2e/%2e%2e/package.json', 'missing.js']) assert.equal((await fetch(url + p)).status, 404, p);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('lowbit web refuses a bad port in one line', () => {
+  const r = runCli(['web', '--port', '70000']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'lowbit: --port must be a port number (0-65535), got 70000\n');
+});
