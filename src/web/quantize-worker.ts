@@ -15,14 +15,16 @@ import { GgufModelWriter } from '../export/gguf/writer.js';
 import { checkGgufExportable } from '../export/gguf/names.js';
 import { openModelDir } from '../export/reader.js';
 import type { ModelSink } from '../export/sink.js';
+import type { LowbitManifest } from '../export/manifest.js';
 import { useFileHost } from '../io/host.js';
 import { METHODS } from '../quant/registry.js';
 import { totalBits } from '../quant/types.js';
 import type { DataFreeMethod } from '../quant/method.js';
-import { planDataFree, streamDataFree, type JobRunner } from '../pipeline/data-free-stream.js';
+import { planDataFree, streamDataFree } from '../pipeline/data-free-stream.js';
+import { JobPool, type JobPort } from '../pipeline/job-pool.js';
 import { calibrateInto, planCalibrated } from '../pipeline/calibrated-blocks.js';
 import type { CalibratedMethod } from '../quant/method.js';
-import type { WorkerJob, WorkerReply } from '../pipeline/data-free-job.js';
+import type { WorkerReply } from '../pipeline/data-free-job.js';
 import { LowbitError } from '../util/errors.js';
 import { BrowserFiles, type MountedFile } from './browser-files.js';
 import type { QuantizeRequest, WorkerMessage } from './protocol.js';
@@ -30,46 +32,20 @@ import type { QuantizeRequest, WorkerMessage } from './protocol.js';
 const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: WorkerMessage): void };
 const post = (m: WorkerMessage) => scope.postMessage(m);
 
-/** Job workers (job-worker.ts), each with the picked files mounted. */
-class WebWorkerPool implements JobRunner {
-  private readonly idle: Worker[] = [];
-  private readonly all: Worker[] = [];
-  private readonly waiting: (() => void)[] = [];
-  private readonly pending = new Map<number, (r: WorkerReply) => void>();
-  private nextId = 0;
-
-  constructor(readonly size: number, files: MountedFile[]) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./job-worker.js', import.meta.url), { type: 'module' });
-      w.postMessage({ files });
-      w.onmessage = (e: MessageEvent<WorkerReply>) => {
-        this.pending.get(e.data.id)?.(e.data);
-        this.pending.delete(e.data.id);
-        this.idle.push(w);
-        this.waiting.shift()?.();
-      };
-      w.onerror = (e) => {
-        for (const [id, resolve] of this.pending) resolve({ id, ok: false, message: `a quantizing worker failed: ${e.message}`, lowbit: false });
-        this.pending.clear();
-      };
-      this.all.push(w);
-      this.idle.push(w);
-    }
-  }
-
-  async run(job: Omit<WorkerJob, 'id'>): Promise<WorkerReply> {
-    while (this.idle.length === 0) await new Promise<void>((r) => this.waiting.push(r));
-    const w = this.idle.pop()!;
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
-      w.postMessage({ ...job, id });
-    });
-  }
-
-  close(): void {
-    for (const w of this.all) w.terminate();
-  }
+/** Job workers (job-worker.ts), each with the picked files mounted, as the pool's ports. */
+function webWorkerPool(size: number, files: MountedFile[]): JobPool {
+  return new JobPool(Array.from({ length: size }, (): JobPort => {
+    const w = new Worker(new URL('./job-worker.js', import.meta.url), { type: 'module' });
+    w.postMessage({ files });
+    return {
+      send: (job) => w.postMessage(job),
+      listen: (onReply, onError) => {
+        w.onmessage = (e: MessageEvent<WorkerReply>) => onReply(e.data);
+        w.onerror = (e) => onError(e.message);
+      },
+      terminate: () => w.terminate(),
+    };
+  }));
 }
 
 /** The folder the picked files share ("kdoc-6m"), which names the model as a directory name does in Node. */
@@ -136,32 +112,32 @@ async function quantize(req: QuantizeRequest): Promise<void> {
     if (req.evalText) await perplexityOf(req.device, root, req.evalText, req.seqLen, 'before');
     post({ kind: 'stage', text: `quantizing to ${req.gguf} (${o.method})` });
     const start = performance.now();
-    const sinkFor = (info: { config: ModelConfig; method: string; options: Record<string, unknown> }) =>
-      new GgufModelWriter(out, { config: info.config, sourceDir: root, target: gguf!.target, overrides: gguf!.overrides, method: info.method, options: info.options });
-    let manifest;
-    if (method.kind === 'data-free') {
-      const run = { method: method as DataFreeMethod, options, runtime, gguf, onProgress };
-      const plan = planDataFree(model, root, run);
-      const pool = new WebWorkerPool(Math.max(1, req.workers), req.files);
-      const writer = sinkFor(plan.info);
+    // The GGUF writer behind the per-layer reports; its body file is removed when the work fails.
+    const intoGguf = async (info: { config: ModelConfig; method: string; options: Record<string, unknown> }, work: (sink: ModelSink) => Promise<LowbitManifest>) => {
+      const writer = new GgufModelWriter(out, { config: info.config, sourceDir: root, target: gguf!.target, overrides: gguf!.overrides, method: info.method, options: info.options });
       try {
-        manifest = await streamDataFree(root, plan, reportingLayers(writer), run, pool);
+        return await work(reportingLayers(writer));
       } catch (e) {
         writer.abort();
         throw e;
+      }
+    };
+    let manifest: LowbitManifest;
+    if (method.kind === 'data-free') {
+      const run = { method: method as DataFreeMethod, options, runtime, gguf, onProgress };
+      const plan = planDataFree(model, root, run);
+      const pool = webWorkerPool(Math.max(1, req.workers), req.files);
+      try {
+        manifest = await intoGguf(plan.info, (sink) => streamDataFree(root, plan, sink, run, pool));
       } finally {
-        pool.close();
+        void pool.close();
       }
     } else {
       const run = { method: method as CalibratedMethod, options, runtime, gguf, onProgress, calib: { file: calib!, samples: o.calibSamples, seqLen: o.calibSeqLen, seed: o.calibSeed } };
       const plan = planCalibrated(model, root, run);
       const backend = await createBackend(req.device === 'gpu' ? 'auto' : 'cpu');
-      const writer = sinkFor(plan.info);
       try {
-        manifest = await calibrateInto(model, plan, reportingLayers(writer), run, backend);
-      } catch (e) {
-        writer.abort();
-        throw e;
+        manifest = await intoGguf(plan.info, (sink) => calibrateInto(model, plan, sink, run, backend));
       } finally {
         backend.dispose?.();
       }
