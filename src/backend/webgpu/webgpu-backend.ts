@@ -272,8 +272,8 @@ export class WebGpuBackend implements Backend {
     if (bias && this.gpu(bias).length !== n) throw new Error(`bias of ${this.gpu(bias).length} for ${n} outputs`);
     const out = this.output(shape);
     const groupsX = Math.ceil(n / TILE), groupsY = Math.ceil(m / TILE);
-    this.dispatch(MATMUL, [a, b, bias ?? this.empty, out],
-      { m, n, k, lda, ldb, transA: transA ? 1 : 0, transB: transB ? 1 : 0, hasBias: bias ? 1 : 0 }, [groupsX, groupsY]);
+    this.dispatch(MATMUL[transA ? 't' : 'n'][transB ? 't' : 'n'], [a, b, bias ?? this.empty, out],
+      { m, n, k, lda, ldb, hasBias: bias ? 1 : 0 }, [groupsX, groupsY]);
     return out;
   }
 

@@ -1,74 +1,103 @@
 /**
  * C = op(A) op(B) (+ bias per column), f32, for all the backend's products: matmul, linear
- * (x W^T + b: B transposed) and gram (X^T X: A transposed).
+ * (x W^T + b: B transposed) and gram (X^T X: A transposed). One kernel per transpose combination,
+ * generated below, so the loads have no run-time branches.
  *
- * Classic shared-memory tiling: a workgroup of 16x16 threads computes a 64x64 tile of C, each
- * thread a 4x4 sub-tile (rows ty + 16 i, columns tx + 16 j, strided so neighbouring threads read
- * neighbouring words of the tiles). The K dimension advances 16 at a time through workgroup
- * memory; each step loads 64x16 of op(A) and 16x64 of op(B), 4 elements per thread, in the order
- * that reads consecutive addresses of the stored (possibly transposed) matrix. Edges load zeros.
- * Products accumulate with fma in f32.
+ * Register-blocked shared-memory tiling: a workgroup of 16x16 threads computes a 128x128 tile of C,
+ * each thread an 8x8 block of it: rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise from
+ * tx, so that a thread reads its operands from workgroup memory as two vec4 of op(A)'s column and
+ * two of op(B)'s row (neighbouring threads, neighbouring vec4s), and makes 64 fused multiply-adds of
+ * them. K advances 8 at a time: each step loads 128x8 of op(A) and 8x128 of op(B), 4 elements per
+ * thread, in the order that reads consecutive addresses of the stored (possibly transposed)
+ * matrix. Edges load zeros. Every output is the fma chain over k in increasing order, as before.
  */
 import type { Kernel } from './kernel.js';
 
-export const TILE = 64;
+/** Rows and columns of C a workgroup computes. */
+export const TILE = 128;
+const TK = 8;
+/**
+ * vec4s per k row of the workgroup tiles. (Padding it by one vec4, against bank conflicts of the
+ * loads that read along k, measured slower on the H100.)
+ */
+const STRIDE = TILE / 4;
 
-export const MATMUL: Kernel = {
-  name: 'matmul',
-  buffers: [{ name: 'A' }, { name: 'B' }, { name: 'bias' }, { name: 'C', write: true }],
-  params: { m: 'u32', n: 'u32', k: 'u32', lda: 'u32', ldb: 'u32', transA: 'u32', transB: 'u32', hasBias: 'u32' },
-  body: /* wgsl */ `
-var<workgroup> As: array<array<f32, 64>, 16>; // As[kk][r] = op(A)[row0 + r, k0 + kk]
-var<workgroup> Bs: array<array<f32, 64>, 16>; // Bs[kk][c] = op(B)[k0 + kk, col0 + c]
-
-fn loadA(r: u32, kk: u32) -> f32 {
-  if (r >= p.m || kk >= p.k) { return 0.0; }
-  if (p.transA == 1u) { return A[kk * p.lda + r]; }
-  return A[r * p.lda + kk];
+/** The loads of one K step: element e of this thread (idx = tid + 256 e) into As[kk][r] / Bs[kk][c]. */
+function loads(transA: boolean, transB: boolean): string {
+  // Stored row-major, op(A) = A reads along k (8 consecutive words a row); transposed, along the rows.
+  const a = transA
+    ? `let r = idx % 128u; let kk = idx / 128u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[gk * p.lda + gr], gr < p.m && gk < p.k);`
+    : `let r = idx / ${TK}u; let kk = idx % ${TK}u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[gr * p.lda + gk], gr < p.m && gk < p.k);`;
+  const b = transB
+    ? `let c = idx / ${TK}u; let kb = idx % ${TK}u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, B[gc * p.ldb + gkb], gc < p.n && gkb < p.k);`
+    : `let c = idx % 128u; let kb = idx / 128u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, B[gkb * p.ldb + gc], gc < p.n && gkb < p.k);`;
+  return `for (var e = 0u; e < ${(TK * TILE) / 256}u; e++) {
+      let idx = tid + e * 256u;
+      { ${a} }
+      { ${b} }
+    }`;
 }
 
-fn loadB(kk: u32, c: u32) -> f32 {
-  if (c >= p.n || kk >= p.k) { return 0.0; }
-  if (p.transB == 1u) { return B[c * p.ldb + kk]; }
-  return B[kk * p.ldb + c];
+/** The 64 fmas of one k: acc_i_h += a[i] * b_h over the thread's 8 rows i and two column vec4s h. */
+function products(): string {
+  const lines = [`let a0 = As[kk * ${STRIDE}u + lid.y]; let a1 = As[kk * ${STRIDE}u + 16u + lid.y];`, `let b0 = Bs[kk * ${STRIDE}u + lid.x]; let b1 = Bs[kk * ${STRIDE}u + 16u + lid.x];`];
+  for (let i = 0; i < 8; i++) {
+    const a = `a${i >> 2}[${i & 3}]`;
+    lines.push(`c${i}0 = fma(vec4f(${a}), b0, c${i}0); c${i}1 = fma(vec4f(${a}), b1, c${i}1);`);
+  }
+  return lines.join('\n        ');
+}
+
+/** Stores the thread's 8x8 block (with the bias), skipping what lies outside C. */
+function stores(): string {
+  const lines: string[] = [];
+  for (let i = 0; i < 8; i++)
+    for (let h = 0; h < 2; h++) lines.push(`store(row0 + ${i >= 4 ? 64 : 0}u + lid.y * 4u + ${i & 3}u, col0 + ${h * 64}u + lid.x * 4u, c${i}${h});`);
+  return lines.join('\n  ');
+}
+
+function matmulKernel(transA: boolean, transB: boolean): Kernel {
+  return {
+    name: `matmul-${transA ? 't' : 'n'}${transB ? 't' : 'n'}`,
+    buffers: [{ name: 'A' }, { name: 'B' }, { name: 'bias' }, { name: 'C', write: true }],
+    params: { m: 'u32', n: 'u32', k: 'u32', lda: 'u32', ldb: 'u32', hasBias: 'u32' },
+    body: /* wgsl */ `
+// As[kk * STRIDE + r / 4][r % 4] = op(A)[row0 + r, k0 + kk]; Bs likewise with op(B)[k0 + kk, col0 + c].
+var<workgroup> As: array<vec4f, ${TK * STRIDE}>;
+var<workgroup> Bs: array<vec4f, ${TK * STRIDE}>;
+
+fn store(r: u32, c: u32, v: vec4f) {
+  if (r >= p.m) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (c + j < p.n) {
+      var x = v[j];
+      if (p.hasBias == 1u) { x += bias[c + j]; }
+      C[r * p.n + c + j] = x;
+    }
+  }
 }
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row0 = wg.y * 64u;
-  let col0 = wg.x * 64u;
+  let row0 = wg.y * ${TILE}u;
+  let col0 = wg.x * ${TILE}u;
   let tid = lid.y * 16u + lid.x;
-  // acc[i] holds C[row0 + ty + 16 i, col0 + tx + 16 j] for j = 0..3 (vectors: no dynamic indexing).
-  var acc = array<vec4f, 4>(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0));
-  for (var k0 = 0u; k0 < p.k; k0 += 16u) {
-    for (var e = 0u; e < 4u; e++) {
-      let idx = tid + e * 256u;
-      // A stored row-major reads along k; transposed, along the rows.
-      if (p.transA == 1u) { As[idx / 64u][idx % 64u] = loadA(row0 + idx % 64u, k0 + idx / 64u); }
-      else { As[idx % 16u][idx / 16u] = loadA(row0 + idx / 16u, k0 + idx % 16u); }
-      if (p.transB == 1u) { Bs[idx % 16u][idx / 16u] = loadB(k0 + idx % 16u, col0 + idx / 16u); }
-      else { Bs[idx / 64u][idx % 64u] = loadB(k0 + idx / 64u, col0 + idx % 64u); }
-    }
+  ${Array.from({ length: 8 }, (_, i) => `var c${i}0 = vec4f(0.0); var c${i}1 = vec4f(0.0);`).join('\n  ')}
+  for (var k0 = 0u; k0 < p.k; k0 += ${TK}u) {
+    ${loads(transA, transB)}
     workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk++) {
-      let b = vec4f(Bs[kk][lid.x], Bs[kk][lid.x + 16u], Bs[kk][lid.x + 32u], Bs[kk][lid.x + 48u]);
-      acc[0] = fma(vec4f(As[kk][lid.y]), b, acc[0]);
-      acc[1] = fma(vec4f(As[kk][lid.y + 16u]), b, acc[1]);
-      acc[2] = fma(vec4f(As[kk][lid.y + 32u]), b, acc[2]);
-      acc[3] = fma(vec4f(As[kk][lid.y + 48u]), b, acc[3]);
+    for (var kk = 0u; kk < ${TK}u; kk++) {
+        ${products()}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let r = row0 + lid.y + 16u * i;
-    if (r >= p.m) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let c = col0 + lid.x + 16u * j;
-      if (c >= p.n) { continue; }
-      var v = acc[i][j];
-      if (p.hasBias == 1u) { v += bias[c]; }
-      C[r * p.n + c] = v;
-    }
-  }
+  ${stores()}
 }`,
+  };
+}
+
+/** The kernels by [transA][transB]. */
+export const MATMUL: Record<'n' | 't', Record<'n' | 't', Kernel>> = {
+  n: { n: matmulKernel(false, false), t: matmulKernel(false, true) },
+  t: { n: matmulKernel(true, false), t: matmulKernel(true, true) },
 };
