@@ -10,6 +10,7 @@ import { createBackend, type Backend, type Tensor } from '../src/backend/index.j
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { hadamardRotation } from '../src/linalg/hadamard.js';
 import { randn, relDiff } from '../test/helpers.js';
+import { bf16ToF32, f16ToF32, f32ToBf16 } from '../src/io/float.js';
 
 let gpu: Backend;
 const cpu = new CpuBackend();
@@ -47,6 +48,33 @@ test('matmul in all four transpose combinations, linear with and without bias, g
   await agrees('linear', [input([3, 37, 96], 3), input([200, 96], 4)], (be, [x, w]) => be.linear(x, w));
   await agrees('linear + bias', [input([130, 96], 5), input([65, 96], 6), input([65], 7)], (be, [x, w, b]) => be.linear(x, w, b));
   await agrees('gram', [input([300, 77], 8)], (be, [x]) => be.gram(x));
+});
+
+test('linear with a weight kept in 16-bit floats (bf16; f16 with subnormals), odd length: exactly the widened weight\'s product', async () => {
+  const [out, inDim] = [65, 97]; // 6305 weights: the last word holds one
+  const x = gpu.upload(randn(37 * inDim, 11), [37, inDim]), bias = gpu.upload(randn(out, 12), [out]);
+  const bf16 = f32ToBf16(randn(out * inDim, 13, 0.05));
+  // f16: every finite pattern is possible, subnormals (exponent 0) one in 31.
+  const f16 = new Uint16Array(out * inDim);
+  let subnormals = 0;
+  for (let i = 0; i < f16.length; i++) {
+    f16[i] = Math.floor(Math.abs(Math.sin(i * 12.9898) * 43758.5453) * 65536) % 65536;
+    if ((f16[i] & 0x7c00) === 0x7c00) f16[i] &= 0xbfff; // Inf/NaN -> finite
+    if ((f16[i] & 0x7c00) === 0) subnormals++;
+  }
+  assert.ok(subnormals > 50, `${subnormals} subnormals`);
+  for (const [format, bits, widened] of [['bf16', bf16, bf16ToF32(bf16)], ['f16', f16, f16ToF32(f16)]] as const) {
+    const half = gpu.uploadHalf!({ format, bits }, [out, inDim]);
+    const dense = gpu.upload(widened, [out, inDim]);
+    for (const b of [undefined, bias]) {
+      const fromHalf = await gpu.read(gpu.linear(x, half, b)), fromDense = await gpu.read(gpu.linear(x, dense, b));
+      assert.deepEqual(fromHalf, fromDense, `${format}${b ? ' + bias' : ''}: the kernel widens each weight exactly`);
+    }
+    const onCpu = await cpu.read(cpu.linear(cpu.upload(await gpu.read(x), [37, inDim]), cpu.upload(widened, [out, inDim])));
+    assert.ok(relDiff(await gpu.read(gpu.linear(x, half)), onCpu) <= 2e-6, `${format}: agrees with the CPU`);
+    assert.throws(() => gpu.matmul(x, half, { transB: true }), /only be the weight of linear/);
+    assert.throws(() => gpu.add(half, half), /only be the weight of linear/);
+  }
 });
 
 test('elementwise kernels and row reductions', async () => {

@@ -43,6 +43,12 @@ test('a packed RTN model evaluates on the GPU as on the CPU', () => {
   assert.ok(Math.abs(gpu / cpu - 1) < 1e-4, `gpu ${gpu} vs cpu ${cpu}`);
 });
 
+test('a bf16 checkpoint kept in bf16 on the GPU (--packed) evaluates to exactly the perplexity of its f32 widening', () => {
+  const half = json([...evalArgs(ASSETS.model, 'gpu'), '--packed']).ppl as number;
+  const widened = json([...evalArgs(ASSETS.model, 'gpu'), '--no-packed']).ppl as number;
+  assert.equal(half, widened);
+});
+
 test('calibration statistics on the GPU: every input group\'s Hessian X^T X of a block within 1e-5 of the CPU\'s', async () => {
   const model = openModelDir(ASSETS.model);
   const ids = sampleWindows(tokenizeFile(loadTokenizer(ASSETS.model), ASSETS.calib), { samples: 3, seqLen: 128, seed: 0 });

@@ -26,7 +26,7 @@ export const LOAD_OPTIONS = {
   ...DEVICE_OPTIONS,
   packed: {
     type: 'boolean', negatable: true, defaultText: 'when widening them all would take over 1 GiB',
-    description: 'keep quantized linears packed in memory, widening one layer at a time (false: widen once at load; faster, more memory)',
+    description: 'keep linear weights as stored (quantized codes, bf16/f16) and widen them one layer at a time; on a GPU, bf16/f16 weights stay resident in 16 bits and the kernel widens them (false: widen all at load; more memory)',
   },
 } as const satisfies OptionSpecs;
 

@@ -155,6 +155,27 @@ export class PackedLinear implements Linear {
   }
 }
 
+/**
+ * A linear layer whose weight the backend keeps in the checkpoint's 16-bit floats (bf16/f16),
+ * unpacked by the product kernel itself: half of f32's memory on the device, nothing widened per
+ * call. The weight is only ever read by `linear`.
+ */
+export class HalfLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(readonly weight: Tensor, readonly bias?: Tensor) {
+    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    return be.linear(x, this.weight, this.bias);
+  }
+}
+
+/** The linear of a weight kept packed: resident in 16-bit floats where the backend can, else widened per call. */
+export function packedLinear(be: Backend, p: PackedTensor, bias?: Tensor): Linear {
+  return p.half && be.uploadHalf ? new HalfLinear(be.uploadHalf(p.half, p.shape), bias) : new PackedLinear(p, bias);
+}
+
 /** Reads a tensor of a validated source and uploads it (NaN/Inf rejected). */
 export function uploadTensor(be: Backend, src: TensorSource, name: string): Tensor {
   return be.upload(readFinite(src, name), src.shape(name));

@@ -20,7 +20,7 @@ import { ropeTables } from './rope.js';
 import type { Architecture, InputGroup } from './architecture.js';
 import { ROUTER, expertLinear, expertLinearNames, expertShape, mixtureOfExperts } from './moe.js';
 import {
-  DenseLinear, PackedLinear, blockTensorName, modelLoaders, uploadTensor,
+  DenseLinear, packedLinear, blockTensorName, modelLoaders, uploadTensor,
   type Block, type LayerCache, type Linear, type LinearObserver, type LoadOptions, type Model, type Routing, type WindowShape,
 } from './layers.js';
 
@@ -107,7 +107,7 @@ export function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, laye
     const weightName = blockTensorName(layer, `${name}.weight`);
     const bias = hasBias(cfg, name) ? load(blockTensorName(layer, `${name}.bias`)) : undefined;
     const p = loadPacked(weightName);
-    linears[name] = p ? new PackedLinear(p, bias) : new DenseLinear(load(weightName), bias);
+    linears[name] = p ? packedLinear(be, p, bias) : new DenseLinear(load(weightName), bias);
   }
   return {
     window: layerWindow(cfg, layer),

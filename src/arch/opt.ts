@@ -20,7 +20,7 @@ import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
 import type { ModelConfig, OptLayout } from './config.js';
 import type { Architecture } from './architecture.js';
 import {
-  DenseLinear, PackedLinear, modelLoaders, uploadTensor,
+  DenseLinear, packedLinear, modelLoaders, uploadTensor,
   type Block, type LayerCache, type Linear, type LinearObserver, type LoadOptions, type Model, type WindowShape,
 } from './layers.js';
 
@@ -97,7 +97,7 @@ function loadBlock(cfg: ModelConfig, src: TensorSource, be: Backend, layer: numb
     const weightName = layerName(layer, `${name}.weight`);
     const bias = cfg.bias.qkv ? load(layerName(layer, `${name}.bias`)) : undefined;
     const p = loadPacked(weightName);
-    linears[name] = p ? new PackedLinear(p, bias) : new DenseLinear(load(weightName), bias);
+    linears[name] = p ? packedLinear(be, p, bias) : new DenseLinear(load(weightName), bias);
   }
   const norm = (which: string): LayerNorm => ({ weight: load(layerName(layer, `${which}.weight`)), bias: load(layerName(layer, `${which}.bias`)) });
   return { window: 0, attnNorm: norm('self_attn_layer_norm'), mlpNorm: norm('final_layer_norm'), linears };

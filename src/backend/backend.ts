@@ -11,6 +11,8 @@
 
 import type { Rotation } from '../linalg/hadamard.js';
 
+import type { HalfWeights } from '../io/tensor-source.js';
+
 export interface Tensor {
   readonly shape: readonly number[];
 }
@@ -41,6 +43,12 @@ export interface Backend {
 
   /** Copies host data into a new tensor of the given shape. */
   upload(data: Float32Array, shape: readonly number[]): Tensor;
+  /**
+   * A linear weight kept in its stored 16-bit floats (bf16/f16, unpacked by the kernel that reads
+   * it): half of f32's memory. Such a tensor is only ever the `weight` of `linear`. Optional: a
+   * backend without it widens packed weights per call instead (PackedLinear).
+   */
+  uploadHalf?(half: HalfWeights, shape: readonly number[]): Tensor;
   /** Copies a tensor's contents to a new host array. */
   read(t: Tensor): Promise<Float32Array>;
   /** Releases a tensor's memory; the handle must not be used afterwards. */

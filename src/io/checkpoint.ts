@@ -122,7 +122,10 @@ export class Checkpoint implements TensorSource {
     const t = this.info(name);
     if (t.shape.length !== 2 || (t.dtype !== 'BF16' && t.dtype !== 'F16')) return null;
     const bytes = this.readBytes(name);
-    return { shape: t.shape, byteLength: bytes.byteLength, decode: () => bytesToF32(bytes, t.dtype, `tensor ${name}`, t.file) };
+    return {
+      shape: t.shape, byteLength: bytes.byteLength, decode: () => bytesToF32(bytes, t.dtype, `tensor ${name}`, t.file),
+      half: { format: t.dtype === 'BF16' ? 'bf16' : 'f16', bits: new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) },
+    };
   }
 
   /** Total bytes of tensor data. */

@@ -26,4 +26,15 @@ export interface PackedTensor {
   byteLength: number;
   /** The dense f32 weight (the same values readF32 returns). */
   decode(): Float32Array;
+  /**
+   * The weights as stored, when they are 16-bit floats (a bf16/f16 checkpoint): a backend that
+   * unpacks them itself (Backend.uploadHalf) keeps them so, at half of f32's memory.
+   */
+  half?: HalfWeights;
+}
+
+/** 16-bit float weights as stored, little-endian, row-major. */
+export interface HalfWeights {
+  format: 'bf16' | 'f16';
+  bits: Uint16Array;
 }

@@ -14,14 +14,19 @@ import { dims2, rowsCols, type ActQuantSpec, type AttentionShape, type Backend, 
 import { rotateRows, type Rotation } from '../../linalg/hadamard.js';
 import { LowbitError } from '../../util/errors.js';
 import { grid, kernelSource, packParams, paramBytes, type Kernel, type ParamValues } from './kernels/kernel.js';
-import { MATMUL, TILE } from './kernels/matmul.js';
+import { MATMUL, MATMUL_HALF_WEIGHT, TILE } from './kernels/matmul.js';
+import type { HalfWeights } from '../../io/tensor-source.js';
 import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL } from './kernels/elementwise.js';
 import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
 import { EMBEDDING, ROPE } from './kernels/positions.js';
 import { ATTENTION, MAX_HEAD_DIM } from './kernels/attention.js';
 
 export class GpuTensor implements Tensor {
-  constructor(readonly shape: readonly number[], readonly buffer: GPUBuffer, readonly owner: WebGpuBackend) {}
+  constructor(
+    readonly shape: readonly number[], readonly buffer: GPUBuffer, readonly owner: WebGpuBackend,
+    /** A 16-bit float weight (uploadHalf): two to a u32 word; only `linear` reads it. */
+    readonly half?: HalfWeights['format'],
+  ) {}
   get length(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
@@ -63,6 +68,15 @@ export class WebGpuBackend implements Backend {
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== data.length) throw new Error(`tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
     return new GpuTensor([...shape], this.uploadBuffer(data), this);
+  }
+
+  uploadHalf(half: HalfWeights, shape: readonly number[]): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== half.bits.length) throw new Error(`tensor data has ${half.bits.length} elements, shape [${shape}] needs ${n}`);
+    // Element 2i is the low half of word i, 2i + 1 the high half (little-endian), as the kernel unpacks them.
+    const words = new Uint32Array(Math.ceil(n / 2));
+    new Uint16Array(words.buffer, 0, n).set(half.bits);
+    return new GpuTensor([...shape], this.uploadBuffer(words), this, half.format);
   }
 
   async read(t: Tensor): Promise<Float32Array> {
@@ -110,7 +124,7 @@ export class WebGpuBackend implements Backend {
     const [rows, inDim] = rowsCols(x);
     const [outDim, wIn] = dims2(weight);
     if (wIn !== inDim) throw new Error(`linear: input has ${inDim} features, weight expects ${wIn}`);
-    return this.product(x, inDim, false, weight, inDim, true, rows, outDim, inDim, bias, [...x.shape.slice(0, -1), outDim]);
+    return this.product(x, inDim, false, weight, inDim, true, rows, outDim, inDim, bias, [...x.shape.slice(0, -1), outDim], this.gpu(weight, true).half);
   }
 
   gram(x: Tensor): Tensor {
@@ -262,17 +276,22 @@ export class WebGpuBackend implements Backend {
 
   // ---- recording and submitting ----
 
-  private gpu(t: Tensor): GpuTensor {
+  /** The backend's own tensor; a 16-bit weight only where `half` allows it (its words are not f32). */
+  private gpu(t: Tensor, half = false): GpuTensor {
     if (!(t instanceof GpuTensor) || t.owner !== this) throw new Error('tensor does not belong to this WebGPU backend');
+    if (t.half && !half) throw new Error('a 16-bit weight (uploadHalf) can only be the weight of linear');
     return t;
   }
 
   private product(a: Tensor, lda: number, transA: boolean, b: Tensor, ldb: number, transB: boolean,
-    m: number, n: number, k: number, bias: Tensor | undefined, shape: readonly number[]): GpuTensor {
+    m: number, n: number, k: number, bias: Tensor | undefined, shape: readonly number[], half?: HalfWeights['format']): GpuTensor {
     if (bias && this.gpu(bias).length !== n) throw new Error(`bias of ${this.gpu(bias).length} for ${n} outputs`);
+    this.gpu(a);
+    this.gpu(b, half !== undefined); // a 16-bit weight enters only through linear
     const out = this.output(shape);
     const groupsX = Math.ceil(n / TILE), groupsY = Math.ceil(m / TILE);
-    this.dispatch(MATMUL[transA ? 't' : 'n'][transB ? 't' : 'n'], [a, b, bias ?? this.empty, out],
+    const kernel = half ? MATMUL_HALF_WEIGHT[half] : MATMUL[transA ? 't' : 'n'][transB ? 't' : 'n'];
+    this.dispatch(kernel, [a, b, bias ?? this.empty, out],
       { m, n, k, lda, ldb, hasBias: bias ? 1 : 0 }, [groupsX, groupsY]);
     return out;
   }
@@ -339,7 +358,7 @@ export class WebGpuBackend implements Backend {
     uniform.unmap();
     this.afterSubmit.push(uniform);
     const pipeline = this.pipeline(kernel);
-    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: { buffer: b instanceof GpuTensor ? this.gpu(b).buffer : (b as GPUBuffer) } }));
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: { buffer: b instanceof GpuTensor ? this.gpu(b, true).buffer : (b as GPUBuffer) } }));
     entries.push({ binding: buffers.length, resource: { buffer: uniform } });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.computePass();

@@ -23,14 +23,15 @@ const TK = 8;
 const STRIDE = TILE / 4;
 
 /** The loads of one K step: element e of this thread (idx = tid + 256 e) into As[kk][r] / Bs[kk][c]. */
-function loads(transA: boolean, transB: boolean): string {
+function loads(transA: boolean, transB: boolean, half?: 'bf16' | 'f16'): string {
+  const bAt = (i: string) => (half ? `halfAt(${i})` : `B[${i}]`);
   // Stored row-major, op(A) = A reads along k (8 consecutive words a row); transposed, along the rows.
   const a = transA
     ? `let r = idx % 128u; let kk = idx / 128u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[gk * p.lda + gr], gr < p.m && gk < p.k);`
     : `let r = idx / ${TK}u; let kk = idx % ${TK}u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[gr * p.lda + gk], gr < p.m && gk < p.k);`;
   const b = transB
-    ? `let c = idx / ${TK}u; let kb = idx % ${TK}u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, B[gc * p.ldb + gkb], gc < p.n && gkb < p.k);`
-    : `let c = idx % 128u; let kb = idx / 128u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, B[gkb * p.ldb + gc], gc < p.n && gkb < p.k);`;
+    ? `let c = idx / ${TK}u; let kb = idx % ${TK}u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, ${bAt('gc * p.ldb + gkb')}, gc < p.n && gkb < p.k);`
+    : `let c = idx % 128u; let kb = idx / 128u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, ${bAt('gkb * p.ldb + gc')}, gc < p.n && gkb < p.k);`;
   return `for (var e = 0u; e < ${(TK * TILE) / 256}u; e++) {
       let idx = tid + e * 256u;
       { ${a} }
@@ -56,15 +57,38 @@ function stores(): string {
   return lines.join('\n  ');
 }
 
-function matmulKernel(transA: boolean, transB: boolean): Kernel {
+/**
+ * Element i of a 16-bit float weight stored two to a u32 word (element 2j in the low half of word j),
+ * widened exactly: bf16 is the high half of an f32; f16 is rebuilt from its fields (subnormals
+ * included, which WGSL's unpack2x16float may flush).
+ */
+const HALF_AT: Record<'bf16' | 'f16', string> = {
+  bf16: `
+fn halfAt(i: u32) -> f32 {
+  let word = B[i / 2u];
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
+}`,
+  f16: `
+fn halfAt(i: u32) -> f32 {
+  let h = (B[i / 2u] >> (16u * (i & 1u))) & 0xffffu;
+  let sign = (h & 0x8000u) << 16u;
+  let e = (h >> 10u) & 0x1fu;
+  let m = h & 0x3ffu;
+  if (e == 0u) { return bitcast<f32>(sign | 0x3f800000u) * f32(m) * 5.9604644775390625e-8; } // m 2^-24
+  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u)); // finite weights only: no 31
+}`,
+};
+
+function matmulKernel(transA: boolean, transB: boolean, half?: 'bf16' | 'f16'): Kernel {
   return {
-    name: `matmul-${transA ? 't' : 'n'}${transB ? 't' : 'n'}`,
-    buffers: [{ name: 'A' }, { name: 'B' }, { name: 'bias' }, { name: 'C', write: true }],
+    name: `matmul-${transA ? 't' : 'n'}${transB ? 't' : 'n'}${half ? `-${half}` : ''}`,
+    buffers: [{ name: 'A' }, { name: 'B', ...(half ? { type: 'u32' as const } : {}) }, { name: 'bias' }, { name: 'C', write: true }],
     params: { m: 'u32', n: 'u32', k: 'u32', lda: 'u32', ldb: 'u32', hasBias: 'u32' },
     body: /* wgsl */ `
 // As[kk * STRIDE + r / 4][r % 4] = op(A)[row0 + r, k0 + kk]; Bs likewise with op(B)[k0 + kk, col0 + c].
 var<workgroup> As: array<vec4f, ${TK * STRIDE}>;
 var<workgroup> Bs: array<vec4f, ${TK * STRIDE}>;
+${half ? HALF_AT[half] : ''}
 
 fn store(r: u32, c: u32, v: vec4f) {
   if (r >= p.m) { return; }
@@ -84,7 +108,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let tid = lid.y * 16u + lid.x;
   ${Array.from({ length: 8 }, (_, i) => `var c${i}0 = vec4f(0.0); var c${i}1 = vec4f(0.0);`).join('\n  ')}
   for (var k0 = 0u; k0 < p.k; k0 += ${TK}u) {
-    ${loads(transA, transB)}
+    ${loads(transA, transB, half)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${TK}u; kk++) {
         ${products()}
@@ -100,4 +124,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 export const MATMUL: Record<'n' | 't', Record<'n' | 't', Kernel>> = {
   n: { n: matmulKernel(false, false), t: matmulKernel(false, true) },
   t: { n: matmulKernel(true, false), t: matmulKernel(true, true) },
+};
+
+/** linear's kernels for a weight kept in 16-bit floats (Backend.uploadHalf), by format. */
+export const MATMUL_HALF_WEIGHT: Record<'bf16' | 'f16', Kernel> = {
+  bf16: matmulKernel(false, true, 'bf16'),
+  f16: matmulKernel(false, true, 'f16'),
 };
