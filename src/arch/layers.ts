@@ -106,6 +106,7 @@ export function applyRuntime(block: Block, activation: ActQuantSpec | null, down
 
 /** The weight and bias tensors of a block's linear, whatever its kind. */
 export function linearTensors(l: Linear): { weight: Tensor; bias?: Tensor; lowRank?: { u: Tensor; v: Tensor } } {
+  if (l instanceof HalfLinear) throw new Error('a 16-bit weight (HalfLinear) is read only by linear; load the block unpacked to read or replace its weights');
   if (l instanceof DenseLinear) return { weight: l.weight, bias: l.bias };
   if (l instanceof QuantizedActLinear) return { weight: l.weight, bias: l.bias, lowRank: l.lowRank ?? undefined };
   throw new Error('unknown linear kind');
@@ -160,16 +161,7 @@ export class PackedLinear implements Linear {
  * unpacked by the product kernel itself: half of f32's memory on the device, nothing widened per
  * call. The weight is only ever read by `linear`.
  */
-export class HalfLinear implements Linear {
-  readonly outFeatures: number;
-  readonly inFeatures: number;
-  constructor(readonly weight: Tensor, readonly bias?: Tensor) {
-    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
-  }
-  forward(be: Backend, x: Tensor): Tensor {
-    return be.linear(x, this.weight, this.bias);
-  }
-}
+export class HalfLinear extends DenseLinear {}
 
 /** The linear of a weight kept packed: resident in 16-bit floats where the backend can, else widened per call. */
 export function packedLinear(be: Backend, p: PackedTensor, bias?: Tensor): Linear {
