@@ -1,7 +1,6 @@
 /** Loads bench/sgemm.wat (WebAssembly SIMD) through wabt, for the backend comparison. */
 import fs from 'node:fs';
 import path from 'node:path';
-import wabtInit from 'wabt';
 import { ROOT } from '../src/api/assets.js';
 
 export interface WasmGemm {
@@ -10,7 +9,8 @@ export interface WasmGemm {
 }
 
 export async function loadWasmGemm(): Promise<WasmGemm> {
-  const wabt = await wabtInit();
+  // Loaded here, not at the top: the other bench sections (the GPU machine's, which carries no wabt) run without it.
+  const wabt = await (await import('wabt')).default();
   const mod = wabt.parseWat('sgemm.wat', fs.readFileSync(path.join(ROOT, 'bench', 'sgemm.wat'), 'utf8'), { simd: true });
   const { buffer } = mod.toBinary({});
   // Node's WebAssembly global (the project's tsconfig does not pull in DOM typings).
