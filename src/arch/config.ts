@@ -15,7 +15,7 @@
  */
 import { joinPath } from '../io/host.js';
 import { LowbitError } from '../util/errors.js';
-import { readJson } from '../io/checkpoint.js';
+import { readJson } from '../io/read-at.js';
 
 export type RopeScaling =
   | { type: 'default' }

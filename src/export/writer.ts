@@ -4,7 +4,7 @@
  */
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { exists, files, joinPath } from '../io/host.js';
-import { writeText } from '../io/staged-file.js';
+import { copyFile, writeText } from '../io/staged-file.js';
 import type { DType } from '../io/safetensors.js';
 import { SINGLE_FILE } from '../io/checkpoint.js';
 import type { StoredWeight } from '../quant/types.js';
@@ -93,7 +93,7 @@ export class QuantizedModelWriter implements ModelSink {
           continue;
         }
       }
-      writeText(joinPath(this.dir, f), files().readText(src));
+      copyFile(src, joinPath(this.dir, f));
     }
     const manifest: LowbitManifest = {
       lowbit: { version: VERSION, formatVersion: MANIFEST_FORMAT_VERSION },

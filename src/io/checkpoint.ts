@@ -5,7 +5,6 @@
  */
 import { LowbitError } from '../util/errors.js';
 import { exists, files, joinPath } from './host.js';
-import { readJson } from './read-at.js';
 import { SafetensorsFile, bytesToF32, type TensorInfo } from './safetensors.js';
 import type { PackedTensor, TensorSource } from './tensor-source.js';
 import type { Scratch } from './scratch.js';
@@ -145,5 +144,3 @@ export class Checkpoint implements TensorSource {
     return f;
   }
 }
-
-export { readJson };

@@ -7,6 +7,7 @@
 import { parquetReadObjects, type AsyncBuffer } from 'hyparquet';
 import { LowbitError, describeFsError } from '../util/errors.js';
 import { exists, files } from './host.js';
+import { openAndParse, readAt } from './read-at.js';
 import { nodeBuiltin } from './node-files.js';
 
 export type DataRecord = Record<string, unknown>;
@@ -82,19 +83,13 @@ function readParquet(file: string): Promise<DataRecord[]> {
   });
 }
 
-/** hyparquet's view of a file read through the host (what asyncBufferFromFile does with Node's fs). */
+/** hyparquet's view of a file read through the host (what asyncBufferFromFile does with Node's fs): an evaluation split is a few MB, read once. */
 function hostBuffer(file: string): AsyncBuffer {
-  const f = files().openRead(file);
-  return {
-    byteLength: f.size,
-    slice: (start, end = f.size) => {
-      const out = new Uint8Array(end - start);
-      for (let done = 0; done < out.length; ) {
-        const n = f.read(out.subarray(done), start + done);
-        if (n === 0) break;
-        done += n;
-      }
-      return out.buffer;
-    },
-  };
+  // On an error openAndParse closes the file; on success it is closed here.
+  const bytes = openAndParse(file, (f) => {
+    const all = readAt(f, f.size, 0, file, 'the Parquet file');
+    f.close();
+    return all;
+  });
+  return { byteLength: bytes.byteLength, slice: (start, end = bytes.byteLength) => bytes.slice(start, end).buffer };
 }

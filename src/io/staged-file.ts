@@ -65,6 +65,23 @@ export function writing<T>(file: string, op: () => T): T {
   }
 }
 
+/** Copies a file byte for byte (a file the output carries over from the source, such as tokenizer.json). */
+export function copyFile(from: string, to: string): void {
+  const host = files();
+  const src = host.openRead(from);
+  try {
+    const out = writing(to, () => host.createWrite(to));
+    try {
+      const chunk = new Uint8Array(Math.min(1 << 24, Math.max(1, src.size)));
+      for (let pos = 0, n; (n = src.read(chunk, pos)) > 0; pos += n) writing(to, () => out.write(chunk.subarray(0, n)));
+    } finally {
+      out.close();
+    }
+  } finally {
+    src.close();
+  }
+}
+
 /** Writes a whole text file. */
 export function writeText(file: string, text: string): void {
   const out = writing(file, () => files().createWrite(file));

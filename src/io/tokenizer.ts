@@ -5,7 +5,7 @@
 import { exists, files, joinPath } from './host.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LowbitError, describeFsError } from '../util/errors.js';
-import { readJson } from './checkpoint.js';
+import { readJson } from './read-at.js';
 
 export interface TextTokenizer {
   /** Token ids of `text`, without BOS/EOS (the perplexity protocol adds none). */

@@ -22,9 +22,11 @@ import type { ModelDir } from '../export/reader.js';
 import type { ModelSink } from '../export/sink.js';
 import type { ModelInfo } from '../export/writer.js';
 import type { ModelConfig } from '../arch/config.js';
+import type { RotationPlan } from '../arch/rotation.js';
+import type { TensorSource } from '../io/tensor-source.js';
 import type { GgufOutput } from '../export/gguf/plan.js';
 import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
-import { Checkpoint } from '../io/checkpoint.js';
+import type { Checkpoint } from '../io/checkpoint.js';
 import { tokenizeFile } from '../io/tokenizer.js';
 import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
 import type { CalibratedMethod, LayerStats, QuantOptions } from '../quant/method.js';
@@ -65,9 +67,13 @@ export interface LayerReport {
   rtnRelError: number;
 }
 
-/** A checkpoint prepared for block-wise quantization: its model, the runtime's view of its tensors, and the calibration windows. */
+/** A checkpoint prepared for block-wise quantization: the runtime's view of its tensors, and the calibration windows. */
 export interface CalibratedPlan {
   info: ModelInfo & { config: ModelConfig };
+  /** The rotation the runtime asks for (null: none), and the tensors as it makes them. */
+  rotation: RotationPlan | null;
+  source: TensorSource;
+  names: string[];
   ids: Int32Array;
   spec: CalibrationSpec;
 }
@@ -78,11 +84,11 @@ export function planCalibrated(model: ModelDir, srcDir: string, run: CalibratedR
   const cfg = model.config;
   validateTensors(cfg, model.source);
   const runtime = run.runtime ?? NO_RUNTIME;
-  const { plan, config: outConfig } = runtimeSource(model.source as Checkpoint, cfg, runtime);
+  const { plan, source, config: outConfig, names } = runtimeSource(model.source as Checkpoint, cfg, runtime);
   const spec = resolveCalibration(run.calib, cfg.maxPositions);
   const ids = sampleWindows(tokenizeFile(model.tokenizer(), run.calib.file), spec, run.calib.file);
   return {
-    ids, spec,
+    rotation: plan, source, names, ids, spec,
     info: {
       method: run.method.name, options: { ...serialiseOptions(run.options), calibration: { file: run.calib.file, ...spec } },
       sourceDir: srcDir, architecture: cfg.family, runtime: manifestRuntime(runtime, plan), config: outConfig,
@@ -94,11 +100,8 @@ export function planCalibrated(model: ModelDir, srcDir: string, run: CalibratedR
 export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: ModelSink, run: CalibratedRun, be: Backend): Promise<LowbitManifest> {
   const cfg = model.config;
   const ckpt = model.source as Checkpoint;
-  const runtime = run.runtime ?? NO_RUNTIME;
-  const act = runtime.activation;
-  const { plan, source, names } = runtimeSource(ckpt, cfg, runtime);
-  const { spec, ids } = p;
-  const writer = sink;
+  const act = (run.runtime ?? NO_RUNTIME).activation;
+  const { rotation, source, names, spec, ids } = p;
   const start = performance.now();
   const arch = architectureOf(cfg);
   const linearNames = arch.linearNames(cfg);
@@ -115,11 +118,11 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
   let xs: Tensor[] = arch.embedFromSource(cfg, source, be, batches);
   for (const name of names) {
     if (arch.parseLinearWeightName(name)) continue;
-    copyTensor(ckpt, writer, name, source);
+    copyTensor(ckpt, sink, name, source);
   }
   for (let layer = 0; layer < cfg.numLayers; layer++) {
     const block = arch.loadBlock(cfg, source, be, layer);
-    applyRuntime(block, act, plan?.down ?? null);
+    applyRuntime(block, act, rotation?.down ?? null);
     run.onProgress?.(done, total, `block ${layer}: statistics`);
     const stats = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape), act);
     for (const name of linearNames) {
@@ -131,7 +134,7 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
       const w = await be.read(linearTensors(block.linears[name]).weight);
       const h = stats[name];
       const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
-      const ggmlType = writer.ggmlTypeFor(tensorName, [rows, cols]);
+      const ggmlType = sink.ggmlTypeFor(tensorName, [rows, cols]);
       const options = ggmlType ? { ...run.options, ggmlType } : run.options;
       const q = run.method.quantize(w, rows, cols, layerStats, options);
       const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, run.options))).dequantize();
@@ -141,7 +144,7 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
         relError: layerRelativeError(w, q.dequantize(), low, rows, cols, layerStats),
         rtnRelError: layerRelativeError(w, rtn, null, rows, cols, layerStats),
       };
-      writer.quantized(tensorName.slice(0, -'.weight'.length), q, report);
+      sink.quantized(tensorName.slice(0, -'.weight'.length), q, report);
       const old = linearTensors(block.linears[name]);
       be.free(old.weight);
       const weight = be.upload(q.dequantize(), [rows, cols]);
@@ -159,7 +162,7 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     await new Promise((r) => setTimeout(r, 0)); // lets progress and abort handlers run between blocks
   }
   xs.forEach((x) => be.free(x));
-  return writer.finish((performance.now() - start) / 1000, { calibrationTokens: spec.samples * spec.seqLen });
+  return sink.finish((performance.now() - start) / 1000, { calibrationTokens: spec.samples * spec.seqLen });
 }
 
 /**

@@ -101,7 +101,7 @@ export async function streamDataFree(srcDir: string, p: DataFreePlan, sink: Mode
     run.signal?.throwIfAborted();
     if (!architectureOf(config).parseLinearWeightName(name)) {
       queue.push({ name, reply: null });
-      if (queue.every((q) => q.reply === null)) await writeOldest();
+      if (running === 0) await writeOldest(); // nothing before it is still being quantized
       continue;
     }
     const ggmlType = sink.ggmlTypeFor(name, source.shape(name));

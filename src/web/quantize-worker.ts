@@ -77,15 +77,16 @@ async function perplexityOf(device: 'gpu' | 'cpu', path: string, text: string, s
   post({ kind: 'stage', text: `evaluating perplexity ${which} quantization` });
   const start = performance.now();
   const backend = await createBackend(device === 'gpu' ? 'auto' : 'cpu');
+  let loaded: ReturnType<typeof loadModelDir> | null = null;
   try {
-    const loaded = loadModelDir(backend, path);
+    loaded = loadModelDir(backend, path);
     const tokens = loaded.info.tokenizer().encode(text);
     const window = Math.min(seqLen ?? Math.min(512, loaded.model.config.maxPositions), tokens.length - 1);
     if (window < 2) throw new LowbitError('the evaluation text is too short (fewer than 3 tokens)');
     const r = await evaluateTokens(backend, loaded, path, tokens, 'the dropped text', { seqLen: window });
     post({ kind: 'perplexity', which, perplexity: r.ppl, tokens: r.predictedTokens, backend: backend.name, seconds: (performance.now() - start) / 1000 });
-    loaded.info.close();
   } finally {
+    loaded?.info.close();
     backend.dispose?.();
   }
 }

@@ -1,8 +1,8 @@
 /**
- * The GPU the WebGPU backend runs on, per host: a browser's navigator.gpu, or in Node Dawn's addon from the npm package `webgpu`, an optional
- * dependency the user installs (`npm install webgpu`, ~21 MB for one platform) when they want the
- * GPU. LOWBIT_WEBGPU may name the package's folder instead (the test path installs it apart from
- * the project's dependencies). Browsers need none of this: their navigator.gpu is used.
+ * The GPU the WebGPU backend runs on, per host: a browser's navigator.gpu, or in Node Dawn's addon
+ * from the npm package `webgpu`, an optional dependency the user installs (`npm install webgpu`,
+ * ~21 MB for one platform) when they want the GPU. LOWBIT_WEBGPU may name the package's folder
+ * instead (the test path installs it apart from the project's dependencies).
  */
 import { nodeBuiltin } from '../../io/node-files.js';
 import { LowbitError } from '../../util/errors.js';

@@ -19,14 +19,13 @@ import { ggufName, hfName, permuteRows, permutedHeads } from './names.js';
 
 /** Whether the file starts with GGUF's magic. */
 export function isGgufFile(file: string): boolean {
-  return openAndParse(file, (f) => {
-    try {
-      const b = new Uint8Array(4);
-      return f.read(b, 0) === 4 && new DataView(b.buffer).getUint32(0, true) === GGUF_MAGIC;
-    } finally {
-      f.close();
-    }
+  const b = openAndParse(file, (f) => {
+    const head = new Uint8Array(4);
+    const n = f.read(head, 0);
+    f.close();
+    return head.subarray(0, n);
   });
+  return b.length === 4 && new DataView(b.buffer).getUint32(0, true) === GGUF_MAGIC;
 }
 
 /** What `inspect` says about a GGUF file beyond the model: its types and what lowbit wrote into it. */

@@ -17,7 +17,7 @@
  */
 import { exists, joinPath } from '../../io/host.js';
 import { type GgufValue, gv } from '../../io/gguf.js';
-import { readJson } from '../../io/checkpoint.js';
+import { readJson } from '../../io/read-at.js';
 import { LowbitError } from '../../util/errors.js';
 
 const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
