@@ -5,11 +5,13 @@
  * memory and is async. All tensors are f32, row-major; a 2-D tensor [n, d] holds n rows (tokens)
  * of d features.
  *
- * Quantizers do not run on the backend: they work on host matrices (src/linalg) layer by layer,
- * and exchange only weights and statistics with it.
+ * Quantizers work on host matrices (src/linalg) layer by layer and exchange only weights and
+ * statistics with the backend, unless the backend offers `solvers` (solvers.ts) and the method can
+ * use them (GPTQ on lowbit's group grids): then weights and Hessians stay where they are.
  */
 
 import type { Rotation } from '../linalg/hadamard.js';
+import type { DeviceSolvers } from './solvers.js';
 
 import type { HalfWeights } from '../io/tensor-source.js';
 
@@ -112,6 +114,9 @@ export interface Backend {
   actQuant(x: Tensor, spec: ActQuantSpec): Tensor;
   /** x Q for every row of x [n, size], Q the orthogonal rotation described by `r`. */
   rotate(x: Tensor, r: Rotation): Tensor;
+
+  /** Dense linear algebra and column sweeps for the quantizers' solvers, on this backend's tensors (optional). */
+  readonly solvers?: DeviceSolvers;
 
   /** Releases the device the backend holds (a GPU); the backend must not be used afterwards. */
   dispose?(): void;

@@ -14,7 +14,8 @@ import { architectureOf, validateTensors, type Architecture, type InputGroup } f
 import { layerRelativeError } from '../quant/act-aware.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
-import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
+import { rowsCols, type ActQuantSpec, type Backend, type Tensor } from '../backend/backend.js';
+import type { DeviceSolvers } from '../backend/solvers.js';
 import { HessianAccumulator } from '../calib/hessian.js';
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
 import type { LowbitManifest } from '../export/manifest.js';
@@ -28,8 +29,9 @@ import type { GgufOutput } from '../export/gguf/plan.js';
 import { ggmlRtn } from '../quant/ggml/ggml-weight.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import { tokenizeFile } from '../io/tokenizer.js';
-import { groupGridWeight, quantizeRtn } from '../quant/group-grid.js';
+import { groupGridWeight, quantizeRtn, rtnOnDevice } from '../quant/group-grid.js';
 import type { CalibratedMethod, LayerStats, QuantOptions } from '../quant/method.js';
+import type { QuantizedWeight } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
 import { copyTensor } from './passthrough.js';
 import { serialiseOptions } from './data-free-stream.js';
@@ -120,38 +122,35 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     if (arch.parseLinearWeightName(name)) continue;
     copyTensor(ckpt, sink, name, source);
   }
+  // Weights and Hessians stay on the device when it has solvers and the method can use them
+  // (not with activation quantization or routed experts, whose statistics only the host gathers).
+  const solvers = be.solvers && run.method.quantizeOnDevice && !act && !arch.inputGroups(cfg).some((g) => g.routed) ? be.solvers : null;
   for (let layer = 0; layer < cfg.numLayers; layer++) {
     const block = arch.loadBlock(cfg, source, be, layer);
     applyRuntime(block, act, rotation?.down ?? null);
     run.onProgress?.(done, total, `block ${layer}: statistics`);
-    const stats = await collectHessians(be, cfg, block, xs, batches.map((b) => b.shape), act);
+    const shapes = batches.map((b) => b.shape);
+    const stats = solvers ? await collectDeviceHessians(be, solvers, cfg, block, xs, shapes) : await collectHessians(be, cfg, block, xs, shapes, act);
     for (const name of linearNames) {
       run.signal?.throwIfAborted();
       run.onProgress?.(done, total, `block ${layer}: ${name}`);
       const tensorName = arch.linearWeightName(layer, name);
       const [rows, cols] = source.shape(tensorName);
-      // The weight as loadBlock already read, checked and (if rotating) rotated it.
-      const w = await be.read(linearTensors(block.linears[name]).weight);
-      const h = stats[name];
-      const layerStats: LayerStats = { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
       const ggmlType = sink.ggmlTypeFor(tensorName, [rows, cols]);
       const options = ggmlType ? { ...run.options, ggmlType } : run.options;
-      const q = run.method.quantize(w, rows, cols, layerStats, options);
-      const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, run.options))).dequantize();
-      const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
-      const report: LayerReport = {
-        ...q.report,
-        relError: layerRelativeError(w, q.dequantize(), low, rows, cols, layerStats),
-        rtnRelError: layerRelativeError(w, rtn, null, rows, cols, layerStats),
-      };
-      sink.quantized(tensorName.slice(0, -'.weight'.length), q, report);
+      // The weight as loadBlock already read, checked and (if rotating) rotated it.
       const old = linearTensors(block.linears[name]);
+      const h = stats[name];
+      const onDevice = solvers && !(h instanceof HessianAccumulator)
+        ? await quantizeLayerOnDevice(be, solvers, run.method, old.weight, h, rows, cols, options) : null;
+      const { q, report, weight } = onDevice ?? await quantizeLayerOnHost(be, run.method, old.weight, await hostStats(be, h), rows, cols, options, ggmlType);
+      sink.quantized(tensorName.slice(0, -'.weight'.length), q, report);
       be.free(old.weight);
-      const weight = be.upload(q.dequantize(), [rows, cols]);
       const lowRank = q.lowRank ? { u: be.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: be.upload(q.lowRank.v, [cols, q.lowRank.rank]) } : null;
       block.linears[name] = act || lowRank ? new QuantizedActLinear(weight, old.bias, act, lowRank) : new DenseLinear(weight, old.bias);
       done++;
     }
+    if (solvers) new Set(Object.values(stats) as DeviceHessian[]).forEach((d) => be.free(d.sum));
     run.onProgress?.(done, total, `block ${layer}: propagating`);
     xs = xs.map((x, i) => {
       const next = arch.blockForward(be, cfg, block, x, batches[i].shape);
@@ -163,6 +162,95 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
   }
   xs.forEach((x) => be.free(x));
   return sink.finish((performance.now() - start) / 1000, { calibrationTokens: spec.samples * spec.seqLen });
+}
+
+/** A layer quantized: what is saved, its report, and its dequantized weight on the backend. */
+interface QuantizedLayer {
+  q: QuantizedWeight;
+  report: LayerReport;
+  weight: Tensor;
+}
+
+/** The method on host matrices: the weight and statistics read from the backend, the result uploaded back. */
+async function quantizeLayerOnHost(be: Backend, method: CalibratedMethod, weight: Tensor, stats: LayerStats, rows: number, cols: number, options: QuantOptions, ggmlType: string | null | undefined): Promise<QuantizedLayer> {
+  const w = await be.read(weight);
+  const q = method.quantize(w, rows, cols, stats, options);
+  const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, options))).dequantize();
+  const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
+  const report: LayerReport = {
+    ...q.report,
+    relError: layerRelativeError(w, q.dequantize(), low, rows, cols, stats),
+    rtnRelError: layerRelativeError(w, rtn, null, rows, cols, stats),
+  };
+  return { q, report, weight: be.upload(q.dequantize(), [rows, cols]) };
+}
+
+/** The method on the device (DeviceLayer), or null when these options need the host; errors measured there too. */
+async function quantizeLayerOnDevice(be: Backend, solvers: DeviceSolvers, method: CalibratedMethod, weight: Tensor, h: DeviceHessian, rows: number, cols: number, options: QuantOptions): Promise<QuantizedLayer | null> {
+  const done = method.quantizeOnDevice?.({ solvers, weight, hessian: h.sum, tokens: h.tokens, rows, cols }, options);
+  if (!done) return null;
+  const { weight: q, dequantized } = await done;
+  const rtn = rtnOnDevice(solvers, weight, options);
+  const ref = await quadraticForm(be, weight, h.sum);
+  const relativeTo = async (what: Tensor) => {
+    const minus = be.scale(what, -1), diff = be.add(weight, minus);
+    be.free(minus);
+    const err = await quadraticForm(be, diff, h.sum);
+    be.free(diff);
+    return ref > 0 ? Math.max(0, err) / ref : 0;
+  };
+  const report: LayerReport = { ...q.report, relError: await relativeTo(dequantized), rtnRelError: await relativeTo(rtn) };
+  be.free(rtn);
+  return { q, report, weight: dequantized };
+}
+
+/** tr(D H D^T) = sum((D H) o D) for D [rows, cols], H [cols, cols], summed in f64 over rows. */
+async function quadraticForm(be: Backend, d: Tensor, h: Tensor): Promise<number> {
+  const [rows, cols] = d.shape;
+  const dh = be.matmul(d, h), prod = be.mul(dh, d);
+  const ones = be.upload(new Float32Array(cols).fill(1), [cols, 1]);
+  const rowSums = be.matmul(prod, ones);
+  [dh, prod, ones].forEach((t) => be.free(t));
+  const sums = await be.read(rowSums);
+  be.free(rowSums);
+  let total = 0;
+  for (let r = 0; r < rows; r++) total += sums[r];
+  return total;
+}
+
+/** A layer's statistics on the host: as gathered there, or read from the device. */
+async function hostStats(be: Backend, h: HessianAccumulator | DeviceHessian): Promise<LayerStats> {
+  if (!(h instanceof HessianAccumulator)) return { hessian: Float64Array.from(await be.read(h.sum)), tokens: h.tokens };
+  return { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
+}
+
+/** H = X^T X of one input group, summed on the device. */
+export interface DeviceHessian {
+  sum: Tensor;
+  tokens: number;
+}
+
+/**
+ * collectHessians on the device (no activation quantization, no routed experts): each batch's
+ * X^T X is added into one f32 sum per input group by a product with beta = 1, nothing read back.
+ */
+export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[]): Promise<Record<string, DeviceHessian>> {
+  const arch = architectureOf(cfg);
+  const groups = arch.inputGroups(cfg);
+  const first = new Map(groups.map((g) => [g.members[0], { sum: solvers.zeros([g.dim, g.dim]), tokens: 0 }]));
+  for (let i = 0; i < xs.length; i++) {
+    const out = arch.blockForward(be, cfg, block, xs[i], shapes[i], (name, input) => {
+      const h = first.get(name); // one observation per group: its first member's input
+      if (!h) return;
+      const [n, d] = rowsCols(input);
+      solvers.gemm({ tensor: h.sum, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1 });
+      h.tokens += n;
+    });
+    be.free(out);
+  }
+  const stats: Record<string, DeviceHessian> = {};
+  for (const g of groups) for (const m of g.members) stats[m] = first.get(g.members[0])!;
+  return stats;
 }
 
 /**

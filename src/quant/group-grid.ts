@@ -14,6 +14,8 @@ import { native } from '../native/index.js';
 import { f16ToF32, f32ToF16 } from '../io/float.js';
 import { type GridSpec, fitGridTo, encode, maxCode, roundHalfEven } from './grid.js';
 import type { ColumnGrid } from './column-grid.js';
+import type { Tensor } from '../backend/backend.js';
+import type { DeviceSolvers } from '../backend/solvers.js';
 import type { BitsBreakdown, FormatParams, QuantizedWeight, StoredTensor, WeightFormat } from './types.js';
 
 export interface GroupGridSpec extends GridSpec {
@@ -221,4 +223,17 @@ export class GroupColumnGrid implements ColumnGrid {
   weight(): QuantizedWeight {
     return groupGridWeight(this.grid);
   }
+}
+
+/**
+ * Round-to-nearest on group grids on a device (backend/solvers.ts: the column sweep without error
+ * feedback), as quantizeRtn: what it decodes to, as a new tensor.
+ */
+export function rtnOnDevice(s: DeviceSolvers, w: Tensor, spec: GroupGridSpec): Tensor {
+  const [, cols] = w.shape;
+  const out = s.copy(w);
+  const sweep = s.groupGridSweep(out, { bits: spec.bits, symmetric: spec.symmetric, groupSize: effectiveGroupSize(spec.groupSize, cols) });
+  for (let i1 = 0; i1 < cols; i1 += s.columnBlock) sweep.columns(i1, Math.min(s.columnBlock, cols - i1), null);
+  sweep.free();
+  return out;
 }

@@ -8,6 +8,8 @@
  */
 import type { QuantizedWeight } from './types.js';
 import type { OptionSpecs, OptionValue } from '../util/options.js';
+import type { Tensor } from '../backend/backend.js';
+import type { DeviceSolvers } from '../backend/solvers.js';
 
 /** Options shared by every method; methods read the fields they document and ignore the rest. */
 export interface QuantOptions {
@@ -58,6 +60,29 @@ export interface DataFreeMethod extends MethodBase {
 export interface CalibratedMethod extends MethodBase {
   readonly kind: 'calibrated';
   quantize(w: Float32Array, rows: number, cols: number, stats: LayerStats, opts: QuantOptions): QuantizedWeight;
+  /**
+   * The same on the device that holds the layer (optional): null when these options need the host
+   * (`quantize`), else the same result within f32 rounding.
+   */
+  quantizeOnDevice?(layer: DeviceLayer, opts: QuantOptions): Promise<DeviceQuantized> | null;
+}
+
+/** A linear layer and its statistics as tensors on a backend with solvers (backend/solvers.ts). */
+export interface DeviceLayer {
+  solvers: DeviceSolvers;
+  /** W [rows, cols] (f32; the method does not modify it). */
+  weight: Tensor;
+  /** H = X^T X [cols, cols] (f32, summed over `tokens` calibration tokens). */
+  hessian: Tensor;
+  tokens: number;
+  rows: number;
+  cols: number;
+}
+
+export interface DeviceQuantized {
+  weight: QuantizedWeight;
+  /** What `weight` decodes to, on the device (the caller frees it). */
+  dequantized: Tensor;
 }
 
 export type QuantMethod = DataFreeMethod | CalibratedMethod;

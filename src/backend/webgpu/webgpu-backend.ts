@@ -20,6 +20,8 @@ import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL } from '
 import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
 import { EMBEDDING, ROPE } from './kernels/positions.js';
 import { ATTENTION, MAX_HEAD_DIM } from './kernels/attention.js';
+import { WebGpuSolvers } from './solvers.js';
+import type { DeviceSolvers } from '../solvers.js';
 
 export class GpuTensor implements Tensor {
   constructor(
@@ -52,6 +54,8 @@ export class WebGpuBackend implements Backend {
   private readonly empty: GPUBuffer;
   private readonly rotations = new WeakMap<Rotation, GpuTensor>();
   private error: string | null = null;
+  /** GPTQ's linear algebra and column sweeps on this GPU (solvers.ts). */
+  readonly solvers: DeviceSolvers = new WebGpuSolvers(this);
 
   /**
    * `description`: the adapter, for reports. `instance` is the GPU object the device came from:
@@ -316,8 +320,30 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
+  // ---- for the solvers (solvers.ts) ----
+
+  /** A new tensor of zeros. */
+  zeros(shape: readonly number[]): GpuTensor {
+    const t = this.output(shape);
+    this.copyEncoder().clearBuffer(t.buffer);
+    return t;
+  }
+
+  /** A copy of a tensor. */
+  copyTensor(t: Tensor): GpuTensor {
+    const src = this.gpu(t);
+    const out = this.output(src.shape);
+    this.copyEncoder().copyBufferToBuffer(src.buffer, 0, out.buffer, 0, src.length * 4);
+    return out;
+  }
+
+  /** Uploads 32-bit words (f32 or u32 data) as a tensor of the given shape. */
+  uploadWords(data: Float32Array | Uint32Array, shape: readonly number[]): GpuTensor {
+    return new GpuTensor([...shape], this.uploadBuffer(data), this);
+  }
+
   /** A new output tensor, from the pool when a freed buffer of the same size is there. */
-  private output(shape: readonly number[]): GpuTensor {
+  output(shape: readonly number[]): GpuTensor {
     const size = Math.max(16, shape.reduce((a, b) => a * b, 1) * 4);
     const list = this.pool.get(size);
     const reused = list?.pop();
@@ -363,7 +389,7 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Records one dispatch of `kernel` over `groups` workgroups (a count laid out by `grid`, or x and y). */
-  private dispatch(kernel: Kernel, buffers: (Tensor | GPUBuffer)[], params: ParamValues, groups: number | [number, number]): void {
+  dispatch(kernel: Kernel, buffers: (Tensor | GPUBuffer)[], params: ParamValues, groups: number | [number, number]): void {
     const [x, y] = typeof groups === 'number' ? grid(groups) : groups;
     if (x === 0 || y === 0) return; // an empty product: nothing to compute
     const uniform = this.device.createBuffer({ size: paramBytes(kernel), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });

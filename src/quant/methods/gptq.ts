@@ -26,12 +26,13 @@
 import { sgemm } from '../../linalg/gemm.js';
 import { inverseCholeskyUpper } from '../../linalg/hessian.js';
 import { LowbitError } from '../../util/errors.js';
-import { type GroupGrid, GroupColumnGrid, groupGridWeight } from '../group-grid.js';
+import { type GroupGrid, GroupColumnGrid, effectiveGroupSize, groupGridWeight } from '../group-grid.js';
 import type { ColumnGrid } from '../column-grid.js';
 import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../ggml/registry.js';
 import { ggmlRtn } from '../ggml/ggml-weight.js';
-import type { CalibratedMethod, QuantOptions } from '../method.js';
+import type { CalibratedMethod, DeviceLayer, QuantOptions } from '../method.js';
+import type { Tensor } from '../../backend/backend.js';
 import type { OptionSpecs } from '../../util/options.js';
 import { activationAwareTarget } from '../act-aware.js';
 
@@ -156,6 +157,52 @@ export function gptqSolve(w: Float32Array, rows: number, cols: number, hessian: 
   return { dampUsed };
 }
 
+/**
+ * gptqSolve on the device that holds the layer (backend/solvers.ts), for lowbit's group grids in
+ * natural column order: the same steps with W and H never leaving the device. Dead inputs and the
+ * damping (with its retries) as preparedHessian; U from one Cholesky and one triangular inverse;
+ * blocks of `columnBlock` columns swept with exact in-block feedback (the sweep kernel is this
+ * loop's inner part: fit a group's grid when it starts, round, e = (w - q) / U_jj, update the
+ * block's later columns); after each block, the lazy update of all later columns as one product,
+ * W[:, i2:] -= E U[i1:i2, i2:]. In f32 throughout, as the reference runs on a GPU (the host
+ * version factors H in f64), so codes may differ at near-ties. The block size does not change
+ * GPTQ's result (the lazy updates are exact), so the device's own block is used.
+ */
+export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; dampUsed: number }> {
+  const { solvers: s, rows, cols, hessian } = layer;
+  const diag = await s.diagonal(hessian);
+  const dead = diag.map((d) => (d === 0 ? 1 : 0));
+  const meanDiag = diag.reduce((sum, d) => sum + (d === 0 ? 1 : d), 0) / cols;
+  const w = s.copy(layer.weight);
+  if (dead.some((d) => d === 1)) s.scaleColumns(w, dead.map((d) => 1 - d));
+
+  let dampUsed = o.damp, u: Tensor | null = null;
+  for (let attempt = 0; attempt < 5 && !u; attempt++, dampUsed *= 10) {
+    u = await s.inverseCholeskyUpper(hessian, dead.map((d) => d + dampUsed * meanDiag));
+    if (u) break;
+  }
+  if (!u) {
+    s.free(w);
+    throw new LowbitError(`GPTQ: the layer Hessian is not positive definite even with damping ${dampUsed / 10} (calibration inputs degenerate?)`);
+  }
+
+  const groupSize = effectiveGroupSize(o.groupSize, cols), bs = s.columnBlock;
+  const sweep = s.groupGridSweep(w, { bits: o.bits, symmetric: o.symmetric, groupSize });
+  const errors = s.zeros([rows, bs]);
+  for (let i1 = 0; i1 < cols; i1 += bs) {
+    const i2 = Math.min(cols, i1 + bs);
+    sweep.columns(i1, i2 - i1, { u, errors });
+    if (i2 < cols)
+      s.gemm({ tensor: w, offset: i2, ld: cols }, { tensor: errors, offset: 0, ld: bs }, { tensor: u, offset: i1 * cols + i2, ld: cols },
+        { m: rows, n: cols - i2, k: i2 - i1, alpha: -1, beta: 1 });
+  }
+  const { codes, scales, zeros } = await sweep.read();
+  sweep.free();
+  s.free(errors);
+  s.free(u);
+  return { grid: { rows, cols, bits: o.bits, symmetric: o.symmetric, groupSize, codes, scales, zeros }, dequantized: w, dampUsed };
+}
+
 export function gptqOptions(o: QuantOptions): GptqOptions {
   return {
     bits: o.bits, groupSize: o.groupSize, symmetric: o.symmetric,
@@ -191,5 +238,11 @@ export const gptq = {
     }
     const { grid, dampUsed } = gptqQuantize(target, rows, cols, h, opts);
     return { ...groupGridWeight(grid), report: { dampUsed } };
+  },
+  // On the device: lowbit's group grids in natural order (ggml grids and act-order need the host).
+  quantizeOnDevice: (layer, o) => {
+    const opts = gptqOptions(o);
+    if (o.ggmlType || opts.actOrder) return null;
+    return gptqOnDevice(layer, opts).then(({ grid, dequantized, dampUsed }) => ({ weight: { ...groupGridWeight(grid), report: { dampUsed } }, dequantized }));
   },
 } satisfies CalibratedMethod;

@@ -23,12 +23,13 @@ const TK = 8;
 const STRIDE = TILE / 4;
 
 /** The loads of one K step: element e of this thread (idx = tid + 256 e) into As[kk][r] / Bs[kk][c]. */
-function loads(transA: boolean, transB: boolean, half?: 'bf16' | 'f16'): string {
-  const bAt = (i: string) => (half ? `halfAt(${i})` : `B[${i}]`);
+function loads(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general = false): string {
+  const off = (o: string) => (general ? `p.${o} + ` : '');
+  const bAt = (i: string) => (half ? `halfAt(${i})` : `B[${off('offB')}${i}]`);
   // Stored row-major, op(A) = A reads along k (8 consecutive words a row); transposed, along the rows.
   const a = transA
-    ? `let r = idx % 128u; let kk = idx / 128u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[gk * p.lda + gr], gr < p.m && gk < p.k);`
-    : `let r = idx / ${TK}u; let kk = idx % ${TK}u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[gr * p.lda + gk], gr < p.m && gk < p.k);`;
+    ? `let r = idx % 128u; let kk = idx / 128u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[${off('offA')}gk * p.lda + gr], gr < p.m && gk < p.k);`
+    : `let r = idx / ${TK}u; let kk = idx % ${TK}u; let gr = row0 + r; let gk = k0 + kk;\n      As[kk * ${STRIDE}u + r / 4u][r % 4u] = select(0.0, A[${off('offA')}gr * p.lda + gk], gr < p.m && gk < p.k);`;
   const b = transB
     ? `let c = idx / ${TK}u; let kb = idx % ${TK}u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, ${bAt('gc * p.ldb + gkb')}, gc < p.n && gkb < p.k);`
     : `let c = idx % 128u; let kb = idx / 128u; let gc = col0 + c; let gkb = k0 + kb;\n      Bs[kb * ${STRIDE}u + c / 4u][c % 4u] = select(0.0, ${bAt('gkb * p.ldb + gc')}, gc < p.n && gkb < p.k);`;
@@ -79,17 +80,25 @@ fn halfAt(i: u32) -> f32 {
 }`,
 };
 
-function matmulKernel(transA: boolean, transB: boolean, half?: 'bf16' | 'f16'): Kernel {
-  return {
-    name: `matmul-${transA ? 't' : 'n'}${transB ? 't' : 'n'}${half ? `-${half}` : ''}`,
-    buffers: [{ name: 'A' }, { name: 'B', ...(half ? { type: 'u32' as const } : {}) }, { name: 'bias' }, { name: 'C', write: true }],
-    params: { m: 'u32', n: 'u32', k: 'u32', lda: 'u32', ldb: 'u32', hasBias: 'u32' },
-    body: /* wgsl */ `
-// As[kk * STRIDE + r / 4][r % 4] = op(A)[row0 + r, k0 + kk]; Bs likewise with op(B)[k0 + kk, col0 + c].
-var<workgroup> As: array<vec4f, ${TK * STRIDE}>;
-var<workgroup> Bs: array<vec4f, ${TK * STRIDE}>;
-${half ? HALF_AT[half] : ''}
+/**
+ * The general form, for the solvers' blocked algorithms (backend/solvers.ts): operands and result
+ * are views (an element offset and a row stride into a larger matrix) and the result is
+ * C = alpha op(A) op(B) + beta C (C is read only when beta is not 0).
+ */
+const GENERAL_STORE = `
+fn store(r: u32, c: u32, v: vec4f) {
+  if (r >= p.m) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (c + j < p.n) {
+      let at = p.offC + r * p.ldc + c + j;
+      var x = p.alpha * v[j];
+      if (p.beta != 0.0) { x += p.beta * C[at]; }
+      C[at] = x;
+    }
+  }
+}`;
 
+const DENSE_STORE = `
 fn store(r: u32, c: u32, v: vec4f) {
   if (r >= p.m) { return; }
   for (var j = 0u; j < 4u; j++) {
@@ -99,7 +108,23 @@ fn store(r: u32, c: u32, v: vec4f) {
       C[r * p.n + c + j] = x;
     }
   }
-}
+}`;
+
+function matmulKernel(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general = false): Kernel {
+  return {
+    name: `${general ? 'gemm' : 'matmul'}-${transA ? 't' : 'n'}${transB ? 't' : 'n'}${half ? `-${half}` : ''}`,
+    buffers: general
+      ? [{ name: 'A' }, { name: 'B' }, { name: 'C', write: true }]
+      : [{ name: 'A' }, { name: 'B', ...(half ? { type: 'u32' as const } : {}) }, { name: 'bias' }, { name: 'C', write: true }],
+    params: general
+      ? { m: 'u32', n: 'u32', k: 'u32', lda: 'u32', ldb: 'u32', ldc: 'u32', offA: 'u32', offB: 'u32', offC: 'u32', alpha: 'f32', beta: 'f32' }
+      : { m: 'u32', n: 'u32', k: 'u32', lda: 'u32', ldb: 'u32', hasBias: 'u32' },
+    body: /* wgsl */ `
+// As[kk * STRIDE + r / 4][r % 4] = op(A)[row0 + r, k0 + kk]; Bs likewise with op(B)[k0 + kk, col0 + c].
+var<workgroup> As: array<vec4f, ${TK * STRIDE}>;
+var<workgroup> Bs: array<vec4f, ${TK * STRIDE}>;
+${half ? HALF_AT[half] : ''}
+${general ? GENERAL_STORE : DENSE_STORE}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -108,7 +133,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let tid = lid.y * 16u + lid.x;
   ${Array.from({ length: 8 }, (_, i) => `var c${i}0 = vec4f(0.0); var c${i}1 = vec4f(0.0);`).join('\n  ')}
   for (var k0 = 0u; k0 < p.k; k0 += ${TK}u) {
-    ${loads(transA, transB, half)}
+    ${loads(transA, transB, half, general)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${TK}u; kk++) {
         ${products()}
@@ -130,4 +155,10 @@ export const MATMUL: Record<'n' | 't', Record<'n' | 't', Kernel>> = {
 export const MATMUL_HALF_WEIGHT: Record<'bf16' | 'f16', Kernel> = {
   bf16: matmulKernel(false, true, 'bf16'),
   f16: matmulKernel(false, true, 'f16'),
+};
+
+/** The general products on views, C = alpha op(A) op(B) + beta C, by [transA][transB]. */
+export const GEMM: Record<'n' | 't', Record<'n' | 't', Kernel>> = {
+  n: { n: matmulKernel(false, false, undefined, true), t: matmulKernel(false, true, undefined, true) },
+  t: { n: matmulKernel(true, false, undefined, true), t: matmulKernel(true, true, undefined, true) },
 };

@@ -1,0 +1,111 @@
+/**
+ * The solvers' operations on the WebGPU backend (backend/solvers.ts) against the host's: the
+ * inverse-Cholesky factor against linalg/hessian.ts in f64, products on views against a direct
+ * loop, and GPTQ and RTN on the device against the host's GPTQ and RTN on the same layer.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBackend, type Backend } from '../src/backend/index.js';
+import type { DeviceSolvers } from '../src/backend/solvers.js';
+import { inverseCholeskyUpper } from '../src/linalg/hessian.js';
+import { gptqOnDevice, gptqQuantize } from '../src/quant/methods/gptq.js';
+import { dequantizeGroupGrid, quantizeRtn, rtnOnDevice } from '../src/quant/group-grid.js';
+import { randn, relDiff, relErr } from '../test/helpers.js';
+
+let gpu: Backend;
+let solvers: DeviceSolvers;
+
+before(async () => {
+  gpu = await createBackend('gpu');
+  assert.ok(gpu.solvers, 'the WebGPU backend has solvers');
+  solvers = gpu.solvers;
+});
+after(() => gpu?.dispose?.());
+
+/** X^T X / n + 0.1 I for X [n, d] of random rows with uneven column scales: symmetric positive definite, moderately conditioned. */
+function spd(d: number, n: number, seed: number): Float64Array {
+  const x = randn(n * d, seed);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] *= 1 + (j % 7);
+  const h = new Float64Array(d * d);
+  for (let i = 0; i < n; i++)
+    for (let a = 0; a < d; a++) {
+      const xa = x[i * d + a];
+      for (let b = 0; b < d; b++) h[a * d + b] += (xa * x[i * d + b]) / n;
+    }
+  for (let j = 0; j < d; j++) h[j * d + j] += 0.1;
+  return h;
+}
+
+test('inverseCholeskyUpper on the GPU equals the host\'s f64 factor (sizes around the 32-column blocks), and refuses an indefinite matrix', async () => {
+  for (const n of [1, 31, 33, 200]) {
+    const h = spd(n, 3 * n + 5, n);
+    const add = Float32Array.from({ length: n }, (_, j) => 0.01 * (j % 3));
+    const damped = Float64Array.from(h);
+    for (let j = 0; j < n; j++) damped[j * n + j] += add[j];
+    const want = inverseCholeskyUpper(damped, n)!;
+    const u = await solvers.inverseCholeskyUpper(gpu.upload(Float32Array.from(h), [n, n]), add);
+    assert.ok(u, `n=${n}: positive definite`);
+    const got = await gpu.read(u);
+    const upper = (m: ArrayLike<number>) => Array.from(m, (v, i) => (i % n >= Math.floor(i / n) ? v : 0));
+    const d = relDiff(upper(got), upper(want));
+    assert.ok(d < 1e-4, `n=${n}: relative difference ${d.toExponential(2)}`);
+  }
+  const negative = new Float32Array(40 * 40);
+  for (let j = 0; j < 40; j++) negative[j * 40 + j] = j === 35 ? -1 : 1;
+  assert.equal(await solvers.inverseCholeskyUpper(gpu.upload(negative, [40, 40]), new Float32Array(40)), null);
+});
+
+test('gemm on views: C = alpha op(A) op(B) + beta C inside larger matrices, in all four transpose combinations', async () => {
+  const [m, n, k, ld] = [37, 150, 45, 160];
+  for (const transA of [false, true])
+    for (const transB of [false, true]) {
+      const a = randn(ld * ld, 1), b = randn(ld * ld, 2), c = randn(ld * ld, 3);
+      const [offA, offB, offC] = [3 * ld + 5, 7, 2 * ld + 1];
+      const want = Float32Array.from(c);
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let p = 0; p < k; p++) s += a[offA + (transA ? p * ld + i : i * ld + p)] * b[offB + (transB ? j * ld + p : p * ld + j)];
+          want[offC + i * ld + j] = -0.5 * s + 2 * c[offC + i * ld + j];
+        }
+      const [ta, tb, tc] = [a, b, c].map((x) => gpu.upload(x, [ld, ld]));
+      solvers.gemm({ tensor: tc, offset: offC, ld }, { tensor: ta, offset: offA, ld }, { tensor: tb, offset: offB, ld }, { m, n, k, transA, transB, alpha: -0.5, beta: 2 });
+      const d = relDiff(await gpu.read(tc), want);
+      assert.ok(d < 1e-6, `tA=${transA} tB=${transB}: ${d.toExponential(2)}`);
+    }
+});
+
+test('GPTQ on the GPU matches the host\'s GPTQ (same layer objective within 2%, codes alike), dead inputs and blocks that do not divide the columns included', async () => {
+  const [rows, cols] = [70, 300];
+  const h = spd(cols, 600, 9);
+  for (let j = 0; j < cols; j++) { h[17 * cols + j] = 0; h[j * cols + 17] = 0; } // a dead input
+  const w = randn(rows * cols, 10, 0.05);
+  for (const spec of [{ bits: 4, groupSize: 128, symmetric: false }, { bits: 3, groupSize: 0, symmetric: true }, { bits: 4, groupSize: 64, symmetric: false }]) {
+    const o = { ...spec, damp: 0.01, actOrder: false, blockSize: 128 };
+    const host = gptqQuantize(w, rows, cols, h, o);
+    const dev = await gptqOnDevice({ solvers, weight: gpu.upload(w, [rows, cols]), hessian: gpu.upload(Float32Array.from(h), [cols, cols]), tokens: 600, rows, cols }, o);
+    const hostErr = relErr(w, dequantizeGroupGrid(host.grid), h, rows, cols);
+    const devErr = relErr(w, dequantizeGroupGrid(dev.grid), h, rows, cols);
+    const label = JSON.stringify(spec);
+    assert.ok(Math.abs(devErr - hostErr) / hostErr < 0.02, `${label}: objective ${devErr} on the GPU, ${hostErr} on the host`);
+    assert.ok(devErr < 0.8 * relErr(w, dequantizeGroupGrid(quantizeRtn(w, rows, cols, spec)), h, rows, cols), `${label}: better than RTN`);
+    let same = 0;
+    for (let i = 0; i < host.grid.codes.length; i++) same += host.grid.codes[i] === dev.grid.codes[i] ? 1 : 0;
+    assert.ok(same / host.grid.codes.length > 0.9, `${label}: ${((100 * same) / host.grid.codes.length).toFixed(1)}% of codes equal`);
+    for (let r = 0; r < rows; r++) assert.equal(dev.grid.codes[r * cols + 17], dev.grid.zeros[r * dev.grid.scales.length / rows + Math.floor(17 / dev.grid.groupSize)], 'a dead input stores zero');
+    // The dequantized tensor it hands back is what its codes decode to.
+    assert.ok(relDiff(await gpu.read(dev.dequantized), dequantizeGroupGrid(dev.grid)) < 1e-6, `${label}: dequantized tensor = decoded codes`);
+  }
+});
+
+test('RTN on the GPU rounds as the host does (the sweep without feedback)', async () => {
+  const [rows, cols] = [50, 333];
+  const w = randn(rows * cols, 21, 0.05);
+  for (const spec of [{ bits: 4, groupSize: 128, symmetric: false }, { bits: 2, groupSize: 32, symmetric: true }]) {
+    const want = dequantizeGroupGrid(quantizeRtn(w, rows, cols, spec));
+    const got = await gpu.read(rtnOnDevice(solvers, gpu.upload(w, [rows, cols]), spec));
+    let same = 0;
+    for (let i = 0; i < want.length; i++) same += want[i] === got[i] ? 1 : 0;
+    assert.ok(same / want.length > 0.999, `${JSON.stringify(spec)}: ${same} of ${want.length} values equal`);
+  }
+});

@@ -1,0 +1,69 @@
+/**
+ * What the quantizers' solvers need of a backend to run where the calibration data already is (a
+ * GPU): dense linear algebra on views of device matrices, and the column sweep of lowbit's group
+ * grids. A method that can use it (GPTQ: quant/methods/gptq.ts, `gptqOnDevice`) writes its
+ * algorithm once against this interface, next to its host version, and the calibrated pipeline
+ * hands it the layer's weight and Hessian as tensors when the backend offers `solvers`.
+ *
+ * Matrices are f32 tensors, row-major. Tensors holding integers (codes, zero points) hold u32 words:
+ * read them with `Backend.read` and view the result's buffer as a Uint32Array.
+ */
+import type { Tensor } from './backend.js';
+
+/** A matrix inside a tensor: element (r, c) is tensor[offset + r * ld + c]. */
+export interface View {
+  tensor: Tensor;
+  offset: number;
+  ld: number;
+}
+
+/** C = alpha op(A) op(B) + beta C, for op(A) [m, k] and op(B) [k, n]. */
+export interface GemmShape {
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+  alpha: number;
+  beta: number;
+}
+
+/** A group-grid quantization of W [rows, cols] in progress on the device (see `columns`). */
+export interface GroupGridSweep {
+  /**
+   * Quantizes columns i1..i1+count of W (count at most `DeviceSolvers.columnBlock`, i1 a multiple of
+   * it) in order, in place: each becomes the value its code decodes to. With `feedback`, GPTQ's
+   * error feedback inside the block through the inverse-Hessian factor U [cols, cols] (upper), and
+   * the block's scaled errors in `feedback.errors` ([rows, columnBlock]) for the lazy update.
+   */
+  columns(i1: number, count: number, feedback: { u: Tensor; errors: Tensor } | null): void;
+  /** The codes, scales and zero points chosen so far. */
+  read(): Promise<{ codes: Uint8Array; scales: Float32Array; zeros: Uint8Array }>;
+  /** Releases the sweep's device buffers (not W). */
+  free(): void;
+}
+
+export interface DeviceSolvers {
+  /** Columns of one sweep block (GPTQ's lazy-update block on this device). */
+  readonly columnBlock: number;
+  /** A new tensor of zeros. */
+  zeros(shape: readonly number[]): Tensor;
+  /** Releases a tensor (Backend.free). */
+  free(t: Tensor): void;
+  /** The diagonal of a square matrix. */
+  diagonal(h: Tensor): Promise<Float32Array>;
+  /** A new tensor with t's contents. */
+  copy(t: Tensor): Tensor;
+  /** w[:, c] *= s[c], in place. */
+  scaleColumns(w: Tensor, s: Float32Array): void;
+  /** C = alpha op(A) op(B) + beta C on views (C may not share a tensor with A or B). */
+  gemm(c: View, a: View, b: View, shape: GemmShape): void;
+  /**
+   * The upper-triangular U with (H + diag(add))^-1 = U^T U for a symmetric H [n, n], or null when
+   * H + diag(add) is not numerically positive definite (f32). Computed as linalg/hessian.ts's
+   * inverseCholeskyUpper does: U = J L^-1 J for J (H + diag(add)) J = L L^T, J the reversal.
+   */
+  inverseCholeskyUpper(h: Tensor, add: Float32Array): Promise<Tensor | null>;
+  /** Starts quantizing W [rows, cols] (modified in place) on group grids (quant/group-grid.ts; groupSize the effective one). */
+  groupGridSweep(w: Tensor, spec: { bits: number; symmetric: boolean; groupSize: number }): GroupGridSweep;
+}

@@ -1,0 +1,130 @@
+/**
+ * The dense linear algebra of the solvers (backend/solvers.ts) that is not a product: the steps of
+ * a blocked Cholesky factorization and triangular inverse, whose products run on the general GEMM
+ * kernels (matmul.ts), and the small copies between them.
+ *
+ * The blocked Cholesky works on diagonal blocks of NB = 32: CHOL_DIAG factors one block A11 = L11
+ * L11^T in workgroup memory (one thread a row, right-looking, column by column) and also writes
+ * L11^-1 (forward substitution, one thread a column), which turns the panel's triangular solve
+ * L21 = A21 L11^-T into a product.
+ */
+import type { Kernel } from './kernel.js';
+
+/** Rows and columns of a diagonal block. */
+export const NB = 32;
+
+/** out[i, j] = in[n-1-i, n-1-j] (+ add[n-1-i] on the diagonal when hasAdd): J H J + diag(J a), J the reversal. */
+export const REVERSE_ADD: Kernel = {
+  name: 'reverse-add',
+  buffers: [{ name: 'src' }, { name: 'add' }, { name: 'dst', write: true }],
+  params: { n: 'u32', hasAdd: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let idx = groupIndex(wg, nwg) * 256u + lid.x;
+  if (idx >= p.n * p.n) { return; }
+  let i = idx / p.n;
+  let j = idx % p.n;
+  var v = src[(p.n - 1u - i) * p.n + (p.n - 1u - j)];
+  if (i == j && p.hasAdd == 1u) { v += add[p.n - 1u - i]; }
+  dst[idx] = v;
+}`,
+};
+
+/**
+ * Factors the diagonal block A[k0:k0+nb, k0:k0+nb] (lower triangle) in place into L11, writes L11^-1
+ * into the same block of X (zeros above its diagonal), and sets status[0] = 1 when a pivot is not
+ * positive (the matrix is not numerically positive definite). One workgroup of NB threads.
+ */
+export const CHOL_DIAG: Kernel = {
+  name: 'chol-diag',
+  buffers: [{ name: 'A', write: true }, { name: 'X', write: true }, { name: 'status', type: 'u32', write: true }],
+  params: { n: 'u32', k0: 'u32', nb: 'u32' },
+  body: /* wgsl */ `
+var<workgroup> a: array<array<f32, ${NB + 1}>, ${NB}>;
+var<workgroup> inv: array<array<f32, ${NB + 1}>, ${NB}>;
+
+@compute @workgroup_size(${NB})
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  let i = lid.x;
+  let base = p.k0 * p.n + p.k0;
+  for (var j = 0u; j < ${NB}u; j++) {
+    a[i][j] = select(0.0, A[base + i * p.n + j], i < p.nb && j <= i);
+  }
+  workgroupBarrier();
+  // Right-looking: column j is final once the columns before it have been subtracted.
+  for (var j = 0u; j < p.nb; j++) {
+    let d = a[j][j];
+    workgroupBarrier();
+    if (i == 0u && !(d > 0.0)) { status[0] = 1u; }
+    let l = sqrt(max(d, 1e-30));
+    if (i == j) { a[j][j] = l; }
+    if (i > j && i < p.nb) { a[i][j] = a[i][j] / l; }
+    workgroupBarrier();
+    if (i > j && i < p.nb) {
+      let lij = a[i][j];
+      for (var k = j + 1u; k <= i; k++) { a[i][k] -= lij * a[k][j]; }
+    }
+    workgroupBarrier();
+  }
+  // Column i of L11^-1: L x = e_i by forward substitution (rows below i only).
+  if (i < p.nb) {
+    for (var r = 0u; r < ${NB}u; r++) { inv[r][i] = 0.0; }
+    inv[i][i] = 1.0 / a[i][i];
+    for (var r = i + 1u; r < p.nb; r++) {
+      var s = 0.0;
+      for (var k = i; k < r; k++) { s += a[r][k] * inv[k][i]; }
+      inv[r][i] = -s / a[r][r];
+    }
+  }
+  workgroupBarrier();
+  if (i < p.nb) {
+    for (var j = 0u; j < p.nb; j++) {
+      if (j <= i) { A[base + i * p.n + j] = a[i][j]; }
+      X[base + i * p.n + j] = inv[i][j];
+    }
+  }
+}`,
+};
+
+/** dst[offDst + r ldDst + c] = src[offSrc + r ldSrc + c] for r < m, c < n (a view copied into another matrix). */
+export const COPY_VIEW: Kernel = {
+  name: 'copy-view',
+  buffers: [{ name: 'src' }, { name: 'dst', write: true }],
+  params: { m: 'u32', n: 'u32', offSrc: 'u32', ldSrc: 'u32', offDst: 'u32', ldDst: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let idx = groupIndex(wg, nwg) * 256u + lid.x;
+  if (idx >= p.m * p.n) { return; }
+  let r = idx / p.n;
+  let c = idx % p.n;
+  dst[p.offDst + r * p.ldDst + c] = src[p.offSrc + r * p.ldSrc + c];
+}`,
+};
+
+/** out[i] = H[i, i]. */
+export const DIAGONAL: Kernel = {
+  name: 'diagonal',
+  buffers: [{ name: 'h' }, { name: 'out', write: true }],
+  params: { n: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = groupIndex(wg, nwg) * 256u + lid.x;
+  if (i < p.n) { out[i] = h[i * p.n + i]; }
+}`,
+};
+
+/** w[r, c] *= s[c], in place. */
+export const SCALE_COLUMNS: Kernel = {
+  name: 'scale-columns',
+  buffers: [{ name: 's' }, { name: 'w', write: true }],
+  params: { rows: 'u32', cols: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let idx = groupIndex(wg, nwg) * 256u + lid.x;
+  if (idx < p.rows * p.cols) { w[idx] *= s[idx % p.cols]; }
+}`,
+};
