@@ -7,6 +7,7 @@
  *   npm run bench -- gpu          the WebGPU backend against the CPU's (needs an adapter: not in the default run)
  *   npm run bench -- datafree7b   RTN and AdpQ of a 7B-shaped checkpoint, cold and warm cache (long, 13.5 GB: on request)
  *   npm run bench -- eval7b       `lowbit eval` of the same checkpoint on the CPU within its memory (on request)
+ *   npm run bench -- gptq7b       GPTQ of a 7B-shaped checkpoint on the GPU: solver, products, block forward, the whole run (on request)
  *   npm run bench -- browser      the browser page in Chromium: kdoc-6m (and --model-dir: a 7B checkpoint) to GGUF (on request)
  *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
@@ -23,8 +24,11 @@ import { benchGpu } from './gpu.js';
 import { benchAccuracy } from './accuracy.js';
 import { benchDatafree7b } from './datafree7b.js';
 import { benchEval7b } from './eval7b.js';
-import { benchBrowser } from './browser.js';
+import { benchGptq7b } from './gptq7b.js';
 import fs from 'node:fs';
+
+/** The browser section loads puppeteer-core (a devDependency, absent on the GPU machine) only when it runs. */
+const benchBrowser = async () => (await import('./browser.js')).benchBrowser();
 
 const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise<Record<string, number | string>>> = {
   gemm: benchGemm,
@@ -39,9 +43,10 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   race: benchRace,
   gpu: benchGpu,
   browser: benchBrowser,
+  gptq7b: benchGptq7b,
 };
 /** Sections that run only when named: the race and the 7B run are long, the GPU section needs an adapter. */
-const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser'];
+const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser', 'gptq7b'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

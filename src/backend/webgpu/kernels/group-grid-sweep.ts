@@ -1,21 +1,26 @@
 /**
  * One block of columns of lowbit's group grids (quant/group-grid.ts, quant/grid.ts), swept in
  * order on the GPU: GPTQ's inner loop (quant/methods/gptq.ts) when `feedback` is 1, plain
- * round-to-nearest when it is 0. Rows are independent in both, so each thread owns one row: it
- * keeps the row's block of columns in workgroup memory and, column by column,
- *   - fits the group's grid when a group starts (min/max or absmax of the current values, the
- *     scale rounded to f16 as it is stored; values past the block are read from W, which the
- *     solver's lazy update has not reached yet, as on the CPU),
- *   - rounds the weight to its code and stores the value it decodes to back into W,
- *   - with feedback: e = (w - q) / U[j, j], saved in E for the lazy update of later blocks, and
- *     w_k -= e U[j, k] for the block's later columns (paper eq. 3, exact inside the block).
- * Codes are packed four to a u32 word per row (blocks start at multiples of 4).
+ * round-to-nearest when it is 0. Rows are independent in both, so a row is one subgroup-sized team
+ * of 32 threads, each holding 4 consecutive columns of the block in registers (8 rows a
+ * workgroup). Column by column, in step:
+ *   - when a group starts, its grid is fitted: min/max (or absmax) of the row's current values
+ *     reduced over the team in workgroup memory (values past the block are read from W, which the
+ *     solver's lazy update has not reached yet, as on the CPU), the scale rounded to f16 as it is
+ *     stored;
+ *   - the column's owner rounds the weight to its code, keeps the value it decodes to and, with
+ *     feedback, shares e = (w - q) / U[j, j] (saved in E for the lazy update of later blocks);
+ *   - with feedback, every thread updates its later columns: w_k -= e U[j, k] (paper eq. 3, exact
+ *     inside the block).
+ * A thread a row ran ~30x slower on the H100: 4096 rows are too few threads to hide latency.
+ * Codes are packed four to a u32 word per row: a thread's four columns are one word.
  */
 import type { Kernel } from './kernel.js';
 
-/** Columns of one block (the solvers' lazy-update block), and rows (threads) per workgroup. */
+/** Columns of one block (the solvers' lazy-update block): 32 threads x 4 columns. */
 export const SWEEP_BLOCK = 128;
-export const SWEEP_ROWS = 64;
+/** Rows per workgroup (a team of 32 threads each). */
+export const SWEEP_ROWS = 8;
 
 export const GROUP_GRID_SWEEP: Kernel = {
   name: 'group-grid-sweep',
@@ -25,8 +30,9 @@ export const GROUP_GRID_SWEEP: Kernel = {
   ],
   params: { rows: 'u32', cols: 'u32', i1: 'u32', count: 'u32', groupSize: 'u32', groups: 'u32', maxq: 'f32', symmetric: 'u32', half: 'f32', words: 'u32', feedback: 'u32' },
   body: /* wgsl */ `
-// ws[j * ROWS + lr]: column i1 + j of this workgroup's row lr.
-var<workgroup> ws: array<f32, ${SWEEP_BLOCK * SWEEP_ROWS}>;
+var<workgroup> errs: array<f32, ${SWEEP_ROWS}>;
+var<workgroup> lows: array<f32, ${SWEEP_ROWS * 32}>;
+var<workgroup> highs: array<f32, ${SWEEP_ROWS * 32}>;
 
 /** x (> 0, finite) rounded to the nearest f16, ties to even; never below the smallest f16 subnormal (grid.ts's f16Scale). */
 fn roundF16(x: f32) -> f32 {
@@ -35,31 +41,48 @@ fn roundF16(x: f32) -> f32 {
   return min(bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u), 65504.0);
 }
 
-@compute @workgroup_size(${SWEEP_ROWS})
+@compute @workgroup_size(${SWEEP_ROWS * 32})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let lr = lid.x;
+  let lane = lid.x % 32u;
+  let lr = lid.x / 32u;
   let r = groupIndex(wg, nwg) * ${SWEEP_ROWS}u + lr;
-  if (r >= p.rows) { return; } // no barriers below: a row is one thread's
-  let row = r * p.cols;
+  // Rows past the end compute on the last row and store nothing: every thread reaches every barrier.
+  let live = r < p.rows;
+  let row = min(r, p.rows - 1u) * p.cols;
   let end = p.i1 + p.count;
-  for (var j = 0u; j < p.count; j++) { ws[j * ${SWEEP_ROWS}u + lr] = W[row + p.i1 + j]; }
+  let j0 = 4u * lane; // this thread's columns: i1 + j0 .. i1 + j0 + 3
+  var w = vec4f(0.0);
+  for (var t = 0u; t < 4u; t++) { if (j0 + t < p.count) { w[t] = W[row + p.i1 + j0 + t]; } }
   // A group that started in an earlier block keeps its grid.
-  var g = r * p.groups + p.i1 / p.groupSize;
-  var scale = scales[g];
-  var zero = f32(zeros[g]);
+  var g = p.i1 / p.groupSize;
+  var scale = scales[min(r, p.rows - 1u) * p.groups + g];
+  var zero = f32(zeros[min(r, p.rows - 1u) * p.groups + g]);
   var word = 0u;
   for (var i = 0u; i < p.count; i++) {
     let col = p.i1 + i;
     if (col % p.groupSize == 0u) {
-      g = r * p.groups + col / p.groupSize;
+      g = col / p.groupSize;
+      let gEnd = min(p.cols, col + p.groupSize);
       var lo = 3.0e38;
       var hi = -3.0e38;
-      for (var c = col; c < min(p.cols, col + p.groupSize); c++) {
-        var v: f32;
-        if (c < end) { v = ws[(c - p.i1) * ${SWEEP_ROWS}u + lr]; } else { v = W[row + c]; }
-        lo = min(lo, v);
-        hi = max(hi, v);
+      for (var t = 0u; t < 4u; t++) {
+        let c = p.i1 + j0 + t;
+        if (j0 + t < p.count && c >= col && c < gEnd) { lo = min(lo, w[t]); hi = max(hi, w[t]); }
       }
+      for (var c = max(end, col) + lane; c < gEnd; c += 32u) { lo = min(lo, W[row + c]); hi = max(hi, W[row + c]); }
+      lows[lid.x] = lo;
+      highs[lid.x] = hi;
+      workgroupBarrier();
+      for (var s = 16u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+          lows[lid.x] = min(lows[lid.x], lows[lid.x + s]);
+          highs[lid.x] = max(highs[lid.x], highs[lid.x + s]);
+        }
+        workgroupBarrier();
+      }
+      lo = lows[lr * 32u];
+      hi = highs[lr * 32u];
+      workgroupBarrier();
       if (p.symmetric == 1u) {
         let absMax = max(abs(lo), abs(hi));
         scale = select(1.0, roundF16(absMax / max(p.half - 1.0, 1.0)), absMax > 0.0);
@@ -72,24 +95,37 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
           zero = clamp(round(-lo / scale), 0.0, p.maxq);
         }
       }
-      scales[g] = scale;
-      zeros[g] = u32(zero);
+      if (live && lane == 0u) {
+        scales[r * p.groups + g] = scale;
+        zeros[r * p.groups + g] = u32(zero);
+      }
     }
-    let x = ws[i * ${SWEEP_ROWS}u + lr];
-    let code = clamp(round(x / scale) + zero, 0.0, p.maxq);
-    let q = scale * (code - zero);
-    ws[i * ${SWEEP_ROWS}u + lr] = q;
-    word |= u32(code) << (8u * (col % 4u));
-    if (col % 4u == 3u || i + 1u == p.count) {
-      codes[r * p.words + col / 4u] = word;
-      word = 0u;
+    let t = i % 4u;
+    if (lane == i / 4u) {
+      let x = w[t];
+      let code = clamp(round(x / scale) + zero, 0.0, p.maxq);
+      let q = scale * (code - zero);
+      w[t] = q;
+      word |= u32(code) << (8u * t);
+      if (live && (t == 3u || i + 1u == p.count)) { codes[r * p.words + col / 4u] = word; }
+      if (p.feedback == 1u) {
+        let e = (x - q) / U[col * p.cols + col];
+        errs[lr] = e;
+        if (live) { E[r * ${SWEEP_BLOCK}u + i] = e; }
+      }
     }
     if (p.feedback == 1u) {
-      let e = (x - q) / U[col * p.cols + col];
-      E[r * ${SWEEP_BLOCK}u + i] = e;
-      for (var j = i + 1u; j < p.count; j++) { ws[j * ${SWEEP_ROWS}u + lr] -= e * U[col * p.cols + p.i1 + j]; }
+      workgroupBarrier();
+      let e = errs[lr];
+      for (var u = 0u; u < 4u; u++) {
+        let j = j0 + u;
+        if (j > i && j < p.count) { w[u] -= e * U[col * p.cols + p.i1 + j]; }
+      }
+      workgroupBarrier();
     }
   }
-  for (var j = 0u; j < p.count; j++) { W[row + p.i1 + j] = ws[j * ${SWEEP_ROWS}u + lr]; }
+  if (live) {
+    for (var t = 0u; t < 4u; t++) { if (j0 + t < p.count) { W[row + p.i1 + j0 + t] = w[t]; } }
+  }
 }`,
 };

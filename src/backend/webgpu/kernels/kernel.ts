@@ -45,9 +45,9 @@ export function paramBytes(k: Kernel): number {
   return Math.max(16, Math.ceil((Object.keys(k.params).length * 4) / 16) * 16);
 }
 
-/** Writes parameter values in struct order. */
-export function packParams(k: Kernel, values: ParamValues, out: ArrayBuffer): void {
-  const view = new DataView(out);
+/** Writes parameter values in struct order, at byte `offset` of `out`. */
+export function packParams(k: Kernel, values: ParamValues, out: ArrayBuffer, offset = 0): void {
+  const view = new DataView(out, offset, paramBytes(k));
   Object.entries(k.params).forEach(([name, type], i) => {
     const v = values[name];
     if (v === undefined) throw new Error(`kernel ${k.name}: parameter ${name} not given`);
