@@ -10,7 +10,8 @@
  *     fewer keep a run inside a time limit: the time per block is the same), --samples=N windows
  *     of 2048 (default 128): seconds, per block, projected to 32 blocks; peak GPU memory (nvidia-smi
  *     polled, where there is one) and peak host RSS.
- *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--keep]
+ *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run]
+ * (--only-run: the whole run alone, without the parts before it.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -103,12 +104,13 @@ async function productRates(be: Backend, s: DeviceSolvers): Promise<Record<strin
   }
   for (const d of [4096, 11008]) {
     const h = s.zeros([d, d]);
-    const sec = await timed(be, () => (s.gemm({ tensor: h, offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1 }), null), 5, sync);
+    // As the pipeline adds it: the upper tiles only (mirrored once a block, not timed here).
+    const sec = await timed(be, () => (s.gemm({ tensor: h, offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly: true }), null), 5, sync);
     figures[`hessian_${d}_tflops`] = (2 * n * d * d) / sec / 1e12;
     be.free(h);
   }
   console.log(`  products at 4096 tokens, TFLOP/s: linear 4096->4096 ${figures.linear_4096_4096_tflops.toFixed(1)}, 4096->11008 ${figures.linear_4096_11008_tflops.toFixed(1)}, `
-    + `11008->4096 ${figures.linear_11008_4096_tflops.toFixed(1)}; X^T X added into H: 4096 wide ${figures.hessian_4096_tflops.toFixed(1)}, 11008 wide ${figures.hessian_11008_tflops.toFixed(1)}`);
+    + `11008->4096 ${figures.linear_11008_4096_tflops.toFixed(1)}; X^T X added into H (upper tiles; full-product FLOPs over the time): 4096 wide ${figures.hessian_4096_tflops.toFixed(1)}, 11008 wide ${figures.hessian_11008_tflops.toFixed(1)}`);
   Object.values(xs).forEach((t) => be.free(t));
   be.free(sync);
   return figures;
@@ -139,9 +141,11 @@ export async function benchGptq7b(_limits: MachineLimits): Promise<Record<string
   if (!be.solvers) throw new Error('the GPU backend has no solvers');
   console.log(`\n== GPTQ W4 g128 of a Llama-2-7B-shaped checkpoint on ${be.name}`);
   const figures: Record<string, number> = { layers, samples };
-  Object.assign(figures, await solverTimes(be, be.solvers));
-  Object.assign(figures, await productRates(be, be.solvers));
-  Object.assign(figures, await blockForward(be, dir));
+  if (!process.argv.includes('--only-run')) {
+    Object.assign(figures, await solverTimes(be, be.solvers));
+    Object.assign(figures, await productRates(be, be.solvers));
+    Object.assign(figures, await blockForward(be, dir));
+  }
 
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lowbit-gptq7b-'));
   try {
@@ -149,6 +153,10 @@ export async function benchGptq7b(_limits: MachineLimits): Promise<Record<string
     const { peakMiB } = await peakGpuMemory(() => quantizeCalibrated(dir, path.join(out, 'q'), {
       method: METHODS.gptq as CalibratedMethod, options: { bits: 4, groupSize: 128, symmetric: false, extra: {} },
       calib: { file: ASSETS.calib, samples, seqLen: 2048 }, backend: be, force: true,
+      // A line a block as it finishes, so that a run stopped by a time limit still says how far it got.
+      onProgress: (_done, _total, what) => {
+        if (what.endsWith('propagating')) console.log(`    ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      },
     }));
     const total = (performance.now() - t0) / 1000;
     const perBlock = total / layers;

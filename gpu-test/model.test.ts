@@ -13,7 +13,7 @@ import { loadBlock } from '../src/arch/llama.js';
 import { uploadTensor } from '../src/arch/layers.js';
 import { createBackend, type Backend } from '../src/backend/index.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
-import { collectHessians } from '../src/pipeline/calibrated.js';
+import { collectDeviceHessians, collectHessians } from '../src/pipeline/calibrated.js';
 import { sampleWindows } from '../src/calib/sample.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
 
@@ -58,11 +58,24 @@ test('calibration statistics on the GPU: every input group\'s Hessian X^T X of a
     const stats = await collectHessians(be, model.config, block, [be.embedding(embed, ids)], [{ batch: 3, seqLen: 128 }]);
     return Object.fromEntries(Object.entries(stats).map(([g, acc]) => [g, acc.sum]));
   };
+  // Kept on the device (what GPTQ on the GPU uses): two batches summed by products with beta = 1
+  // on the upper tiles only, then mirrored.
+  const deviceHessians = async (be: Backend) => {
+    const embed = uploadTensor(be, model.source, 'model.embed_tokens.weight');
+    const block = loadBlock(model.config, model.source, be, 1);
+    const xs = [be.embedding(embed, ids.subarray(0, 2 * 128)), be.embedding(embed, ids.subarray(2 * 128))];
+    const stats = await collectDeviceHessians(be, be.solvers!, model.config, block, xs, [{ batch: 2, seqLen: 128 }, { batch: 1, seqLen: 128 }]);
+    return Object.fromEntries(await Promise.all(Object.entries(stats).map(async ([g, h]) => [g, { sum: await be.read(h.sum), tokens: h.tokens }] as const)));
+  };
   const gpu = await createBackend('gpu');
-  const [g, c] = [await hessians(gpu), await hessians(new CpuBackend())];
+  const [g, c, d] = [await hessians(gpu), await hessians(new CpuBackend()), await deviceHessians(gpu)];
   gpu.dispose?.();
   model.close();
-  for (const group of Object.keys(c)) assert.ok(relDiff(g[group], c[group]) < 1e-5, `${group}: ${relDiff(g[group], c[group])}`);
+  for (const group of Object.keys(c)) {
+    assert.ok(relDiff(g[group], c[group]) < 1e-5, `${group}: ${relDiff(g[group], c[group])}`);
+    assert.ok(relDiff(d[group].sum, c[group]) < 1e-5, `${group} (on the device): ${relDiff(d[group].sum, c[group])}`);
+    assert.equal(d[group].tokens, 3 * 128);
+  }
 });
 
 test('GPTQ calibrated with --device gpu: perplexity within 0.5% of the CPU-made model, layer errors alike', () => {

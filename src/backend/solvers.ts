@@ -26,6 +26,11 @@ export interface GemmShape {
   transB?: boolean;
   alpha: number;
   beta: number;
+  /**
+   * For a symmetric result (m = n, C = A^T A and the like): only tiles that reach the upper
+   * triangle are computed, the rest of C is left as it is (`symmetrize` fills it afterwards).
+   */
+  upperOnly?: boolean;
 }
 
 /** A group-grid quantization of W [rows, cols] in progress on the device (see `columns`). */
@@ -56,6 +61,8 @@ export interface DeviceSolvers {
   copy(t: Tensor): Tensor;
   /** w[:, c] *= s[c], in place. */
   scaleColumns(w: Tensor, s: Float32Array): void;
+  /** Copies the upper triangle of a square matrix onto its lower triangle, in place. */
+  symmetrize(h: Tensor): void;
   /** C = alpha op(A) op(B) + beta C on views (C may not share a tensor with A or B). */
   gemm(c: View, a: View, b: View, shape: GemmShape): void;
   /**

@@ -232,7 +232,8 @@ export interface DeviceHessian {
 
 /**
  * collectHessians on the device (no activation quantization, no routed experts): each batch's
- * X^T X is added into one f32 sum per input group by a product with beta = 1, nothing read back.
+ * X^T X is added into one f32 sum per input group by a product with beta = 1 on the tiles of the
+ * upper triangle (half the work), mirrored once at the end; nothing is read back.
  */
 export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[]): Promise<Record<string, DeviceHessian>> {
   const arch = architectureOf(cfg);
@@ -243,11 +244,12 @@ export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers,
       const h = first.get(name); // one observation per group: its first member's input
       if (!h) return;
       const [n, d] = rowsCols(input);
-      solvers.gemm({ tensor: h.sum, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1 });
+      solvers.gemm({ tensor: h.sum, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly: true });
       h.tokens += n;
     });
     be.free(out);
   }
+  for (const h of first.values()) solvers.symmetrize(h.sum);
   const stats: Record<string, DeviceHessian> = {};
   for (const g of groups) for (const m of g.members) stats[m] = first.get(g.members[0])!;
   return stats;

@@ -9,7 +9,7 @@ import { checkOutputDir } from './atomic.js';
 import { writeModelOutput } from './output.js';
 import { calibrateInto, planCalibrated, type CalibratedRun } from './calibrated-blocks.js';
 
-export { MIN_ROUTED_TOKENS, collectHessians, resolveCalibration, type CalibratedRun, type CalibrationRequest, type LayerReport } from './calibrated-blocks.js';
+export { MIN_ROUTED_TOKENS, collectDeviceHessians, collectHessians, resolveCalibration, type CalibratedRun, type CalibrationRequest, type LayerReport } from './calibrated-blocks.js';
 
 export async function quantizeCalibrated(srcDir: string, outDir: string, run: CalibratedRun): Promise<LowbitManifest> {
   checkOutputDir(outDir, { overwrite: run.force, inputs: [srcDir] });

@@ -19,7 +19,7 @@ import type { HalfWeights } from '../../io/tensor-source.js';
 import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL } from './kernels/elementwise.js';
 import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
 import { EMBEDDING, ROPE } from './kernels/positions.js';
-import { ATTENTION, MAX_HEAD_DIM } from './kernels/attention.js';
+import { ATTENTION, ATTENTION_TILED, MAX_HEAD_DIM, TILED_MAX_HEAD_DIM, TILE_QUERIES } from './kernels/attention.js';
 import { WebGpuSolvers } from './solvers.js';
 import type { DeviceSolvers } from '../solvers.js';
 
@@ -320,9 +320,13 @@ export class WebGpuBackend implements Backend {
     s: { heads: number; kvHeads: number; headDim: number; window?: number }): GpuTensor {
     if (s.headDim > MAX_HEAD_DIM) throw new LowbitError(`the WebGPU attention kernel supports head dimensions up to ${MAX_HEAD_DIM}, not ${s.headDim}`);
     const out = this.output([batch * queries, s.heads * s.headDim]);
-    this.dispatch(ATTENTION, [q, k, v, out], {
+    const params = {
       batch, queries, keys, past, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window ?? 0, scale: 1 / Math.sqrt(s.headDim),
-    }, batch * queries * s.heads);
+    };
+    // Tiled when there are queries enough to share key blocks (a forward pass); one query a
+    // workgroup otherwise (generation's single new token).
+    if (s.headDim <= TILED_MAX_HEAD_DIM && queries > 1) this.dispatch(ATTENTION_TILED, [q, k, v, out], params, batch * s.heads * Math.ceil(queries / TILE_QUERIES));
+    else this.dispatch(ATTENTION, [q, k, v, out], params, batch * queries * s.heads);
     return out;
   }
 

@@ -80,3 +80,119 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   }
 }`,
 };
+
+/** Queries and keys of a tile of ATTENTION_TILED, and the largest head dimension it takes. */
+export const TILE_QUERIES = 64;
+const TILE_KEYS = 16;
+export const TILED_MAX_HEAD_DIM = 128;
+
+/**
+ * The same attention, tiled as FlashAttention does (Dao et al. 2022): a workgroup takes 64 queries
+ * of one head and walks the keys 16 at a time, loading each key and value block into workgroup
+ * memory once for all 64 queries (ATTENTION reads them once per query: ~137 GB per Llama-2-7B
+ * block at 2 x 2048 tokens). 16 keys a block keep the workgroup within 32 KB of workgroup memory.
+ * Four threads share a query: each scores 4 of the block's keys, then
+ * accumulates 32 of the output features (d = 4c + part, so the four read different banks), with
+ * the same online softmax. Head dimensions up to 128.
+ */
+export const ATTENTION_TILED: Kernel = {
+  name: 'attention-tiled',
+  buffers: [{ name: 'q' }, { name: 'k' }, { name: 'v' }, { name: 'out', write: true }],
+  params: {
+    batch: 'u32', queries: 'u32', keys: 'u32', past: 'u32', heads: 'u32', kvHeads: 'u32', headDim: 'u32', window: 'u32', scale: 'f32',
+  },
+  body: /* wgsl */ `
+const BQ = ${TILE_QUERIES}u;
+const BK = ${TILE_KEYS}u;
+const HD = ${TILED_MAX_HEAD_DIM}u;
+const KS = ${TILED_MAX_HEAD_DIM + 1}u;
+const PK = ${TILE_KEYS / 4}u; // keys a thread scores // key rows padded: the four parts' keys fall in different banks
+var<workgroup> ks: array<f32, ${TILE_KEYS * (TILED_MAX_HEAD_DIM + 1)}>;
+var<workgroup> vs: array<f32, ${TILE_KEYS * TILED_MAX_HEAD_DIM}>;
+var<workgroup> ps: array<f32, ${TILE_QUERIES * (TILE_KEYS + 1)}>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let blocks = (p.queries + BQ - 1u) / BQ;
+  let id = groupIndex(wg, nwg);
+  let qb = id % blocks;
+  let h = (id / blocks) % p.heads;
+  let b = id / blocks / p.heads;
+  if (b >= p.batch) { return; } // the whole workgroup
+  let g = h / (p.heads / p.kvHeads);
+  let hd = p.headDim;
+  let ldq = p.heads * hd;
+  let ldk = p.kvHeads * hd;
+  let kBase = b * p.keys * ldk + g * hd;
+  let r = tid / 4u;
+  let part = tid % 4u;
+  let live = qb * BQ + r < p.queries;
+  let qi = min(qb * BQ + r, p.queries - 1u);
+  let pos = p.past + qi;
+  let qRow = (b * p.queries + qi) * ldq + h * hd;
+  var lo = 0u;
+  if (p.window > 0u && pos + 1u > p.window) { lo = pos + 1u - p.window; }
+  // Keys the tile needs: from the first query's window start to the last query's position.
+  let firstPos = p.past + qb * BQ;
+  let lastPos = p.past + min(qb * BQ + BQ, p.queries) - 1u;
+  var start = 0u;
+  if (p.window > 0u && firstPos + 1u > p.window) { start = firstPos + 1u - p.window; }
+
+  var m = -3.402823e38;
+  var l = 0.0;
+  var acc: array<f32, 32>;
+  for (var c = 0u; c < 32u; c++) { acc[c] = 0.0; }
+  for (var j0 = start; j0 <= lastPos; j0 += BK) {
+    for (var e = tid; e < BK * HD; e += 256u) {
+      let j = e / HD;
+      let d = e % HD;
+      let key = j0 + j;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (d < hd && key < p.keys) {
+        kv = k[kBase + key * ldk + d];
+        vv = v[kBase + key * ldk + d];
+      }
+      ks[j * KS + d] = kv;
+      vs[e] = vv;
+    }
+    workgroupBarrier();
+    var s: array<f32, ${TILE_KEYS / 4}>;
+    for (var u = 0u; u < PK; u++) { s[u] = 0.0; }
+    for (var d = 0u; d < hd; d++) {
+      let qd = q[qRow + d];
+      for (var u = 0u; u < PK; u++) { s[u] = fma(qd, ks[(part * PK + u) * KS + d], s[u]); }
+    }
+    for (var u = 0u; u < PK; u++) {
+      let key = j0 + part * PK + u;
+      ps[r * (BK + 1u) + part * PK + u] = select(-3.402823e38, s[u] * p.scale, key >= lo && key <= pos);
+    }
+    workgroupBarrier();
+    var blockMax = m;
+    for (var u = 0u; u < BK; u++) { blockMax = max(blockMax, ps[r * (BK + 1u) + u]); }
+    workgroupBarrier();
+    for (var u = 0u; u < PK; u++) {
+      let key = j0 + part * PK + u;
+      let at = r * (BK + 1u) + part * PK + u;
+      ps[at] = select(0.0, exp(ps[at] - blockMax), key >= lo && key <= pos);
+    }
+    workgroupBarrier();
+    let rescale = exp(m - blockMax);
+    l *= rescale;
+    for (var c = 0u; c < 32u; c++) { acc[c] *= rescale; }
+    for (var u = 0u; u < BK; u++) {
+      let w = ps[r * (BK + 1u) + u];
+      l += w;
+      for (var c = 0u; c < 32u; c++) { acc[c] = fma(w, vs[u * HD + 4u * c + part], acc[c]); }
+    }
+    m = blockMax;
+    workgroupBarrier();
+  }
+  if (live) {
+    for (var c = 0u; c < 32u; c++) {
+      let d = 4u * c + part;
+      if (d < hd) { out[qRow + d] = acc[c] / l; }
+    }
+  }
+}`,
+};

@@ -128,3 +128,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (idx < p.rows * p.cols) { w[idx] *= s[idx % p.cols]; }
 }`,
 };
+
+/** h[i, j] = h[j, i] for i > j, in place (a symmetric product computed on its upper tiles only). */
+export const SYMMETRIZE: Kernel = {
+  name: 'symmetrize',
+  buffers: [{ name: 'h', write: true }],
+  params: { n: 'u32' },
+  body: /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let idx = groupIndex(wg, nwg) * 256u + lid.x;
+  if (idx >= p.n * p.n) { return; }
+  let i = idx / p.n;
+  let j = idx % p.n;
+  if (i > j) { h[idx] = h[j * p.n + i]; }
+}`,
+};
