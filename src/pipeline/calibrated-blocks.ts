@@ -117,7 +117,7 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     const b = Math.min(perBatch, spec.samples - s);
     batches.push({ ids: ids.subarray(s * spec.seqLen, (s + b) * spec.seqLen), shape: { batch: b, seqLen: spec.seqLen } });
   }
-  let xs: Tensor[] = arch.embedFromSource(cfg, source, be, batches);
+  const xs: Tensor[] = arch.embedFromSource(cfg, source, be, batches);
   for (const name of names) {
     if (arch.parseLinearWeightName(name)) continue;
     copyTensor(ckpt, sink, name, source);
@@ -152,11 +152,12 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     }
     if (solvers) new Set(Object.values(stats) as DeviceHessian[]).forEach((d) => be.free(d.sum));
     run.onProgress?.(done, total, `block ${layer}: propagating`);
-    xs = xs.map((x, i) => {
-      const next = arch.blockForward(be, cfg, block, x, batches[i].shape);
-      be.free(x);
-      return next;
-    });
+    for (let i = 0; i < xs.length; i++) {
+      const next = arch.blockForward(be, cfg, block, xs[i], batches[i].shape);
+      be.free(xs[i]);
+      xs[i] = next;
+      await be.sync?.();
+    }
     freeBlock(be, arch, block);
     await new Promise((r) => setTimeout(r, 0)); // lets progress and abort handlers run between blocks
   }
@@ -248,6 +249,7 @@ export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers,
       h.tokens += n;
     });
     be.free(out);
+    await be.sync?.();
   }
   for (const h of first.values()) solvers.symmetrize(h.sum);
   const stats: Record<string, DeviceHessian> = {};

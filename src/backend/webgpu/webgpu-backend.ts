@@ -118,6 +118,17 @@ export class WebGpuBackend implements Backend {
     this.pooledBytes += size;
   }
 
+  /** Completion of the work submitted at the previous sync: one batch may run while the next is recorded. */
+  private previousSync: Promise<unknown> = Promise.resolve();
+
+  async sync(): Promise<void> {
+    this.flush();
+    const done = this.device.queue.onSubmittedWorkDone();
+    await this.previousSync;
+    this.previousSync = done;
+    this.throwIfFailed();
+  }
+
   /** Submits what is recorded and releases the device. */
   dispose(): void {
     this.flush();

@@ -30,7 +30,9 @@ export const GROUP_GRID_SWEEP: Kernel = {
   ],
   params: { rows: 'u32', cols: 'u32', i1: 'u32', count: 'u32', groupSize: 'u32', groups: 'u32', maxq: 'f32', symmetric: 'u32', half: 'f32', words: 'u32', feedback: 'u32' },
   body: /* wgsl */ `
-var<workgroup> errs: array<f32, ${SWEEP_ROWS}>;
+// Column i's errors in slot i % 2: a thread writes the next column's slot only after the barrier
+// that every thread passed after reading this one, so one barrier a column suffices.
+var<workgroup> errs: array<f32, ${2 * SWEEP_ROWS}>;
 var<workgroup> lows: array<f32, ${SWEEP_ROWS * 32}>;
 var<workgroup> highs: array<f32, ${SWEEP_ROWS * 32}>;
 
@@ -110,18 +112,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       if (live && (t == 3u || i + 1u == p.count)) { codes[r * p.words + col / 4u] = word; }
       if (p.feedback == 1u) {
         let e = (x - q) / U[col * p.cols + col];
-        errs[lr] = e;
+        errs[(i % 2u) * ${SWEEP_ROWS}u + lr] = e;
         if (live) { E[r * ${SWEEP_BLOCK}u + i] = e; }
       }
     }
     if (p.feedback == 1u) {
       workgroupBarrier();
-      let e = errs[lr];
+      let e = errs[(i % 2u) * ${SWEEP_ROWS}u + lr];
       for (var u = 0u; u < 4u; u++) {
         let j = j0 + u;
         if (j > i && j < p.count) { w[u] -= e * U[col * p.cols + p.i1 + j]; }
       }
-      workgroupBarrier();
     }
   }
   if (live) {
