@@ -29,6 +29,7 @@ import { openModelDir } from '../src/export/reader.js';
 import { writeSyntheticLlama } from '../scripts/make-synthetic-llama.js';
 import { benchArg } from './args.js';
 import type { MachineLimits } from './machine.js';
+import { timed } from './gpu.js';
 
 /** Reference times on the H100 (issue 11), seconds. */
 const PYTORCH = { total: 282, perBlock: 8.8, layer: { '4096x4096': 0.91, '11008x4096': 0.6, '4096x11008': 1.61 } as Record<string, number> };
@@ -41,18 +42,6 @@ function random(be: Backend, rows: number, cols: number, seed: number, scale = 1
     a[i] = ((s >>> 0) / 2 ** 32 - 0.5) * scale;
   }
   return be.upload(a, [rows, cols]);
-}
-
-/** Seconds per call of `op` (recorded `repeats` times back to back after a warm-up, then one read). */
-async function timed(be: Backend, op: () => Tensor | null, repeats: number, sync: Tensor): Promise<number> {
-  const wait = async () => be.free(await (async (s) => (await be.read(s), s))(be.rowSumSquares(sync)));
-  const run = () => { const t = op(); if (t) be.free(t); };
-  run();
-  await wait();
-  const t0 = performance.now();
-  for (let i = 0; i < repeats; i++) run();
-  await wait();
-  return (performance.now() - t0) / 1000 / repeats;
 }
 
 /** Peak GPU memory in use while `work` runs, from nvidia-smi (null without one). */
@@ -94,25 +83,24 @@ async function solverTimes(be: Backend, s: DeviceSolvers): Promise<Record<string
 async function productRates(be: Backend, s: DeviceSolvers): Promise<Record<string, number>> {
   const figures: Record<string, number> = {};
   const n = 4096;
-  const x = random(be, n, 11008, 3), sync = random(be, 4, 4, 4);
+  const x = random(be, n, 11008, 3);
   const xs = { 4096: random(be, n, 4096, 5), 11008: x } as Record<number, Tensor>;
   for (const [inDim, outDim] of [[4096, 4096], [4096, 11008], [11008, 4096]]) {
     const w = random(be, outDim, inDim, 6, 0.02);
-    const sec = await timed(be, () => be.linear(xs[inDim], w), 10, sync);
+    const sec = await timed(be, () => be.linear(xs[inDim], w), 10);
     figures[`linear_${inDim}_${outDim}_tflops`] = (2 * n * inDim * outDim) / sec / 1e12;
     be.free(w);
   }
   for (const d of [4096, 11008]) {
     const h = s.zeros([d, d]);
     // As the pipeline adds it: the upper tiles only (mirrored once a block, not timed here).
-    const sec = await timed(be, () => (s.gemm({ tensor: h, offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly: true }), null), 5, sync);
+    const sec = await timed(be, () => (s.gemm({ tensor: h, offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { tensor: xs[d], offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly: true }), null), 5);
     figures[`hessian_${d}_tflops`] = (2 * n * d * d) / sec / 1e12;
     be.free(h);
   }
   console.log(`  products at 4096 tokens, TFLOP/s: linear 4096->4096 ${figures.linear_4096_4096_tflops.toFixed(1)}, 4096->11008 ${figures.linear_4096_11008_tflops.toFixed(1)}, `
     + `11008->4096 ${figures.linear_11008_4096_tflops.toFixed(1)}; X^T X added into H (upper tiles; full-product FLOPs over the time): 4096 wide ${figures.hessian_4096_tflops.toFixed(1)}, 11008 wide ${figures.hessian_11008_tflops.toFixed(1)}`);
   Object.values(xs).forEach((t) => be.free(t));
-  be.free(sync);
   return figures;
 }
 
@@ -122,8 +110,8 @@ async function blockForward(be: Backend, dir: string): Promise<Record<string, nu
   const cfg = model.config, arch = architectureOf(cfg);
   const block = arch.loadBlock(cfg, model.source, be, 0);
   const shape = { batch: 2, seqLen: 2048 };
-  const x = random(be, 4096, cfg.hiddenSize, 7), sync = random(be, 4, 4, 8);
-  const sec = await timed(be, () => arch.blockForward(be, cfg, block, x, shape), 5, sync);
+  const x = random(be, 4096, cfg.hiddenSize, 7);
+  const sec = await timed(be, () => arch.blockForward(be, cfg, block, x, shape), 5);
   model.close();
   const tokensPerS = 4096 / sec;
   console.log(`  one decoder block, 2 x 2048 tokens: ${(sec * 1000).toFixed(0)} ms = ${tokensPerS.toFixed(0)} tokens/s a block (${(tokensPerS / 32).toFixed(0)} tokens/s through 32 blocks)`);

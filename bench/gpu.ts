@@ -22,22 +22,27 @@ import { forwardFlopsPerToken } from './forward.js';
 import type { MachineLimits } from './machine.js';
 
 /**
- * Seconds per call of `op` after a warm-up: `repeats` calls recorded back to back, then one small
- * read that waits for all of them (a read after every call would add a full host round trip to
- * each: on the H100 that halved the measured throughput of a 4096^3 product).
+ * Seconds per call of `op` (its result, if any, freed): `repeats` calls recorded back to back, then one
+ * small read that waits for all of them (a read after every call would add a full host round trip to each: on the H100 that
+ * halved the measured throughput of a 4096^3 product); the best of three such runs, after at least
+ * half a second of warm-up (the first products after start-up ran at half speed or less on the H100,
+ * its clocks still rising).
  */
-async function timed(be: Backend, op: () => Tensor, repeats: number): Promise<number> {
-  const sync = async (y: Tensor) => {
-    const s = be.rowSumSquares(y);
-    await be.read(s);
-    be.free(y);
-    be.free(s);
+export async function timed(be: Backend, op: () => Tensor | null, repeats: number): Promise<number> {
+  const probe = be.upload(new Float32Array(4), [2, 2]); // read after the calls: it waits for all of them
+  const run = async () => {
+    const t0 = performance.now();
+    for (let i = 0; i < repeats; i++) {
+      const y = op();
+      if (y) be.free(y);
+    }
+    await be.read(probe);
+    return (performance.now() - t0) / 1000 / repeats;
   };
-  await sync(op());
-  const t0 = performance.now();
-  for (let i = 0; i < repeats - 1; i++) be.free(op());
-  await sync(op());
-  return (performance.now() - t0) / 1000 / repeats;
+  for (const t0 = performance.now(); performance.now() - t0 < 500;) await run();
+  const best = Math.min(await run(), await run(), await run());
+  be.free(probe);
+  return best;
 }
 
 function randomTensor(be: Backend, rows: number, cols: number): Tensor {
@@ -61,7 +66,7 @@ export async function benchMatmul(gpu: Backend): Promise<Record<string, number>>
   const gram = await timed(gpu, () => gpu.gram(x), 20);
   figures.gram_2048x4096_tflops = (2 * 2048 * 4096 * 4096) / gram / 1e12;
   for (const t of [a, b, x, w]) gpu.free(t);
-  console.log(`  f32 matmul 4096^3: ${(sq * 1000).toFixed(1)} ms = ${figures.matmul_4096_tflops.toFixed(2)} TFLOP/s; `
+  console.log(`  f32 matmul (best of 3 runs of 20 after warm-up) 4096^3: ${(sq * 1000).toFixed(1)} ms = ${figures.matmul_4096_tflops.toFixed(2)} TFLOP/s; `
     + `linear 2048x4096 -> 11008: ${(lin * 1000).toFixed(1)} ms = ${figures.linear_2048x4096x11008_tflops.toFixed(2)} TFLOP/s; `
     + `gram X^T X 2048x4096: ${(gram * 1000).toFixed(1)} ms = ${figures.gram_2048x4096_tflops.toFixed(2)} TFLOP/s`);
   return figures;
