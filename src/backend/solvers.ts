@@ -9,6 +9,7 @@
  * read them with `Backend.read` and view the result's buffer as a Uint32Array.
  */
 import type { Tensor } from './backend.js';
+import type { GemmShape } from '../linalg/gemm.js';
 
 /** A matrix inside a tensor: element (r, c) is tensor[offset + r * ld + c]. */
 export interface View {
@@ -17,15 +18,8 @@ export interface View {
   ld: number;
 }
 
-/** C = alpha op(A) op(B) + beta C, for op(A) [m, k] and op(B) [k, n]. */
-export interface GemmShape {
-  m: number;
-  n: number;
-  k: number;
-  transA?: boolean;
-  transB?: boolean;
-  alpha: number;
-  beta: number;
+/** C = alpha op(A) op(B) + beta C (linalg/gemm.ts's shape: alpha 1 and beta 0 unless given). */
+export interface DeviceGemmShape extends GemmShape {
   /**
    * For a symmetric result (m = n, C = A^T A and the like): only tiles that reach the upper
    * triangle are computed, the rest of C is left as it is (`symmetrize` fills it afterwards).
@@ -64,7 +58,7 @@ export interface DeviceSolvers {
   /** Copies the upper triangle of a square matrix onto its lower triangle, in place. */
   symmetrize(h: Tensor): void;
   /** C = alpha op(A) op(B) + beta C on views (C may not share a tensor with A or B). */
-  gemm(c: View, a: View, b: View, shape: GemmShape): void;
+  gemm(c: View, a: View, b: View, shape: DeviceGemmShape): void;
   /**
    * The upper-triangular U with (H + diag(add))^-1 = U^T U for a symmetric H [n, n], or null when
    * H + diag(add) is not numerically positive definite (f32). Computed as linalg/hessian.ts's

@@ -12,7 +12,7 @@
  * lands in a matrix they read go to a scratch tensor first and are copied into place.
  */
 import type { Tensor } from '../backend.js';
-import type { DeviceSolvers, GemmShape, GroupGridSweep, View } from '../solvers.js';
+import type { DeviceGemmShape, DeviceSolvers, GroupGridSweep, View } from '../solvers.js';
 import { GEMM, TILE } from './kernels/matmul.js';
 import { CHOL_DIAG, COPY_VIEW, DIAGONAL, NB, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
 import { GROUP_GRID_SWEEP, SWEEP_BLOCK, SWEEP_ROWS } from './kernels/group-grid-sweep.js';
@@ -67,10 +67,10 @@ export class WebGpuSolvers implements DeviceSolvers {
     this.be.dispatch(SYMMETRIZE, [h], { n }, Math.ceil((n * n) / 256));
   }
 
-  gemm(c: View, a: View, b: View, s: GemmShape): void {
+  gemm(c: View, a: View, b: View, s: DeviceGemmShape): void {
     if (c.tensor === a.tensor || c.tensor === b.tensor) throw new Error('gemm: the result may not share a tensor with an operand');
     this.be.dispatch(GEMM[s.transA ? 't' : 'n'][s.transB ? 't' : 'n'], [a.tensor, b.tensor, c.tensor], {
-      m: s.m, n: s.n, k: s.k, lda: a.ld, ldb: b.ld, ldc: c.ld, offA: a.offset, offB: b.offset, offC: c.offset, alpha: s.alpha, beta: s.beta, upper: s.upperOnly ? 1 : 0,
+      m: s.m, n: s.n, k: s.k, lda: a.ld, ldb: b.ld, ldc: c.ld, offA: a.offset, offB: b.offset, offC: c.offset, alpha: s.alpha ?? 1, beta: s.beta ?? 0, upper: s.upperOnly ? 1 : 0,
     }, [Math.ceil(s.n / TILE), Math.ceil(s.m / TILE)]);
   }
 

@@ -14,12 +14,17 @@ import type { Kernel } from './kernel.js';
 
 export const MAX_HEAD_DIM = 256;
 
-export const ATTENTION: Kernel = {
-  name: 'attention',
+/** Both attention kernels' buffers and parameters (the backend fills them alike). */
+const ATTENTION_BINDINGS = {
   buffers: [{ name: 'q' }, { name: 'k' }, { name: 'v' }, { name: 'out', write: true }],
   params: {
     batch: 'u32', queries: 'u32', keys: 'u32', past: 'u32', heads: 'u32', kvHeads: 'u32', headDim: 'u32', window: 'u32', scale: 'f32',
   },
+} as const satisfies Pick<Kernel, 'buffers' | 'params'>;
+
+export const ATTENTION: Kernel = {
+  name: 'attention',
+  ...ATTENTION_BINDINGS,
   body: /* wgsl */ `
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> scores: array<f32, 64>;
@@ -97,10 +102,7 @@ export const TILED_MAX_HEAD_DIM = 128;
  */
 export const ATTENTION_TILED: Kernel = {
   name: 'attention-tiled',
-  buffers: [{ name: 'q' }, { name: 'k' }, { name: 'v' }, { name: 'out', write: true }],
-  params: {
-    batch: 'u32', queries: 'u32', keys: 'u32', past: 'u32', heads: 'u32', kvHeads: 'u32', headDim: 'u32', window: 'u32', scale: 'f32',
-  },
+  ...ATTENTION_BINDINGS,
   body: /* wgsl */ `
 const BQ = ${TILE_QUERIES}u;
 const BK = ${TILE_KEYS}u;

@@ -10,6 +10,20 @@
  */
 import type { Kernel } from './kernel.js';
 
+/**
+ * The entry point of a kernel with one thread per element: `idx` runs over 0..count-1 (256 a
+ * workgroup, laid out by kernel.ts's grid) and `body` handles element idx.
+ */
+function perElement(count: string, body: string): string {
+  return /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let idx = groupIndex(wg, nwg) * 256u + lid.x;
+  if (idx >= ${count}) { return; }
+  ${body}
+}`;
+}
+
 /** Rows and columns of a diagonal block. */
 export const NB = 32;
 
@@ -18,17 +32,12 @@ export const REVERSE_ADD: Kernel = {
   name: 'reverse-add',
   buffers: [{ name: 'src' }, { name: 'add' }, { name: 'dst', write: true }],
   params: { n: 'u32', hasAdd: 'u32' },
-  body: /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let idx = groupIndex(wg, nwg) * 256u + lid.x;
-  if (idx >= p.n * p.n) { return; }
+  body: perElement('p.n * p.n', /* wgsl */ `
   let i = idx / p.n;
   let j = idx % p.n;
   var v = src[(p.n - 1u - i) * p.n + (p.n - 1u - j)];
   if (i == j && p.hasAdd == 1u) { v += add[p.n - 1u - i]; }
-  dst[idx] = v;
-}`,
+  dst[idx] = v;`),
 };
 
 /**
@@ -92,15 +101,10 @@ export const COPY_VIEW: Kernel = {
   name: 'copy-view',
   buffers: [{ name: 'src' }, { name: 'dst', write: true }],
   params: { m: 'u32', n: 'u32', offSrc: 'u32', ldSrc: 'u32', offDst: 'u32', ldDst: 'u32' },
-  body: /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let idx = groupIndex(wg, nwg) * 256u + lid.x;
-  if (idx >= p.m * p.n) { return; }
+  body: perElement('p.m * p.n', /* wgsl */ `
   let r = idx / p.n;
   let c = idx % p.n;
-  dst[p.offDst + r * p.ldDst + c] = src[p.offSrc + r * p.ldSrc + c];
-}`,
+  dst[p.offDst + r * p.ldDst + c] = src[p.offSrc + r * p.ldSrc + c];`),
 };
 
 /** out[i] = H[i, i]. */
@@ -108,12 +112,7 @@ export const DIAGONAL: Kernel = {
   name: 'diagonal',
   buffers: [{ name: 'h' }, { name: 'out', write: true }],
   params: { n: 'u32' },
-  body: /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = groupIndex(wg, nwg) * 256u + lid.x;
-  if (i < p.n) { out[i] = h[i * p.n + i]; }
-}`,
+  body: perElement('p.n', 'out[idx] = h[idx * p.n + idx];'),
 };
 
 /** w[r, c] *= s[c], in place. */
@@ -121,12 +120,7 @@ export const SCALE_COLUMNS: Kernel = {
   name: 'scale-columns',
   buffers: [{ name: 's' }, { name: 'w', write: true }],
   params: { rows: 'u32', cols: 'u32' },
-  body: /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let idx = groupIndex(wg, nwg) * 256u + lid.x;
-  if (idx < p.rows * p.cols) { w[idx] *= s[idx % p.cols]; }
-}`,
+  body: perElement('p.rows * p.cols', 'w[idx] *= s[idx % p.cols];'),
 };
 
 /** h[i, j] = h[j, i] for i > j, in place (a symmetric product computed on its upper tiles only). */
@@ -134,13 +128,8 @@ export const SYMMETRIZE: Kernel = {
   name: 'symmetrize',
   buffers: [{ name: 'h', write: true }],
   params: { n: 'u32' },
-  body: /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let idx = groupIndex(wg, nwg) * 256u + lid.x;
-  if (idx >= p.n * p.n) { return; }
+  body: perElement('p.n * p.n', /* wgsl */ `
   let i = idx / p.n;
   let j = idx % p.n;
-  if (i > j) { h[idx] = h[j * p.n + i]; }
-}`,
+  if (i > j) { h[idx] = h[j * p.n + i]; }`),
 };
