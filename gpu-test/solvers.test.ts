@@ -75,13 +75,16 @@ test('gemm on views: C = alpha op(A) op(B) + beta C inside larger matrices, in a
     }
 });
 
-test('GPTQ on the GPU matches the host\'s GPTQ (same layer objective within 2%, codes alike), dead inputs and blocks that do not divide the columns included', async () => {
+test('GPTQ on the GPU matches the host\'s GPTQ (same layer objective within 2%, codes alike), act-order, dead inputs and blocks that do not divide the columns included', async () => {
   const [rows, cols] = [70, 300];
   const h = spd(cols, 600, 9);
   for (let j = 0; j < cols; j++) { h[17 * cols + j] = 0; h[j * cols + 17] = 0; } // a dead input
   const w = randn(rows * cols, 10, 0.05);
-  for (const spec of [{ bits: 4, groupSize: 128, symmetric: false }, { bits: 3, groupSize: 0, symmetric: true }, { bits: 4, groupSize: 64, symmetric: false }]) {
-    const o = { ...spec, damp: 0.01, actOrder: false, blockSize: 128 };
+  for (const spec of [
+    { bits: 4, groupSize: 128, symmetric: false, actOrder: false }, { bits: 3, groupSize: 0, symmetric: true, actOrder: false },
+    { bits: 4, groupSize: 64, symmetric: false, actOrder: false }, { bits: 3, groupSize: 64, symmetric: false, actOrder: true },
+  ]) {
+    const o = { ...spec, damp: 0.01, blockSize: 128 };
     const host = gptqQuantize(w, rows, cols, h, o);
     const dev = await gptqOnDevice({ solvers, weight: gpu.upload(w, [rows, cols]), hessian: gpu.upload(Float32Array.from(h), [cols, cols]), tokens: 600, rows, cols }, o);
     const hostErr = relErr(w, dequantizeGroupGrid(host.grid), h, rows, cols);
@@ -92,7 +95,9 @@ test('GPTQ on the GPU matches the host\'s GPTQ (same layer objective within 2%, 
     let same = 0;
     for (let i = 0; i < host.grid.codes.length; i++) same += host.grid.codes[i] === dev.grid.codes[i] ? 1 : 0;
     assert.ok(same / host.grid.codes.length > 0.9, `${label}: ${((100 * same) / host.grid.codes.length).toFixed(1)}% of codes equal`);
-    for (let r = 0; r < rows; r++) assert.equal(dev.grid.codes[r * cols + 17], dev.grid.zeros[r * dev.grid.scales.length / rows + Math.floor(17 / dev.grid.groupSize)], 'a dead input stores zero');
+    const groupOf17 = dev.grid.groupIndex ? dev.grid.groupIndex[17] : Math.floor(17 / dev.grid.groupSize);
+    for (let r = 0; r < rows; r++) assert.equal(dev.grid.codes[r * cols + 17], dev.grid.zeros[r * dev.grid.scales.length / rows + groupOf17], 'a dead input stores zero');
+    assert.deepEqual(dev.grid.groupIndex, host.grid.groupIndex, `${label}: the same g_idx`);
     // The dequantized tensor it hands back is what its codes decode to.
     assert.ok(relDiff(await gpu.read(dev.dequantized), dequantizeGroupGrid(dev.grid)) < 1e-6, `${label}: dequantized tensor = decoded codes`);
   }

@@ -53,6 +53,8 @@ export interface DeviceSolvers {
   diagonal(h: Tensor): Promise<Float32Array>;
   /** A new tensor with t's contents. */
   copy(t: Tensor): Tensor;
+  /** A new [m, n] tensor with out[i, j] = t[rows[i], cols[j]] (null: that dimension in its order). */
+  permute(t: Tensor, rows: Int32Array | null, cols: Int32Array | null): Tensor;
   /** w[:, c] *= s[c], in place. */
   scaleColumns(w: Tensor, s: Float32Array): void;
   /** Copies the upper triangle of a square matrix onto its lower triangle, in place. */

@@ -14,7 +14,7 @@
 import type { Tensor } from '../backend.js';
 import type { DeviceGemmShape, DeviceSolvers, GroupGridSweep, View } from '../solvers.js';
 import { GEMM, TILE } from './kernels/matmul.js';
-import { CHOL_DIAG, COPY_VIEW, DIAGONAL, NB, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
+import { CHOL_DIAG, COPY_VIEW, DIAGONAL, NB, PERMUTE, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
 import { GROUP_GRID_SWEEP, SWEEP_BLOCK, SWEEP_ROWS } from './kernels/group-grid-sweep.js';
 import type { Kernel, ParamValues } from './kernels/kernel.js';
 
@@ -53,6 +53,17 @@ export class WebGpuSolvers implements DeviceSolvers {
 
   copy(t: Tensor): Tensor {
     return this.be.copyTensor(t);
+  }
+
+  permute(t: Tensor, rows: Int32Array | null, cols: Int32Array | null): Tensor {
+    const [m, n] = t.shape;
+    const out = this.be.output([m, n]);
+    const index = (p: Int32Array | null) => this.be.uploadWords(p ? new Uint32Array(p.buffer, p.byteOffset, p.length) : new Uint32Array(1), [p?.length ?? 1]);
+    const [ri, ci] = [index(rows), index(cols)];
+    this.be.dispatch(PERMUTE, [t, ri, ci, out], { m, n, permuteRows: rows ? 1 : 0, permuteCols: cols ? 1 : 0 }, Math.ceil((m * n) / 256));
+    this.be.free(ri);
+    this.be.free(ci);
+    return out;
   }
 
   scaleColumns(w: Tensor, s: Float32Array): void {

@@ -58,8 +58,13 @@ export interface GptqResult {
 
 /** Columns ordered by decreasing H_jj (stable), or the identity. */
 export function columnOrder(h: Float64Array, cols: number, actOrder: boolean): Int32Array {
-  const perm = Int32Array.from({ length: cols }, (_, i) => i);
-  if (actOrder) perm.sort((a, b) => h[b * cols + b] - h[a * cols + a] || a - b);
+  return diagonalOrder(Float64Array.from({ length: cols }, (_, j) => h[j * cols + j]), actOrder);
+}
+
+/** columnOrder from H's diagonal alone. */
+function diagonalOrder(diag: ArrayLike<number>, actOrder: boolean): Int32Array {
+  const perm = Int32Array.from({ length: diag.length }, (_, i) => i);
+  if (actOrder) perm.sort((a, b) => diag[b] - diag[a] || a - b);
   return perm;
 }
 
@@ -158,8 +163,8 @@ export function gptqSolve(w: Float32Array, rows: number, cols: number, hessian: 
 }
 
 /**
- * gptqSolve on the device that holds the layer (backend/solvers.ts), for lowbit's group grids in
- * natural column order: the same steps with W and H never leaving the device. Dead inputs and the
+ * gptqSolve on the device that holds the layer (backend/solvers.ts), for lowbit's group grids (in
+ * act-order too): the same steps with W and H never leaving the device. Dead inputs and the
  * damping (with its retries) as preparedHessian; U from one Cholesky and one triangular inverse;
  * blocks of `columnBlock` columns swept with exact in-block feedback (the sweep kernel is this
  * loop's inner part: fit a group's grid when it starts, round, e = (w - q) / U_jj, update the
@@ -169,11 +174,15 @@ export function gptqSolve(w: Float32Array, rows: number, cols: number, hessian: 
  * GPTQ's result (the lazy updates are exact), so the device's own block is used.
  */
 export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; dampUsed: number }> {
-  const { solvers: s, rows, cols, hessian } = layer;
-  const diag = await s.diagonal(hessian);
+  const { solvers: s, rows, cols } = layer;
+  // Act-order: W's columns and H's rows and columns gathered into the processing order on the device.
+  const diagOrig = await s.diagonal(layer.hessian);
+  const perm = o.actOrder ? diagonalOrder(diagOrig, true) : null;
+  const hessian = perm ? s.permute(layer.hessian, perm, perm) : layer.hessian;
+  const diag = perm ? Float32Array.from(perm, (p) => diagOrig[p]) : diagOrig;
   const dead = diag.map((d) => (d === 0 ? 1 : 0));
   const meanDiag = diag.reduce((sum, d) => sum + (d === 0 ? 1 : d), 0) / cols;
-  const w = s.copy(layer.weight);
+  const w = perm ? s.permute(layer.weight, null, perm) : s.copy(layer.weight);
   if (dead.some((d) => d === 1)) s.scaleColumns(w, dead.map((d) => 1 - d));
 
   let dampUsed = o.damp, u: Tensor | null = null;
@@ -181,6 +190,7 @@ export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<
     u = await s.inverseCholeskyUpper(hessian, dead.map((d) => d + dampUsed * meanDiag));
     if (u) break;
   }
+  if (perm) s.free(hessian);
   if (!u) {
     s.free(w);
     throw new LowbitError(`GPTQ: the layer Hessian is not positive definite even with damping ${dampUsed / 10} (calibration inputs degenerate?)`);
@@ -200,7 +210,17 @@ export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<
   sweep.free();
   s.free(errors);
   s.free(u);
-  return { grid: { rows, cols, bits: o.bits, symmetric: o.symmetric, groupSize, codes, scales, zeros }, dequantized: w, dampUsed };
+  const grid: GroupGrid = { rows, cols, bits: o.bits, symmetric: o.symmetric, groupSize, codes, scales, zeros };
+  if (!perm) return { grid, dequantized: w, dampUsed };
+  // Back to the stored order: codes of processing column j belong to column perm[j], whose group is
+  // j's (g_idx), as GroupColumnGrid stores them; W's columns scattered back on the device.
+  const inverse = new Int32Array(cols);
+  perm.forEach((p, j) => { inverse[p] = j; });
+  for (let r = 0; r < rows; r++) grid.codes.set(Int32Array.from(inverse, (j) => codes[r * cols + j]), r * cols);
+  if (groupSize < cols) grid.groupIndex = Int32Array.from(inverse, (j) => Math.floor(j / groupSize));
+  const dequantized = s.permute(w, null, inverse);
+  s.free(w);
+  return { grid, dequantized, dampUsed };
 }
 
 export function gptqOptions(o: QuantOptions): GptqOptions {
@@ -239,10 +259,10 @@ export const gptq = {
     const { grid, dampUsed } = gptqQuantize(target, rows, cols, h, opts);
     return { ...groupGridWeight(grid), report: { dampUsed } };
   },
-  // On the device: lowbit's group grids in natural order (ggml grids and act-order need the host).
+  // On the device: lowbit's group grids (ggml grids need the host).
   quantizeOnDevice: (layer, o) => {
     const opts = gptqOptions(o);
-    if (o.ggmlType || opts.actOrder) return null;
+    if (o.ggmlType) return null;
     return gptqOnDevice(layer, opts).then(({ grid, dequantized, dampUsed }) => ({ weight: { ...groupGridWeight(grid), report: { dampUsed } }, dequantized }));
   },
 } satisfies CalibratedMethod;

@@ -133,3 +133,19 @@ export const SYMMETRIZE: Kernel = {
   let j = idx % p.n;
   if (i > j) { h[idx] = h[j * p.n + i]; }`),
 };
+
+/**
+ * out[i, j] = in[rows[i], cols[j]] for in and out [m, n]: a gather of rows and columns (the identity
+ * where a flag is 0), e.g. GPTQ's act-order permutation of W's columns and of H.
+ */
+export const PERMUTE: Kernel = {
+  name: 'permute',
+  buffers: [{ name: 'src' }, { name: 'rowIdx', type: 'u32' }, { name: 'colIdx', type: 'u32' }, { name: 'dst', write: true }],
+  params: { m: 'u32', n: 'u32', permuteRows: 'u32', permuteCols: 'u32' },
+  body: perElement('p.m * p.n', /* wgsl */ `
+  var i = idx / p.n;
+  var j = idx % p.n;
+  if (p.permuteRows == 1u) { i = rowIdx[i]; }
+  if (p.permuteCols == 1u) { j = colIdx[j]; }
+  dst[idx] = src[i * p.n + j];`),
+};
