@@ -8,6 +8,7 @@
  *   npm run bench -- datafree7b   RTN and AdpQ of a 7B-shaped checkpoint, cold and warm cache (long, 13.5 GB: on request)
  *   npm run bench -- eval7b       `lowbit eval` of the same checkpoint on the CPU within its memory (on request)
  *   npm run bench -- gptq7b       GPTQ of a 7B-shaped checkpoint on the GPU: solver, products, block forward, the whole run (on request)
+ *   npm run bench -- int8         a probe of the int8 tensor cores through WebGPU subgroup matrices (needs a GPU offering them)
  *   npm run bench -- browser      the browser page in Chromium: kdoc-6m (and --model-dir: a 7B checkpoint) to GGUF (on request)
  *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
@@ -25,6 +26,7 @@ import { benchAccuracy } from './accuracy.js';
 import { benchDatafree7b } from './datafree7b.js';
 import { benchEval7b } from './eval7b.js';
 import { benchGptq7b } from './gptq7b.js';
+import { benchInt8 } from './int8.js';
 import fs from 'node:fs';
 
 /** The browser section loads puppeteer-core (a devDependency, absent on the GPU machine) only when it runs. */
@@ -44,9 +46,10 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   gpu: benchGpu,
   browser: benchBrowser,
   gptq7b: benchGptq7b,
+  int8: benchInt8,
 };
 /** Sections that run only when named: the race and the 7B run are long, the GPU section needs an adapter. */
-const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser', 'gptq7b'];
+const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser', 'gptq7b', 'int8'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
