@@ -3,13 +3,15 @@
  * `chromium-experimental-subgroup-matrix`: i8 x i8 -> i32 in 16x16x32 steps), toward issue 11's
  * parts 4 and 5 (true integer products for W4A4/W8A8; f32 products through an exact int8 split).
  * Not part of lowbit's backend yet: it measures what the path gives before the backend is built on it.
- *   C = A B^T for int8 A [m, k] and B [n, k] (the layout of x W^T), packed four to an i32, in two
+ *   C = A B^T for int8 A [m, k] and B [n, k] (the layout of x W^T), packed four to an i32, in
  *   variants: one subgroup (a workgroup) computing a 64x64 block of C as 4x4 result matrices with
- *   operands loaded from storage; and four subgroups sharing a 128x128 tile staged in workgroup memory.
- * It checks each exactly against the host on a small product and times 4096^3. On the H100
- * (2026-11-24): both exact; 57.3 and 87.1 TOPS. An exact Ozaki-style split of f32 products needs
- * about three int8 products for bf16-or-better accuracy, so the path pays for f32-accurate
- * forwards only well above these rates (the f32 kernel runs at 25-29 TFLOP/s).
+ *   operands loaded from storage; and sm x sn subgroups sharing a tile staged in workgroup memory.
+ * It checks each exactly against the host on a small product and times 4096^3 after half a second
+ * of warm-up. On the H100 (2026-11-24, two runs agreeing to 0.2%): all exact; 58.5 TOPS from
+ * storage, 52.0 / 62.1 / 49.3 TOPS staged 2x2 k32 / 4x2 k32 / 4x2 k64 (an earlier run without the
+ * warm-up gave 87.1 for 2x2 k32 once, not reproduced): some 6% of the H100's dense int8 peak. An
+ * exact Ozaki-style split of f32 products takes about three int8 products for bf16-or-better
+ * accuracy, so at these rates the path does not beat the f32 kernel (25-29 TFLOP/s).
  *   npm run bench -- int8      (needs a GPU whose adapter offers subgroup matrices: the H100 does)
  */
 import path from 'node:path';
@@ -54,19 +56,21 @@ fn main(@builtin(workgroup_id) wg: vec3u) {
 const held = new Set<GPU>();
 
 /**
- * The staged variant: four subgroups a workgroup (a 128x128 tile, 64x64 each), the tile's A and B
- * k-slices (128 x 32 int8 each) loaded once into workgroup memory by all 128 threads and read by
- * the subgroups from there. Each subgroup's offsets differ, which WGSL's uniformity analysis
- * rejects for subgroup-matrix builtins unless its Chromium rule is turned off.
+ * The staged variant: sm x sn subgroups a workgroup (each a 64x64 block of C: a tile of 64 sm x
+ * 64 sn), the tile's A and B k-slices (kSlice int8 deep) loaded once into workgroup memory by all
+ * threads and read by the subgroups from there. Each subgroup's offsets differ, which WGSL's
+ * uniformity analysis rejects for subgroup-matrix builtins unless its Chromium rule is turned off.
  */
-function stagedKernelSource(): string {
+function stagedKernelSource(sm: number, sn: number, kSlice: number): string {
   const idx = [0, 1, 2, 3];
+  const threads = 32 * sm * sn, rowsA = 64 * sm, rowsB = 64 * sn, words = kSlice / 4;
   const acc = idx.flatMap((i) => idx.map((j) => `var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`)).join('\n  ');
-  const loads = [
-    ...idx.map((i) => `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&As, (sr + ${16 * i}u) * 32u, false, 32u);`),
-    ...idx.map((j) => `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&Bs, (sc + ${16 * j}u) * 32u, true, 32u);`),
+  const step = (kk: number) => [
+    ...idx.map((i) => `let a${i}_${kk} = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&As, (sr + ${16 * i}u) * ${kSlice}u + ${kk * 32}u, false, ${kSlice}u);`),
+    ...idx.map((j) => `let b${j}_${kk} = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&Bs, (sc + ${16 * j}u) * ${kSlice}u + ${kk * 32}u, true, ${kSlice}u);`),
+    ...idx.flatMap((i) => idx.map((j) => `c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}_${kk}, b${j}_${kk}, c${i}${j});`)),
   ].join('\n    ');
-  const mma = idx.flatMap((i) => idx.map((j) => `c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`)).join('\n    ');
+  const steps = Array.from({ length: kSlice / 32 }, (_, kk) => step(kk)).join('\n    ');
   const stores = idx.flatMap((i) => idx.map((j) => `subgroupMatrixStore(&C, (row0 + sr + ${16 * i}u) * p.n + col0 + sc + ${16 * j}u, c${i}${j}, false, p.n);`)).join('\n  ');
   return `
 enable chromium_experimental_subgroup_matrix;
@@ -76,29 +80,23 @@ struct Params { m: u32, n: u32, k: u32 }
 @group(0) @binding(1) var<storage, read> B: array<i32>;
 @group(0) @binding(2) var<storage, read_write> C: array<i32>;
 @group(0) @binding(3) var<uniform> p: Params;
-var<workgroup> As: array<i32, ${(128 * 32) / 4}>;
-var<workgroup> Bs: array<i32, ${(128 * 32) / 4}>;
+var<workgroup> As: array<i32, ${rowsA * words}>;
+var<workgroup> Bs: array<i32, ${rowsB * words}>;
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let row0 = wg.y * 128u;
-  let col0 = wg.x * 128u;
+  let row0 = wg.y * ${rowsA}u;
+  let col0 = wg.x * ${rowsB}u;
   let sg = li / 32u;
-  let sr = (sg / 2u) * 64u;
-  let sc = (sg % 2u) * 64u;
+  let sr = (sg / ${sn}u) * 64u;
+  let sc = (sg % ${sn}u) * 64u;
   let kw = p.k / 4u; // i32 words per row
   ${acc}
-  for (var k0 = 0u; k0 < p.k; k0 += 32u) {
-    // 128 rows x 8 words of each operand: 8 words a thread.
-    for (var e = li; e < 1024u; e += 128u) {
-      let r = e / 8u;
-      let w = e % 8u;
-      As[e] = A[(row0 + r) * kw + k0 / 4u + w];
-      Bs[e] = B[(col0 + r) * kw + k0 / 4u + w];
-    }
+  for (var k0 = 0u; k0 < p.k; k0 += ${kSlice}u) {
+    for (var e = li; e < ${rowsA * words}u; e += ${threads}u) { As[e] = A[(row0 + e / ${words}u) * kw + k0 / 4u + e % ${words}u]; }
+    for (var e = li; e < ${rowsB * words}u; e += ${threads}u) { Bs[e] = B[(col0 + e / ${words}u) * kw + k0 / 4u + e % ${words}u]; }
     workgroupBarrier();
-    ${loads}
-    ${mma}
+    ${steps}
     workgroupBarrier();
   }
   ${stores}
@@ -131,7 +129,7 @@ export async function benchInt8(_limits: MachineLimits): Promise<Record<string, 
   }
   const device = await adapter.requestDevice({
     requiredFeatures: [feature],
-    requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+    requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize, maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup },
   });
   let error: string | null = null;
   device.addEventListener('uncapturederror', (e) => { error ??= (e as GPUUncapturedErrorEvent).error.message; });
@@ -141,8 +139,10 @@ export async function benchInt8(_limits: MachineLimits): Promise<Record<string, 
   console.log(`  adapter: ${adapter.info.description}`);
   const pipelineOf = (code: string) => device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
   const variants = [
-    { name: 'operands from storage, one subgroup (64x64) a workgroup', pipeline: pipelineOf(kernelSource()), tile: TILE },
-    { name: 'staged in workgroup memory, four subgroups (128x128) a workgroup', pipeline: pipelineOf(stagedKernelSource()), tile: 128 },
+    { name: 'from storage, 1 subgroup (64x64)', pipeline: pipelineOf(kernelSource()), tileM: TILE, tileN: TILE },
+    ...[[2, 2, 32], [4, 2, 32], [4, 2, 64]].map(([sm, sn, ks]) => ({
+      name: `staged, ${sm}x${sn} subgroups (${64 * sm}x${64 * sn}), k slices of ${ks}`, pipeline: pipelineOf(stagedKernelSource(sm, sn, ks)), tileM: 64 * sm, tileN: 64 * sn,
+    })),
   ];
 
   const buffer = (data: Int8Array | Int32Array | Uint32Array, usage: number) => {
@@ -154,7 +154,7 @@ export async function benchInt8(_limits: MachineLimits): Promise<Record<string, 
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   /** C = A B^T on the GPU, `repeats` times; returns C and the seconds per product. */
   const run = async (v: (typeof variants)[number], m: number, n: number, k: number, a: Int8Array, b: Int8Array, repeats: number) => {
-    const { pipeline, tile } = v;
+    const { pipeline, tileM, tileN } = v;
     const [ab, bb] = [buffer(a, storage), buffer(b, storage)];
     const cb = device.createBuffer({ size: m * n * 4, usage: storage });
     const ub = buffer(new Uint32Array([m, n, k, 0]), GPUBufferUsage.UNIFORM);
@@ -164,12 +164,12 @@ export async function benchInt8(_limits: MachineLimits): Promise<Record<string, 
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
-      for (let i = 0; i < count; i++) pass.dispatchWorkgroups(n / tile, m / tile);
+      for (let i = 0; i < count; i++) pass.dispatchWorkgroups(n / tileN, m / tileM);
       pass.end();
       device.queue.submit([enc.finish()]);
       return device.queue.onSubmittedWorkDone();
     };
-    await submit(2);
+    for (const t0 = performance.now(); performance.now() - t0 < 500;) await submit(repeats); // clocks up
     let best = Infinity;
     for (let t = 0; t < 3; t++) {
       const t0 = performance.now();
