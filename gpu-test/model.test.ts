@@ -80,7 +80,7 @@ test('calibration statistics on the GPU: every input group\'s Hessian X^T X of a
 
 test('GPTQ calibrated with --device gpu: perplexity within 0.5% of the CPU-made model, layer errors alike', () => {
   const dir = tmpDir();
-  const made: Record<string, { out: string; layers: Record<string, { report?: { relError?: number } }> }> = {};
+  const made: Record<string, { out: string; layers: Record<string, { report?: { relError?: number; solvedOnDevice?: boolean } }> }> = {};
   for (const device of ['gpu', 'cpu']) {
     const out = path.join(dir, device);
     // 16 x 128 tokens: more than the widest input (704), so every Hessian has full rank.
@@ -93,6 +93,9 @@ test('GPTQ calibrated with --device gpu: perplexity within 0.5% of the CPU-made 
   const errors = (d: string) => Object.values(made[d].layers).map((e) => e.report!.relError!);
   const [eg, ec] = [errors('gpu'), errors('cpu')];
   assert.equal(eg.length, 42);
+  // The GPU run solved every layer on the device (gptqOnDevice), the CPU run none.
+  assert.ok(Object.values(made.gpu.layers).every((e) => e.report!.solvedOnDevice === true), 'every layer solved on the GPU');
+  assert.ok(Object.values(made.cpu.layers).every((e) => e.report!.solvedOnDevice === undefined), 'no layer solved on a device on the CPU');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   assert.ok(Math.abs(mean(eg) / mean(ec) - 1) < 0.02, `mean layer error ${mean(eg)} vs ${mean(ec)}`);
   const ppl = (model: string) => json(['eval', model, '--data', ASSETS.heldout, '--max-windows', '64', '--json']).ppl as number;

@@ -62,6 +62,7 @@ export function resolveCalibration(req: CalibrationRequest, maxPositions: number
 }
 
 export interface LayerReport {
+  /** Also, when the method solved the layer on the backend's device (DeviceSolvers) rather than the host: solvedOnDevice: true. */
   [key: string]: number | string | boolean;
   /** ||W X - W_hat X||^2 / ||W X||^2 of this method (with quantized activations: E||W x - W_hat x~ - U V^T x||^2 / E||W x||^2). */
   relError: number;
@@ -200,7 +201,7 @@ async function quantizeLayerOnDevice(be: Backend, solvers: DeviceSolvers, method
     be.free(diff);
     return ref > 0 ? Math.max(0, err) / ref : 0;
   };
-  const report: LayerReport = { ...q.report, relError: await relativeTo(dequantized), rtnRelError: await relativeTo(rtn) };
+  const report: LayerReport = { ...q.report, relError: await relativeTo(dequantized), rtnRelError: await relativeTo(rtn), solvedOnDevice: true };
   be.free(rtn);
   return { q, report, weight: dequantized };
 }
