@@ -68,18 +68,27 @@ function diagonalOrder(diag: ArrayLike<number>, actOrder: boolean): Int32Array {
   return perm;
 }
 
-/** Damped, permuted copy of H with dead inputs fixed; returns it and the dead-column mask. */
+/**
+ * What GPTQ adds to H's diagonal d (in processing order) before factoring it: 1 where an input is
+ * dead (d_j = 0: its weight is zeroed, and H_jj = 1 keeps H invertible), and to every input
+ * `dampFrac` x the mean of the diagonal so fixed. The host and the device versions both use it.
+ */
+function diagonalAdd(d: ArrayLike<number>, dampFrac: number): Float64Array {
+  let meanDiag = 0;
+  for (let j = 0; j < d.length; j++) meanDiag += d[j] === 0 ? 1 : d[j];
+  meanDiag /= d.length;
+  return Float64Array.from(d, (x) => (x === 0 ? 1 : 0) + dampFrac * meanDiag);
+}
+
+/** Damped, permuted copy of H with dead inputs fixed (diagonalAdd). */
 function preparedHessian(hessian: Float64Array, cols: number, perm: Int32Array, dampFrac: number): Float64Array {
   const h = new Float64Array(cols * cols);
-  let meanDiag = 0;
   for (let i = 0; i < cols; i++) {
     const pi = perm[i];
     for (let j = 0; j < cols; j++) h[i * cols + j] = hessian[pi * cols + perm[j]];
-    if (h[i * cols + i] === 0) h[i * cols + i] = 1;
-    meanDiag += h[i * cols + i];
   }
-  meanDiag /= cols;
-  for (let i = 0; i < cols; i++) h[i * cols + i] += dampFrac * meanDiag;
+  const add = diagonalAdd(Float64Array.from({ length: cols }, (_, i) => h[i * cols + i]), dampFrac);
+  for (let i = 0; i < cols; i++) h[i * cols + i] += add[i];
   return h;
 }
 
@@ -165,7 +174,7 @@ export function gptqSolve(w: Float32Array, rows: number, cols: number, hessian: 
 /**
  * gptqSolve on the device that holds the layer (backend/solvers.ts), for lowbit's group grids (in
  * act-order too): the same steps with W and H never leaving the device. Dead inputs and the
- * damping (with its retries) as preparedHessian; U from one Cholesky and one triangular inverse;
+ * damping (with its retries) as the host's (diagonalAdd); U from one Cholesky and one triangular inverse;
  * blocks of `columnBlock` columns swept with exact in-block feedback (the sweep kernel is this
  * loop's inner part: fit a group's grid when it starts, round, e = (w - q) / U_jj, update the
  * block's later columns); after each block, the lazy update of all later columns as one product,
@@ -180,14 +189,13 @@ export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<
   const perm = o.actOrder ? diagonalOrder(diagOrig, true) : null;
   const hessian = perm ? s.permute(layer.hessian, perm, perm) : layer.hessian;
   const diag = perm ? Float32Array.from(perm, (p) => diagOrig[p]) : diagOrig;
-  const dead = diag.map((d) => (d === 0 ? 1 : 0));
-  const meanDiag = diag.reduce((sum, d) => sum + (d === 0 ? 1 : d), 0) / cols;
+  const keep = diag.map((d) => (d === 0 ? 0 : 1)); // dead inputs' weights are zeroed
   const w = perm ? s.permute(layer.weight, null, perm) : s.copy(layer.weight);
-  if (dead.some((d) => d === 1)) s.scaleColumns(w, dead.map((d) => 1 - d));
+  if (keep.includes(0)) s.scaleColumns(w, keep);
 
   let dampUsed = o.damp, u: Tensor | null = null;
   for (let attempt = 0; attempt < 5 && !u; attempt++, dampUsed *= 10) {
-    u = await s.inverseCholeskyUpper(hessian, dead.map((d) => d + dampUsed * meanDiag));
+    u = await s.inverseCholeskyUpper(hessian, Float32Array.from(diagonalAdd(diag, dampUsed)));
     if (u) break;
   }
   if (perm) s.free(hessian);

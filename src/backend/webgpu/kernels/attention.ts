@@ -107,8 +107,8 @@ export const ATTENTION_TILED: Kernel = {
 const BQ = ${TILE_QUERIES}u;
 const BK = ${TILE_KEYS}u;
 const HD = ${TILED_MAX_HEAD_DIM}u;
-const KS = ${TILED_MAX_HEAD_DIM + 1}u;
-const PK = ${TILE_KEYS / 4}u; // keys a thread scores // key rows padded: the four parts' keys fall in different banks
+const KS = ${TILED_MAX_HEAD_DIM + 1}u; // key rows padded: the four parts' keys fall in different banks
+const PK = ${TILE_KEYS / 4}u; // keys a thread scores
 var<workgroup> ks: array<f32, ${TILE_KEYS * (TILED_MAX_HEAD_DIM + 1)}>;
 var<workgroup> vs: array<f32, ${TILE_KEYS * TILED_MAX_HEAD_DIM}>;
 var<workgroup> ps: array<f32, ${TILE_QUERIES * (TILE_KEYS + 1)}>;

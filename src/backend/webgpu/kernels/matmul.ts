@@ -16,24 +16,19 @@ import type { Kernel } from './kernel.js';
 /** Rows and columns of C a workgroup computes. */
 export const TILE = 128;
 
+/** K per step. */
+const TK = 8;
 /**
- * K per step (tk), and vec4s each k row of the workgroup tiles is padded by (pad; the row is
- * TILE / 4 + pad vec4s). On the H100 (bench/gpu.ts's comparison, 2026-11-24), TFLOP/s at
- * 4096^3 / 4096x4096 -> 11008 (x W^T) / a 4096-token X^T X:
- *   tk 8 pad 0: 25.6 / 24.3 / 29.1;  tk 8 pad 1: 29.5 / 28.3 / 28.8;  tk 16 pad 1: 20.0 / 27.6 / 28.2;
- *   tk 32 pad 0: 12.3 / 12.5 / 12.6.
- * The pad spreads the shared-memory stores of operands read along k (8 consecutive k of a row)
- * over the banks.
+ * vec4s per k row of the workgroup tiles: TILE / 4 and one of padding, which spreads the
+ * shared-memory stores of operands read along k (8 consecutive k of a row) over the banks. A one-off
+ * comparison on the H100 (2026-11-24), TFLOP/s at 4096^3 / 4096x4096 -> 11008 (x W^T) / a
+ * 4096-token X^T X: unpadded 25.6 / 24.3 / 29.1, padded 29.5 / 28.3 / 28.8; 16 k a step (padded)
+ * 20.0 / 27.6 / 28.2; 32 k a step (unpadded) 12.3 / 12.5 / 12.6.
  */
-export interface Tuning {
-  tk: number;
-  pad: number;
-}
-const DEFAULT_TUNING: Tuning = { tk: 8, pad: 1 };
+const STRIDE = TILE / 4 + 1;
 
 /** The loads of one K step: element e of this thread (idx = tid + 256 e) into As[kk][r] / Bs[kk][c]. */
-function loads(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general = false, t: Tuning = DEFAULT_TUNING): string {
-  const TK = t.tk, STRIDE = TILE / 4 + t.pad;
+function loads(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general = false): string {
   const off = (o: string) => (general ? `p.${o} + ` : '');
   const bAt = (i: string) => (half ? `halfAt(${i})` : `B[${off('offB')}${i}]`);
   // Stored row-major, op(A) = A reads along k (8 consecutive words a row); transposed, along the rows.
@@ -51,8 +46,7 @@ function loads(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general 
 }
 
 /** The 64 fmas of one k: acc_i_h += a[i] * b_h over the thread's 8 rows i and two column vec4s h. */
-function products(t: Tuning = DEFAULT_TUNING): string {
-  const STRIDE = TILE / 4 + t.pad;
+function products(): string {
   const lines = [`let a0 = As[kk * ${STRIDE}u + lid.y]; let a1 = As[kk * ${STRIDE}u + 16u + lid.y];`, `let b0 = Bs[kk * ${STRIDE}u + lid.x]; let b1 = Bs[kk * ${STRIDE}u + 16u + lid.x];`];
   for (let i = 0; i < 8; i++) {
     const a = `a${i >> 2}[${i & 3}]`;
@@ -121,10 +115,9 @@ fn store(r: u32, c: u32, v: vec4f) {
   }
 }`;
 
-function matmulKernel(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general = false, t: Tuning = DEFAULT_TUNING): Kernel {
-  const TK = t.tk, STRIDE = TILE / 4 + t.pad;
+function matmulKernel(transA: boolean, transB: boolean, half?: 'bf16' | 'f16', general = false): Kernel {
   return {
-    name: `${general ? 'gemm' : 'matmul'}-${transA ? 't' : 'n'}${transB ? 't' : 'n'}${half ? `-${half}` : ''}${t === DEFAULT_TUNING ? '' : `-tk${t.tk}-pad${t.pad}`}`,
+    name: `${general ? 'gemm' : 'matmul'}-${transA ? 't' : 'n'}${transB ? 't' : 'n'}${half ? `-${half}` : ''}`,
     buffers: general
       ? [{ name: 'A' }, { name: 'B' }, { name: 'C', write: true }]
       : [{ name: 'A' }, { name: 'B', ...(half ? { type: 'u32' as const } : {}) }, { name: 'bias' }, { name: 'C', write: true }],
@@ -146,10 +139,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (p.upper == 1u && row0 >= col0 + ${TILE}u) { return; } // a tile wholly below the diagonal (symmetric results)` : ''}
   ${Array.from({ length: 8 }, (_, i) => `var c${i}0 = vec4f(0.0); var c${i}1 = vec4f(0.0);`).join('\n  ')}
   for (var k0 = 0u; k0 < p.k; k0 += ${TK}u) {
-    ${loads(transA, transB, half, general, t)}
+    ${loads(transA, transB, half, general)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${TK}u; kk++) {
-        ${products(t)}
+        ${products()}
     }
     workgroupBarrier();
   }
@@ -176,7 +169,3 @@ export const GEMM: Record<'n' | 't', Record<'n' | 't', Kernel>> = {
   t: { n: matmulKernel(true, false, undefined, true), t: matmulKernel(true, true, undefined, true) },
 };
 
-/** A product kernel with other tile parameters (bench/gpu.ts compares them on the GPU). */
-export function matmulVariant(transA: boolean, transB: boolean, tuning: Tuning): Kernel {
-  return matmulKernel(transA, transB, undefined, true, tuning);
-}
