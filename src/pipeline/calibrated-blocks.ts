@@ -220,10 +220,15 @@ async function quadraticForm(be: Backend, d: Tensor, h: Tensor): Promise<number>
   return total;
 }
 
-/** A layer's statistics on the host: as gathered there, or read from the device. */
+/** Device Hessians already read back: the linears of one input group share theirs. */
+const readBack = new WeakMap<DeviceHessian, Promise<LayerStats>>();
+
+/** A layer's statistics on the host: as gathered there, or read from the device (once per input group). */
 async function hostStats(be: Backend, h: HessianAccumulator | DeviceHessian): Promise<LayerStats> {
-  if (!(h instanceof HessianAccumulator)) return { hessian: Float64Array.from(await be.read(h.sum)), tokens: h.tokens };
-  return { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
+  if (h instanceof HessianAccumulator) return { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
+  let stats = readBack.get(h);
+  if (!stats) readBack.set(h, (stats = be.read(h.sum).then((sum) => ({ hessian: Float64Array.from(sum), tokens: h.tokens }))));
+  return stats;
 }
 
 /** H = X^T X of one input group, summed on the device. */
