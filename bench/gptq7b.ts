@@ -2,7 +2,9 @@
  * GPTQ W4 g128 of a Llama-2-7B-shaped bf16 checkpoint on the GPU, against issue 11's yardstick:
  * PyTorch's reference GPTQ on the same H100, 128 x 2048 calibration tokens, ~282 s in all (8.8 s a
  * block), per layer 0.91 s at 4096x4096, 0.60 s at 11008x4096 and 1.61 s at 4096x11008 (out x in).
- *   - the solver alone (gptqOnDevice, the codes read back) at those three shapes;
+ *   - the solver alone (gptqOnDevice, the codes read back) at those three shapes; QuantEase's 30
+ *     sweeps (quanteaseOnDevice, W4 g128, its defaults) at the two shapes the issue timed in PyTorch
+ *     (22.4 s at 4096x4096, 40.7 s at 11008x4096);
  *   - the products of a block at 4096 tokens (two windows of 2048): linears, and X^T X added into a
  *     Hessian (the product with beta = 1 the calibrated pipeline issues);
  *   - one decoder block's forward pass on 2 x 2048 tokens (tokens/s);
@@ -20,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { createBackend, type Backend, type Tensor } from '../src/backend/index.js';
 import type { DeviceSolvers } from '../src/backend/solvers.js';
 import { gptqOnDevice } from '../src/quant/methods/gptq.js';
+import { quanteaseOnDevice } from '../src/quant/methods/quantease.js';
 import { quantizeCalibrated } from '../src/pipeline/calibrated.js';
 import { METHODS } from '../src/quant/registry.js';
 import type { CalibratedMethod } from '../src/quant/method.js';
@@ -32,7 +35,10 @@ import type { MachineLimits } from './machine.js';
 import { timed } from './gpu.js';
 
 /** Reference times on the H100 (issue 11), seconds. */
-const PYTORCH = { total: 282, perBlock: 8.8, layer: { '4096x4096': 0.91, '11008x4096': 0.6, '4096x11008': 1.61 } as Record<string, number> };
+const PYTORCH = {
+  total: 282, perBlock: 8.8, layer: { '4096x4096': 0.91, '11008x4096': 0.6, '4096x11008': 1.61 } as Record<string, number>,
+  quantease: { '4096x4096': 22.4, '11008x4096': 40.7 } as Record<string, number>,
+};
 
 function random(be: Backend, rows: number, cols: number, seed: number, scale = 1): Tensor {
   const a = new Float32Array(rows * cols);
@@ -74,6 +80,14 @@ async function solverTimes(be: Backend, s: DeviceSolvers): Promise<Record<string
     const key = `${rows}x${cols}`;
     figures[`solver_${key}_s`] = (performance.now() - t0) / 1000;
     console.log(`  GPTQ solver ${key} (out x in): ${figures[`solver_${key}_s`].toFixed(3)} s (PyTorch ${PYTORCH.layer[key]} s)`);
+    if (PYTORCH.quantease[key]) {
+      const qo = { bits: 4, groupSize: 128, symmetric: false, iterations: 30, relaxEvery: 3, actOrder: true, tolerance: 0, outlierRatio: 0, outlierStructure: 'entry' as const };
+      const t1 = performance.now();
+      const res = await quanteaseOnDevice(layer, qo);
+      be.free(res.dequantized);
+      figures[`quantease_${key}_s`] = (performance.now() - t1) / 1000;
+      console.log(`  QuantEase, 30 sweeps, ${key}: ${figures[`quantease_${key}_s`].toFixed(2)} s (PyTorch ${PYTORCH.quantease[key]} s); objective ${res.objectives[0].toExponential(3)} after the first sweep, ${res.objectives[29].toExponential(3)} after the last`);
+    }
     be.free(w);
     be.free(h);
   }

@@ -78,30 +78,31 @@ test('calibration statistics on the GPU: every input group\'s Hessian X^T X of a
   }
 });
 
-test('GPTQ calibrated with --device gpu: perplexity within 0.5% of the CPU-made model, layer errors alike', () => {
-  const dir = tmpDir();
-  const made: Record<string, { out: string; layers: Record<string, { report?: { relError?: number; solvedOnDevice?: boolean } }> }> = {};
-  for (const device of ['gpu', 'cpu']) {
-    const out = path.join(dir, device);
-    // 16 x 128 tokens: more than the widest input (704), so every Hessian has full rank.
-    json(['quantize', ASSETS.model, '--method', 'gptq', '--bits', '4', '--calib', ASSETS.calib, '--calib-samples', '16', '--calib-seq-len', '128',
-      '--device', device, '--out', out, '--json']);
-    made[device] = { out, layers: JSON.parse(fs.readFileSync(path.join(out, 'lowbit.json'), 'utf8')).layers };
-  }
-  // Codes are not expected to agree one for one: Hessians that differ in the last bits flip
-  // near-ties, and GPTQ's error feedback carries each flip along its row and into later blocks.
-  const errors = (d: string) => Object.values(made[d].layers).map((e) => e.report!.relError!);
-  const [eg, ec] = [errors('gpu'), errors('cpu')];
-  assert.equal(eg.length, 42);
-  // The GPU run solved every layer on the device (gptqOnDevice), the CPU run none.
-  assert.ok(Object.values(made.gpu.layers).every((e) => e.report!.solvedOnDevice === true), 'every layer solved on the GPU');
-  assert.ok(Object.values(made.cpu.layers).every((e) => e.report!.solvedOnDevice === undefined), 'no layer solved on a device on the CPU');
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  assert.ok(Math.abs(mean(eg) / mean(ec) - 1) < 0.02, `mean layer error ${mean(eg)} vs ${mean(ec)}`);
-  const ppl = (model: string) => json(['eval', model, '--data', ASSETS.heldout, '--max-windows', '64', '--json']).ppl as number;
-  const pg = ppl(made.gpu.out), pc = ppl(made.cpu.out);
-  assert.ok(Math.abs(pg / pc - 1) < 0.005, `gpu-made ${pg} vs cpu-made ${pc}`);
-});
+for (const [method, extra] of [['gptq', []], ['quantease', ['--iterations', '2']]] as const)
+  test(`${method} calibrated with --device gpu: solved on the GPU, perplexity within 0.5% of the CPU-made model, layer errors alike`, () => {
+    const dir = tmpDir();
+    const made: Record<string, { out: string; layers: Record<string, { report?: { relError?: number; solvedOnDevice?: boolean } }> }> = {};
+    for (const device of ['gpu', 'cpu']) {
+      const out = path.join(dir, device);
+      // 8 x 128 tokens: more than the widest input (704), so every Hessian has full rank.
+      json(['quantize', ASSETS.model, '--method', method, '--bits', '4', ...extra, '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '128',
+        '--device', device, '--out', out, '--json']);
+      made[device] = { out, layers: JSON.parse(fs.readFileSync(path.join(out, 'lowbit.json'), 'utf8')).layers };
+    }
+    // Codes are not expected to agree one for one: Hessians that differ in the last bits flip
+    // near-ties, and the solvers' feedback carries each flip along its row and into later blocks.
+    const errors = (d: string) => Object.values(made[d].layers).map((e) => e.report!.relError!);
+    const [eg, ec] = [errors('gpu'), errors('cpu')];
+    assert.equal(eg.length, 42);
+    // The GPU run solved every layer on the device (the method's quantizeOnDevice), the CPU run none.
+    assert.ok(Object.values(made.gpu.layers).every((e) => e.report!.solvedOnDevice === true), 'every layer solved on the GPU');
+    assert.ok(Object.values(made.cpu.layers).every((e) => e.report!.solvedOnDevice === undefined), 'no layer solved on a device on the CPU');
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    assert.ok(Math.abs(mean(eg) / mean(ec) - 1) < 0.02, `mean layer error ${mean(eg)} vs ${mean(ec)}`);
+    const ppl = (model: string) => json(['eval', model, '--data', ASSETS.heldout, '--max-windows', '64', '--json']).ppl as number;
+    const pg = ppl(made.gpu.out), pc = ppl(made.cpu.out);
+    assert.ok(Math.abs(pg / pc - 1) < 0.005, `gpu-made ${pg} vs cpu-made ${pc}`);
+  });
 
 test('lowbit generate --device gpu: the same greedy tokens as the CPU', () => {
   const gen = (device: string) => json(['generate', ASSETS.model, '--prompt', 'The kernel scheduler', '--max-tokens', '12', '--device', device, '--json']).tokens;

@@ -10,7 +10,8 @@ import type { DeviceSolvers } from '../src/backend/solvers.js';
 import { inverseCholeskyUpper } from '../src/linalg/hessian.js';
 import { gptqOnDevice, gptqQuantize } from '../src/quant/methods/gptq.js';
 import { dequantizeGroupGrid, quantizeRtn, rtnOnDevice } from '../src/quant/group-grid.js';
-import { randn, relDiff, relErr } from '../test/helpers.js';
+import { quanteaseOnDevice, quanteaseQuantize } from '../src/quant/methods/quantease.js';
+import { layerProblems, randn, relDiff, relErr } from '../test/helpers.js';
 
 let gpu: Backend;
 let solvers: DeviceSolvers;
@@ -100,6 +101,38 @@ test('GPTQ on the GPU matches the host\'s GPTQ (same layer objective within 2%, 
     assert.deepEqual(dev.grid.groupIndex, host.grid.groupIndex, `${label}: the same g_idx`);
     // The dequantized tensor it hands back is what its codes decode to.
     assert.ok(relDiff(await gpu.read(dev.dequantized), dequantizeGroupGrid(dev.grid)) < 1e-6, `${label}: dequantized tensor = decoded codes`);
+  }
+});
+
+test('QuantEase on the GPU matches the host\'s QuantEase sweep by sweep (objectives, relaxed sweeps, codes), act-order, dead inputs, a partial last block and a real layer included', async () => {
+  const random = { rows: 70, cols: 300, h: spd(300, 600, 11), w: randn(70 * 300, 12, 0.05) };
+  for (let j = 0; j < 300; j++) { random.h[40 * 300 + j] = 0; random.h[j * 300 + 40] = 0; } // a dead input
+  // A kdoc-6m layer's own W and H: strongly correlated inputs, where every in-block update matters.
+  const real = layerProblems()[0];
+  for (const { spec, w, h, rows, cols } of [
+    { spec: { bits: 4, groupSize: 128, symmetric: false, actOrder: false, relaxEvery: 0 }, ...random },
+    { spec: { bits: 3, groupSize: 64, symmetric: false, actOrder: true, relaxEvery: 3 }, ...random },
+    { spec: { bits: 3, groupSize: 0, symmetric: true, actOrder: true, relaxEvery: 3 }, ...random },
+    { spec: { bits: 4, groupSize: 128, symmetric: false, actOrder: true, relaxEvery: 3 }, ...real },
+  ]) {
+    const o = { ...spec, iterations: 12, tolerance: 0, outlierRatio: 0, outlierStructure: 'entry' as const };
+    const host = quanteaseQuantize(w, rows, cols, h, o);
+    const dev = await quanteaseOnDevice({ solvers, weight: gpu.upload(w, [rows, cols]), hessian: gpu.upload(Float32Array.from(h), [cols, cols]), tokens: 600, rows, cols }, o);
+    const label = JSON.stringify(spec);
+    assert.equal(dev.sweeps, 12, label);
+    assert.deepEqual(dev.relaxed, host.relaxed, `${label}: the same relaxed sweeps`);
+    for (let k = 0; k < 12; k++)
+      assert.ok(Math.abs(dev.objectives[k] - host.objectives[k]) <= 0.02 * host.objectives[k], `${label}: sweep ${k}: objective ${dev.objectives[k]} on the GPU, ${host.objectives[k]} on the host`);
+    // The device's own sum for the last sweep against the objective of the codes it returned.
+    const decoded = dequantizeGroupGrid(dev.grid);
+    const direct = relErr(w, decoded, h, rows, cols);
+    assert.ok(Math.abs(dev.objectives[11] - direct) <= 1e-3 * direct, `${label}: reported ${dev.objectives[11]}, computed from the codes ${direct}`);
+    assert.ok(direct < 0.8 * relErr(w, dequantizeGroupGrid(quantizeRtn(w, rows, cols, { bits: spec.bits, groupSize: spec.groupSize, symmetric: spec.symmetric })), h, rows, cols), `${label}: better than RTN`);
+    let same = 0;
+    for (let i = 0; i < host.grid.codes.length; i++) same += host.grid.codes[i] === dev.grid.codes[i] ? 1 : 0;
+    assert.ok(same / host.grid.codes.length > 0.9, `${label}: ${((100 * same) / host.grid.codes.length).toFixed(1)}% of codes equal`);
+    assert.deepEqual(dev.grid.groupIndex, host.grid.groupIndex, `${label}: the same g_idx`);
+    assert.ok(relDiff(await gpu.read(dev.dequantized), decoded) < 1e-6, `${label}: dequantized tensor = decoded codes`);
   }
 });
 

@@ -42,6 +42,37 @@ export interface GroupGridSweep {
   free(): void;
 }
 
+/**
+ * QuantEase's coordinate descent on lowbit's group grids (quant/methods/quantease.ts) in progress on
+ * the device: W_hat [rows, cols] is changed in place, on grids fitted once when it started.
+ */
+export interface CoordinateSweep {
+  /**
+   * One coordinate pass over columns i1..i1+count (one block, as GroupGridSweep.columns): column j
+   * becomes beta_j = (P_j - R_j + W_hat_j S_jj) / S_jj rounded onto its group's grid (beta_j itself
+   * when `relaxed`; a dead input, S_jj = 0, is just rounded), with R = W_hat S as it was before the
+   * block and kept exact inside it. The block's changes go to `delta` [rows, columnBlock]: the caller
+   * brings R up to date (R += delta S[i1:i1+count, :]) before the next block.
+   */
+  columns(i1: number, count: number, relaxed: boolean): void;
+  /** The codes of the last pass, and the grids. */
+  read(): Promise<{ codes: Uint8Array; scales: Float32Array; zeros: Uint8Array }>;
+  /** Releases the sweep's device buffers (not the caller's tensors). */
+  free(): void;
+}
+
+/** The matrices a CoordinateSweep reads and writes besides W_hat (all the caller's). */
+export interface CoordinateTerms {
+  /** P = W S [rows, cols] for the target W. */
+  p: Tensor;
+  /** R = W_hat S [rows, cols], as of the start of each block. */
+  r: Tensor;
+  /** S = X X^T [cols, cols] (the Hessian). */
+  s: Tensor;
+  /** [rows, columnBlock]: each block's changes of W_hat. */
+  delta: Tensor;
+}
+
 export interface DeviceSolvers {
   /** Columns of one sweep block (GPTQ's lazy-update block on this device). */
   readonly columnBlock: number;
@@ -49,6 +80,8 @@ export interface DeviceSolvers {
   zeros(shape: readonly number[]): Tensor;
   /** Releases a tensor (Backend.free). */
   free(t: Tensor): void;
+  /** A tensor's contents on the host (Backend.read). */
+  read(t: Tensor): Promise<Float32Array>;
   /** The diagonal of a square matrix. */
   diagonal(h: Tensor): Promise<Float32Array>;
   /** A new tensor with t's contents. */
@@ -68,5 +101,16 @@ export interface DeviceSolvers {
    */
   inverseCholeskyUpper(h: Tensor, add: Float32Array): Promise<Tensor | null>;
   /** Starts quantizing W [rows, cols] (modified in place) on group grids (quant/group-grid.ts; groupSize the effective one). */
-  groupGridSweep(w: Tensor, spec: { bits: number; symmetric: boolean; groupSize: number }): GroupGridSweep;
+  groupGridSweep(w: Tensor, spec: GroupGridShape): GroupGridSweep;
+  /** Starts QuantEase's coordinate descent on W_hat (modified in place), its grids fitted now to `fitTo`'s groups ([rows, cols]). */
+  coordinateSweep(wHat: Tensor, fitTo: Tensor, terms: CoordinateTerms, spec: GroupGridShape): CoordinateSweep;
+  /** out[slot] = sum_i (a_i - b_i)(c_i - d_i) over tensors of one size (a null b or d counts as zeros), computed in place on the device. */
+  differenceDot(out: Tensor, slot: number, a: Tensor, b: Tensor | null, c: Tensor, d: Tensor | null): void;
+}
+
+/** Which group grids a sweep quantizes onto (groupSize the effective one: at most the columns). */
+export interface GroupGridShape {
+  bits: number;
+  symmetric: boolean;
+  groupSize: number;
 }

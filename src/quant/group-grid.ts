@@ -237,3 +237,23 @@ export function rtnOnDevice(s: DeviceSolvers, w: Tensor, spec: GroupGridSpec): T
   sweep.free();
   return out;
 }
+
+/**
+ * A group grid solved on a device in a processing order (act-order: processing column j is W's
+ * column perm[j]; null: the stored order) brought back to the stored order: codes scattered to
+ * their columns, each keeping the group it was quantized in (g_idx), as GroupColumnGrid stores
+ * them; W_hat's columns scattered back on the device (`w`, in processing order, is freed).
+ */
+export function storedOrderOnDevice(s: DeviceSolvers, grid: GroupGrid, w: Tensor, perm: Int32Array | null): { grid: GroupGrid; dequantized: Tensor } {
+  if (!perm) return { grid, dequantized: w };
+  const { rows, cols, codes, groupSize } = grid;
+  const inverse = new Int32Array(cols);
+  perm.forEach((p, j) => { inverse[p] = j; });
+  const stored = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) stored[r * cols + c] = codes[r * cols + inverse[c]];
+  const out: GroupGrid = { ...grid, codes: stored };
+  if (groupSize < cols) out.groupIndex = Int32Array.from(inverse, (j) => Math.floor(j / groupSize));
+  const dequantized = s.permute(w, null, inverse);
+  s.free(w);
+  return { grid: out, dequantized };
+}

@@ -12,10 +12,12 @@
  * lands in a matrix they read go to a scratch tensor first and are copied into place.
  */
 import type { Tensor } from '../backend.js';
-import type { DeviceGemmShape, DeviceSolvers, GroupGridSweep, View } from '../solvers.js';
+import type { CoordinateSweep, CoordinateTerms, DeviceGemmShape, DeviceSolvers, GroupGridShape, GroupGridSweep, View } from '../solvers.js';
 import { GEMM, TILE } from './kernels/matmul.js';
-import { CHOL_DIAG, COPY_VIEW, DIAGONAL, NB, PERMUTE, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
+import { CHOL_DIAG, COPY_VIEW, DIAGONAL, DIFFERENCE_DOT, DOT_FINISH, DOT_PARTIALS, NB, PERMUTE, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
 import { GROUP_GRID_SWEEP, SWEEP_BLOCK, SWEEP_ROWS } from './kernels/group-grid-sweep.js';
+import { GROUP_GRID_FIT } from './kernels/group-grid-fit.js';
+import { COORDINATE_SWEEP } from './kernels/coordinate-sweep.js';
 import type { Kernel, ParamValues } from './kernels/kernel.js';
 
 /** What the solvers use of the backend (webgpu-backend.ts). */
@@ -40,6 +42,10 @@ export class WebGpuSolvers implements DeviceSolvers {
 
   free(t: Tensor): void {
     this.be.free(t);
+  }
+
+  read(t: Tensor): Promise<Float32Array> {
+    return this.be.read(t);
   }
 
   async diagonal(h: Tensor): Promise<Float32Array> {
@@ -134,23 +140,54 @@ export class WebGpuSolvers implements DeviceSolvers {
     return u;
   }
 
-  groupGridSweep(w: Tensor, spec: { bits: number; symmetric: boolean; groupSize: number }): GroupGridSweep {
+  groupGridSweep(w: Tensor, spec: GroupGridShape): GroupGridSweep {
     const [rows, cols] = w.shape;
-    const groups = Math.ceil(cols / spec.groupSize), words = Math.ceil(cols / 4);
     const be = this.be;
-    const codes = be.output([rows, words]), scales = be.zeros([rows, groups]), zeros = be.zeros([rows, groups]);
-    const maxq = 2 ** spec.bits - 1;
+    const grid = this.gridTensors(rows, cols, spec);
     let unused: [Tensor, Tensor] | undefined;
     return {
       columns: (i1, n, feedback) => {
-        if (i1 % SWEEP_BLOCK !== 0 || n > SWEEP_BLOCK) throw new Error(`sweep: columns ${i1}+${n} are not one block of ${SWEEP_BLOCK}`);
+        checkBlock(i1, n);
         // Without feedback U and E are not read: small stand-ins (W itself may not be bound twice).
         const [u, errors] = feedback ? [feedback.u, feedback.errors] : (unused ??= [be.zeros([4]), be.zeros([4])]);
-        be.dispatch(GROUP_GRID_SWEEP, [w, u, errors, codes, scales, zeros], {
-          rows, cols, i1, count: n, groupSize: spec.groupSize, groups, maxq, symmetric: spec.symmetric ? 1 : 0,
-          half: 2 ** (spec.bits - 1), words, feedback: feedback ? 1 : 0,
-        }, Math.ceil(rows / SWEEP_ROWS));
+        be.dispatch(GROUP_GRID_SWEEP, [w, u, errors, grid.codes, grid.scales, grid.zeros], { ...grid.params, i1, count: n, feedback: feedback ? 1 : 0 }, Math.ceil(rows / SWEEP_ROWS));
       },
+      read: () => grid.read(),
+      free: () => { grid.free(); (unused ?? []).forEach((t) => be.free(t)); },
+    };
+  }
+
+  coordinateSweep(wHat: Tensor, fitTo: Tensor, terms: CoordinateTerms, spec: GroupGridShape): CoordinateSweep {
+    const [rows, cols] = wHat.shape;
+    const grid = this.gridTensors(rows, cols, spec);
+    this.be.dispatch(GROUP_GRID_FIT, [fitTo, grid.scales, grid.zeros], grid.params, Math.ceil((rows * grid.params.groups) / 256));
+    return {
+      columns: (i1, n, relaxed) => {
+        checkBlock(i1, n);
+        this.be.dispatch(COORDINATE_SWEEP, [wHat, terms.p, terms.r, terms.s, terms.delta, grid.codes, grid.scales, grid.zeros],
+          { ...grid.params, i1, count: n, relaxed: relaxed ? 1 : 0 }, Math.ceil(rows / SWEEP_ROWS));
+      },
+      read: () => grid.read(),
+      free: () => grid.free(),
+    };
+  }
+
+  differenceDot(out: Tensor, slot: number, a: Tensor, b: Tensor | null, c: Tensor, d: Tensor | null): void {
+    const partial = this.be.output([DOT_PARTIALS]);
+    // An absent operand is not read: the present one stands in (read-only bindings may repeat).
+    this.be.dispatch(DIFFERENCE_DOT, [a, b ?? a, c, d ?? c, partial], { n: a.shape.reduce((x, y) => x * y, 1), hasB: b ? 1 : 0, hasD: d ? 1 : 0 }, [DOT_PARTIALS, 1]);
+    this.be.dispatch(DOT_FINISH, [partial, out], { slot }, 1);
+    this.be.free(partial);
+  }
+
+  /** Codes (four to a u32 word), scales and zero points of group grids for [rows, cols], with the kernels' grid parameters and their reading. */
+  private gridTensors(rows: number, cols: number, spec: GroupGridShape) {
+    const be = this.be;
+    const groups = Math.ceil(cols / spec.groupSize), words = Math.ceil(cols / 4);
+    const codes = be.output([rows, words]), scales = be.zeros([rows, groups]), zeros = be.zeros([rows, groups]);
+    return {
+      codes, scales, zeros,
+      params: { rows, cols, groupSize: spec.groupSize, groups, words, maxq: 2 ** spec.bits - 1, symmetric: spec.symmetric ? 1 : 0, half: 2 ** (spec.bits - 1) },
       read: async () => {
         const packed = new Uint8Array((await be.read(codes)).buffer);
         const out = new Uint8Array(rows * cols);
@@ -158,7 +195,11 @@ export class WebGpuSolvers implements DeviceSolvers {
         const z = new Uint32Array((await be.read(zeros)).buffer);
         return { codes: out, scales: await be.read(scales), zeros: Uint8Array.from(z) };
       },
-      free: () => [codes, scales, zeros, ...(unused ?? [])].forEach((t) => be.free(t)),
+      free: () => [codes, scales, zeros].forEach((t) => be.free(t)),
     };
   }
+}
+
+function checkBlock(i1: number, n: number): void {
+  if (i1 % SWEEP_BLOCK !== 0 || n > SWEEP_BLOCK) throw new Error(`sweep: columns ${i1}+${n} are not one block of ${SWEEP_BLOCK}`);
 }

@@ -26,7 +26,7 @@
 import { sgemm } from '../../linalg/gemm.js';
 import { inverseCholeskyUpper } from '../../linalg/hessian.js';
 import { LowbitError } from '../../util/errors.js';
-import { type GroupGrid, GroupColumnGrid, effectiveGroupSize, groupGridWeight } from '../group-grid.js';
+import { type GroupGrid, GroupColumnGrid, effectiveGroupSize, groupGridWeight, storedOrderOnDevice } from '../group-grid.js';
 import type { ColumnGrid } from '../column-grid.js';
 import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../ggml/registry.js';
@@ -62,7 +62,7 @@ export function columnOrder(h: Float64Array, cols: number, actOrder: boolean): I
 }
 
 /** columnOrder from H's diagonal alone. */
-function diagonalOrder(diag: ArrayLike<number>, actOrder: boolean): Int32Array {
+export function diagonalOrder(diag: ArrayLike<number>, actOrder: boolean): Int32Array {
   const perm = Int32Array.from({ length: diag.length }, (_, i) => i);
   if (actOrder) perm.sort((a, b) => diag[b] - diag[a] || a - b);
   return perm;
@@ -219,16 +219,7 @@ export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<
   s.free(errors);
   s.free(u);
   const grid: GroupGrid = { rows, cols, bits: o.bits, symmetric: o.symmetric, groupSize, codes, scales, zeros };
-  if (!perm) return { grid, dequantized: w, dampUsed };
-  // Back to the stored order: codes of processing column j belong to column perm[j], whose group is
-  // j's (g_idx), as GroupColumnGrid stores them; W's columns scattered back on the device.
-  const inverse = new Int32Array(cols);
-  perm.forEach((p, j) => { inverse[p] = j; });
-  for (let r = 0; r < rows; r++) grid.codes.set(Int32Array.from(inverse, (j) => codes[r * cols + j]), r * cols);
-  if (groupSize < cols) grid.groupIndex = Int32Array.from(inverse, (j) => Math.floor(j / groupSize));
-  const dequantized = s.permute(w, null, inverse);
-  s.free(w);
-  return { grid, dequantized, dampUsed };
+  return { ...storedOrderOnDevice(s, grid, w, perm), dampUsed };
 }
 
 export function gptqOptions(o: QuantOptions): GptqOptions {

@@ -31,11 +31,12 @@
  * `column` structure), Q's grids are fitted to W with those removed.
  */
 import { sgemm } from '../../linalg/gemm.js';
-import { GROUP_GRID_FORMAT, type GroupGrid, GroupColumnGrid, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid } from '../group-grid.js';
-import type { CalibratedMethod, QuantOptions } from '../method.js';
+import { GROUP_GRID_FORMAT, type GroupGrid, GroupColumnGrid, effectiveGroupSize, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid, storedOrderOnDevice } from '../group-grid.js';
+import type { CalibratedMethod, DeviceLayer, QuantOptions } from '../method.js';
+import type { Tensor } from '../../backend/backend.js';
 import type { OptionSpecs } from '../../util/options.js';
 import { fromDense, type QuantizedWeight, type StoredTensor, type WeightFormat, type FormatParams } from '../types.js';
-import { columnOrder } from './gptq.js';
+import { columnOrder, diagonalOrder } from './gptq.js';
 import type { ColumnGrid } from '../column-grid.js';
 import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
 import { BLOCK_TYPES } from '../ggml/registry.js';
@@ -242,6 +243,63 @@ export function quanteaseSolve(w: Float32Array, rows: number, cols: number, hess
   return { outliers, objectives, relaxed: relaxedLog, sweeps: sweep, outlierStructure: o.outlierStructure };
 }
 
+/**
+ * quanteaseSolve on the device that holds the layer (backend/solvers.ts), for lowbit's group grids
+ * (plain QuantEase: the outlier-aware variant runs on the host): the same schedule, in W's own
+ * layout [rows, cols] instead of transposed. W and S gathered into the processing order; grids
+ * fitted once to W; W_hat from W; P = W S; R = W_hat S recomputed every RECOMPUTE_EVERY sweeps and
+ * otherwise kept current block by block (the sweep kernel is exact inside a block of `columnBlock`
+ * columns, then R += D S[block, :] as one product). f after each sweep is
+ *     f = tr((W - W_hat) S (W - W_hat)^T) / tr(W S W^T) = sum((W - W_hat) o (P - R)) / sum(W o P),
+ * summed on the device and read once at the end (after each quantized sweep with a tolerance).
+ * In f32 throughout, as the host version, but in a different order of operations, so codes may
+ * differ at near-ties.
+ */
+export async function quanteaseOnDevice(layer: DeviceLayer, o: QuantEaseOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; objectives: number[]; relaxed: boolean[]; sweeps: number }> {
+  const { solvers: s, rows, cols } = layer;
+  const diag = await s.diagonal(layer.hessian);
+  const perm = o.actOrder ? diagonalOrder(diag, true) : null;
+  const hs = perm ? s.permute(layer.hessian, perm, perm) : layer.hessian;
+  const target = perm ? s.permute(layer.weight, null, perm) : layer.weight;
+  const at = (tensor: Tensor, offset = 0, ld = cols) => ({ tensor, offset, ld });
+  const bs = s.columnBlock;
+  const q = s.copy(target), p = s.zeros([rows, cols]), r = s.zeros([rows, cols]), delta = s.zeros([rows, bs]);
+  s.gemm(at(p), at(target), at(hs), { m: rows, n: cols, k: cols });
+  const groupSize = effectiveGroupSize(o.groupSize, cols);
+  const sweeper = s.coordinateSweep(q, target, { p, r, s: hs, delta }, { bits: o.bits, symmetric: o.symmetric, groupSize });
+  // Slot k: f's numerator after sweep k; the last slot: tr(W S W^T).
+  const sums = s.zeros([o.iterations + 1]);
+  s.differenceDot(sums, o.iterations, target, null, p, null);
+  const relaxedLog: boolean[] = [];
+  let lastQuantized = Infinity, sweep = 0;
+  const objective = (v: Float32Array, k: number) => (v[o.iterations] > 0 ? Math.max(0, v[k]) / v[o.iterations] : 0);
+  for (; sweep < o.iterations; sweep++) {
+    const relaxed = isRelaxed(sweep, o.iterations, o.relaxEvery);
+    relaxedLog.push(relaxed);
+    if (sweep % RECOMPUTE_EVERY === 0) s.gemm(at(r), at(q), at(hs), { m: rows, n: cols, k: cols });
+    for (let j0 = 0; j0 < cols; j0 += bs) {
+      const count = Math.min(bs, cols - j0);
+      sweeper.columns(j0, count, relaxed);
+      s.gemm(at(r), at(delta, 0, bs), at(hs, j0 * cols), { m: rows, n: cols, k: count, beta: 1 });
+    }
+    s.differenceDot(sums, sweep, target, q, p, r);
+    if (o.tolerance > 0 && !relaxed) {
+      const f = objective(await s.read(sums), sweep);
+      if (lastQuantized - f < o.tolerance * lastQuantized) {
+        sweep++;
+        break;
+      }
+      lastQuantized = f;
+    }
+  }
+  const v = await s.read(sums);
+  const { codes, scales, zeros } = await sweeper.read();
+  sweeper.free();
+  [p, r, delta, sums, ...(perm ? [hs, target] : [])].forEach((t) => s.free(t));
+  const grid: GroupGrid = { rows, cols, bits: o.bits, symmetric: o.symmetric, groupSize, codes, scales, zeros };
+  return { ...storedOrderOnDevice(s, grid, q, perm), objectives: relaxedLog.slice(0, sweep).map((_, k) => objective(v, k)), relaxed: relaxedLog.slice(0, sweep), sweeps: sweep };
+}
+
 /** C^T = S A^T for transposed [cols, rows] operands (S symmetric, so this is (A S)^T). */
 function times(s: Float32Array, aT: Float32Array, cT: Float32Array, rows: number, cols: number): void {
   sgemm({ m: cols, n: rows, k: cols }, { data: s }, { data: aT }, { data: cT });
@@ -362,6 +420,12 @@ export const quantease = {
     const grid = new GgmlColumnGrid(type, rows, cols, hessianDiagonal(stats.hessian, cols));
     const res = quanteaseSolve(w, rows, cols, stats.hessian, { ...opts, actOrder: false }, grid, columnOrder(stats.hessian, cols, false));
     return { ...grid.weight(), report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: res.objectives[res.objectives.length - 1] } };
+  },
+  // On the device: lowbit's group grids (ggml grids need the host).
+  quantizeOnDevice: (layer, o) => {
+    if (o.ggmlType) return null;
+    return quanteaseOnDevice(layer, { ...quanteaseOptions(o), outlierRatio: 0 })
+      .then(({ dequantized, ...res }) => ({ weight: quanteaseWeight({ ...res, outliers: null, outlierStructure: 'entry' }), dequantized }));
   },
 } satisfies CalibratedMethod;
 

@@ -6,8 +6,7 @@
  * workgroup). Column by column, in step:
  *   - when a group starts, its grid is fitted: min/max (or absmax) of the row's current values
  *     reduced over the team in workgroup memory (values past the block are read from W, which the
- *     solver's lazy update has not reached yet, as on the CPU), the scale rounded to f16 as it is
- *     stored;
+ *     solver's lazy update has not reached yet, as on the CPU), then group-grid-fit.ts's rule;
  *   - the column's owner rounds the weight to its code, keeps the value it decodes to and, with
  *     feedback, shares e = (w - q) / U[j, j] (saved in E for the lazy update of later blocks);
  *   - with feedback, every thread updates its later columns: w_k -= e U[j, k] (paper eq. 3, exact
@@ -16,6 +15,7 @@
  * Codes are packed four to a u32 word per row: a thread's four columns are one word.
  */
 import type { Kernel } from './kernel.js';
+import { FIT_GRID_PARAMS, FIT_GRID_WGSL } from './group-grid-fit.js';
 
 /** Columns of one block (the solvers' lazy-update block): 32 threads x 4 columns. */
 export const SWEEP_BLOCK = 128;
@@ -28,7 +28,7 @@ export const GROUP_GRID_SWEEP: Kernel = {
     { name: 'W', write: true }, { name: 'U' }, { name: 'E', write: true },
     { name: 'codes', type: 'u32', write: true }, { name: 'scales', write: true }, { name: 'zeros', type: 'u32', write: true },
   ],
-  params: { rows: 'u32', cols: 'u32', i1: 'u32', count: 'u32', groupSize: 'u32', groups: 'u32', maxq: 'f32', symmetric: 'u32', half: 'f32', words: 'u32', feedback: 'u32' },
+  params: { rows: 'u32', cols: 'u32', i1: 'u32', count: 'u32', groupSize: 'u32', groups: 'u32', ...FIT_GRID_PARAMS, words: 'u32', feedback: 'u32' },
   body: /* wgsl */ `
 // Column i's errors in slot i % 2: a thread writes the next column's slot only after the barrier
 // that every thread passed after reading this one, so one barrier a column suffices.
@@ -36,12 +36,7 @@ var<workgroup> errs: array<f32, ${2 * SWEEP_ROWS}>;
 var<workgroup> lows: array<f32, ${SWEEP_ROWS * 32}>;
 var<workgroup> highs: array<f32, ${SWEEP_ROWS * 32}>;
 
-/** x (> 0, finite) rounded to the nearest f16, ties to even; never below the smallest f16 subnormal (grid.ts's f16Scale). */
-fn roundF16(x: f32) -> f32 {
-  if (x < 6.103515625e-5) { return max(round(x * 16777216.0), 1.0) * 5.9604644775390625e-8; }
-  let b = bitcast<u32>(x);
-  return min(bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u), 65504.0);
-}
+${FIT_GRID_WGSL}
 
 @compute @workgroup_size(${SWEEP_ROWS * 32})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -85,18 +80,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       lo = lows[lr * 32u];
       hi = highs[lr * 32u];
       workgroupBarrier();
-      if (p.symmetric == 1u) {
-        let absMax = max(abs(lo), abs(hi));
-        scale = select(1.0, roundF16(absMax / max(p.half - 1.0, 1.0)), absMax > 0.0);
-        zero = p.half;
-      } else {
-        lo = min(lo, 0.0);
-        hi = max(hi, 0.0);
-        if (hi == lo) { scale = 1.0; zero = 0.0; } else {
-          scale = roundF16((hi - lo) / p.maxq);
-          zero = clamp(round(-lo / scale), 0.0, p.maxq);
-        }
-      }
+      let fitted = fitGrid(lo, hi);
+      scale = fitted.x;
+      zero = fitted.y;
       if (live && lane == 0u) {
         scales[r * p.groups + g] = scale;
         zeros[r * p.groups + g] = u32(zero);

@@ -149,3 +149,59 @@ export const PERMUTE: Kernel = {
   if (p.permuteCols == 1u) { j = colIdx[j]; }
   dst[idx] = src[i * p.n + j];`),
 };
+
+/** Workgroups (of 256 threads) of DIFFERENCE_DOT's first pass, each writing one partial sum. */
+export const DOT_PARTIALS = 256;
+
+/**
+ * sum_i (a_i - b_i)(c_i - d_i) over n elements (b or d left out where hasB / hasD is 0), in two
+ * passes: DOT_PARTIALS workgroups each sum a strided share into partial[wg] (a tree in workgroup
+ * memory), then DOT_FINISH adds the partials into out[slot]. QuantEase's objective is this with
+ * a = W, b = W_hat, c = W S, d = W_hat S: tr((W - W_hat) S (W - W_hat)^T) without cancellation.
+ */
+export const DIFFERENCE_DOT: Kernel = {
+  name: 'difference-dot',
+  buffers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }, { name: 'partial', write: true }],
+  params: { n: 'u32', hasB: 'u32', hasD: 'u32' },
+  body: /* wgsl */ `
+var<workgroup> sums: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  var acc = 0.0;
+  for (var i = wg.x * 256u + lid.x; i < p.n; i += ${DOT_PARTIALS * 256}u) {
+    var x = a[i];
+    var y = c[i];
+    if (p.hasB == 1u) { x -= b[i]; }
+    if (p.hasD == 1u) { y -= d[i]; }
+    acc = fma(x, y, acc);
+  }
+  sums[lid.x] = acc;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { sums[lid.x] += sums[lid.x + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { partial[wg.x] = sums[0]; }
+}`,
+};
+
+/** out[slot] = the sum of DIFFERENCE_DOT's partials (one workgroup). */
+export const DOT_FINISH: Kernel = {
+  name: 'dot-finish',
+  buffers: [{ name: 'partial' }, { name: 'out', write: true }],
+  params: { slot: 'u32' },
+  body: /* wgsl */ `
+var<workgroup> sums: array<f32, ${DOT_PARTIALS}>;
+
+@compute @workgroup_size(${DOT_PARTIALS})
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  sums[lid.x] = partial[lid.x];
+  workgroupBarrier();
+  for (var s = ${DOT_PARTIALS / 2}u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { sums[lid.x] += sums[lid.x + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { out[p.slot] = sums[0]; }
+}`,
+};
