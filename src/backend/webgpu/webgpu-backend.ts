@@ -106,7 +106,7 @@ export class WebGpuBackend implements Backend {
   }
 
   free(t: Tensor): void {
-    const g = this.gpu(t);
+    const g = this.gpu(t, true); // 16-bit weights too
     const size = g.buffer.size;
     if (this.pooledBytes + size > POOL_BYTES) {
       this.afterSubmit.push(g.buffer);

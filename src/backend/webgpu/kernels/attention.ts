@@ -95,10 +95,16 @@ export const TILED_MAX_HEAD_DIM = 128;
  * The same attention, tiled as FlashAttention does (Dao et al. 2022): a workgroup takes 64 queries
  * of one head and walks the keys 16 at a time, loading each key and value block into workgroup
  * memory once for all 64 queries (ATTENTION reads them once per query: ~137 GB per Llama-2-7B
- * block at 2 x 2048 tokens). 16 keys a block keep the workgroup within 32 KB of workgroup memory.
- * Four threads share a query: each scores 4 of the block's keys, then
- * accumulates 32 of the output features (d = 4c + part, so the four read different banks), with
- * the same online softmax. Head dimensions up to 128.
+ * block at 2 x 2048 tokens). Four threads share a query and split the head's features between
+ * them: thread `part` holds the features of vec4s part, part + 4, ..., 28 + part (neighbouring
+ * threads read neighbouring vec4s, so no two share a bank) of its query in registers, and the
+ * same features of the output accumulator. For each block, a thread
+ *   - scores its features against all 16 keys (partial dot products: 4 multiply-adds per vec4
+ *     read from workgroup memory; the query never re-read),
+ *   - shares the 16 partial scores, sums the four parts of each (every thread of the query gets
+ *     the full scores, no second barrier), and applies the online softmax,
+ *   - accumulates its features of sum_j e^(s_j - m) v_j (vec4 reads of the value block).
+ * Head dimensions up to 128 (features past the head's are zeros throughout).
  */
 export const ATTENTION_TILED: Kernel = {
   name: 'attention-tiled',
@@ -106,12 +112,12 @@ export const ATTENTION_TILED: Kernel = {
   body: /* wgsl */ `
 const BQ = ${TILE_QUERIES}u;
 const BK = ${TILE_KEYS}u;
-const HD = ${TILED_MAX_HEAD_DIM}u;
-const KS = ${TILED_MAX_HEAD_DIM + 1}u; // key rows padded: the four parts' keys fall in different banks
-const PK = ${TILE_KEYS / 4}u; // keys a thread scores
-var<workgroup> ks: array<f32, ${TILE_KEYS * (TILED_MAX_HEAD_DIM + 1)}>;
-var<workgroup> vs: array<f32, ${TILE_KEYS * TILED_MAX_HEAD_DIM}>;
-var<workgroup> ps: array<f32, ${TILE_QUERIES * (TILE_KEYS + 1)}>;
+const HV = ${TILED_MAX_HEAD_DIM / 4}u; // vec4s of a (padded) head
+const VT = ${TILED_MAX_HEAD_DIM / 16}u; // vec4s a thread holds: part, part + 4, ...
+var<workgroup> ks: array<vec4f, ${TILE_KEYS * (TILED_MAX_HEAD_DIM / 4)}>;
+var<workgroup> vs: array<vec4f, ${TILE_KEYS * (TILED_MAX_HEAD_DIM / 4)}>;
+// The four parts' partial scores of each query: [query][part][key / 4] as vec4s.
+var<workgroup> partial: array<vec4f, ${TILE_QUERIES * 4 * (TILE_KEYS / 4)}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -140,60 +146,65 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   var start = 0u;
   if (p.window > 0u && firstPos + 1u > p.window) { start = firstPos + 1u - p.window; }
 
+  // This thread's features of its query (scaled once), and of the output.
+  var qv: array<vec4f, ${TILED_MAX_HEAD_DIM / 16}>;
+  var acc: array<vec4f, ${TILED_MAX_HEAD_DIM / 16}>;
+  for (var c = 0u; c < VT; c++) {
+    acc[c] = vec4f(0.0);
+    for (var e = 0u; e < 4u; e++) {
+      let d = (4u * c + part) * 4u + e;
+      qv[c][e] = select(0.0, q[qRow + min(d, hd - 1u)] * p.scale, d < hd);
+    }
+  }
   var m = -3.402823e38;
   var l = 0.0;
-  var acc: array<f32, 32>;
-  for (var c = 0u; c < 32u; c++) { acc[c] = 0.0; }
   for (var j0 = start; j0 <= lastPos; j0 += BK) {
-    for (var e = tid; e < BK * HD; e += 256u) {
-      let j = e / HD;
-      let d = e % HD;
+    for (var e = tid; e < BK * HV * 4u; e += 256u) {
+      let j = e / (HV * 4u);
+      let d = e % (HV * 4u);
       let key = j0 + j;
-      var kv = 0.0;
-      var vv = 0.0;
-      if (d < hd && key < p.keys) {
-        kv = k[kBase + key * ldk + d];
-        vv = v[kBase + key * ldk + d];
-      }
-      ks[j * KS + d] = kv;
-      vs[e] = vv;
+      let inside = d < hd && key < p.keys;
+      let at = kBase + min(key, p.keys - 1u) * ldk + min(d, hd - 1u);
+      ks[e / 4u][e % 4u] = select(0.0, k[at], inside);
+      vs[e / 4u][e % 4u] = select(0.0, v[at], inside);
     }
     workgroupBarrier();
-    var s: array<f32, ${TILE_KEYS / 4}>;
-    for (var u = 0u; u < PK; u++) { s[u] = 0.0; }
-    for (var d = 0u; d < hd; d++) {
-      let qd = q[qRow + d];
-      for (var u = 0u; u < PK; u++) { s[u] = fma(qd, ks[(part * PK + u) * KS + d], s[u]); }
+    var s: array<f32, ${TILE_KEYS}>;
+    for (var u = 0u; u < BK; u++) {
+      var dot4 = vec4f(0.0);
+      for (var c = 0u; c < VT; c++) { dot4 = fma(qv[c], ks[u * HV + 4u * c + part], dot4); }
+      s[u] = dot4.x + dot4.y + dot4.z + dot4.w;
     }
-    for (var u = 0u; u < PK; u++) {
-      let key = j0 + part * PK + u;
-      ps[r * (BK + 1u) + part * PK + u] = select(-3.402823e38, s[u] * p.scale, key >= lo && key <= pos);
-    }
+    for (var u = 0u; u < BK / 4u; u++) { partial[(r * 4u + part) * (BK / 4u) + u] = vec4f(s[4u * u], s[4u * u + 1u], s[4u * u + 2u], s[4u * u + 3u]); }
     workgroupBarrier();
     var blockMax = m;
-    for (var u = 0u; u < BK; u++) { blockMax = max(blockMax, ps[r * (BK + 1u) + u]); }
-    workgroupBarrier();
-    for (var u = 0u; u < PK; u++) {
-      let key = j0 + part * PK + u;
-      let at = r * (BK + 1u) + part * PK + u;
-      ps[at] = select(0.0, exp(ps[at] - blockMax), key >= lo && key <= pos);
+    for (var u = 0u; u < BK / 4u; u++) {
+      var sum = vec4f(0.0);
+      for (var t = 0u; t < 4u; t++) { sum += partial[(r * 4u + t) * (BK / 4u) + u]; }
+      for (var e = 0u; e < 4u; e++) {
+        let key = j0 + 4u * u + e;
+        s[4u * u + e] = select(-3.402823e38, sum[e], key >= lo && key <= pos);
+        blockMax = max(blockMax, s[4u * u + e]);
+      }
     }
-    workgroupBarrier();
     let rescale = exp(m - blockMax);
     l *= rescale;
-    for (var c = 0u; c < 32u; c++) { acc[c] *= rescale; }
+    for (var c = 0u; c < VT; c++) { acc[c] *= rescale; }
     for (var u = 0u; u < BK; u++) {
-      let w = ps[r * (BK + 1u) + u];
+      let key = j0 + u;
+      let w = select(0.0, exp(s[u] - blockMax), key >= lo && key <= pos);
       l += w;
-      for (var c = 0u; c < 32u; c++) { acc[c] = fma(w, vs[u * HD + 4u * c + part], acc[c]); }
+      for (var c = 0u; c < VT; c++) { acc[c] = fma(vec4f(w), vs[u * HV + 4u * c + part], acc[c]); }
     }
     m = blockMax;
-    workgroupBarrier();
+    workgroupBarrier(); // the next block overwrites ks, vs and partial
   }
   if (live) {
-    for (var c = 0u; c < 32u; c++) {
-      let d = 4u * c + part;
-      if (d < hd) { out[qRow + d] = acc[c] / l; }
+    for (var c = 0u; c < VT; c++) {
+      for (var e = 0u; e < 4u; e++) {
+        let d = (4u * c + part) * 4u + e;
+        if (d < hd) { out[qRow + d] = acc[c][e] / l; }
+      }
     }
   }
 }`,
