@@ -12,7 +12,7 @@
  *     fewer keep a run inside a time limit: the time per block is the same), --samples=N windows
  *     of 2048 (default 128): seconds, per block, projected to 32 blocks; peak GPU memory (nvidia-smi
  *     polled, where there is one) and peak host RSS.
- *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run]
+ *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run] [--products=f32|int8-slices]
  * (--only-run: the whole run alone, without the parts before it.)
  */
 import fs from 'node:fs';
@@ -21,6 +21,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createBackend, type Backend, type Tensor } from '../src/backend/index.js';
 import type { DeviceSolvers } from '../src/backend/solvers.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/webgpu-backend.js';
 import { gptqOnDevice } from '../src/quant/methods/gptq.js';
 import { quanteaseOnDevice } from '../src/quant/methods/quantease.js';
 import { quantizeCalibrated } from '../src/pipeline/calibrated.js';
@@ -141,7 +142,12 @@ export async function benchGptq7b(_limits: MachineLimits): Promise<Record<string
   }
   const be = await createBackend('gpu');
   if (!be.solvers) throw new Error('the GPU backend has no solvers');
-  console.log(`\n== GPTQ W4 g128 of a Llama-2-7B-shaped checkpoint on ${be.name}`);
+  // --products=f32|int8-slices: how the forwards' linears multiply (WebGpuBackend.products; the
+  // default is int8-slices where the device has int8 subgroup matrices).
+  const products = benchArg('products');
+  if (products === 'f32' || products === 'int8-slices') (be as WebGpuBackend).products = products;
+  else if (products) throw new Error(`--products=${products}: f32 or int8-slices`);
+  console.log(`\n== GPTQ W4 g128 of a Llama-2-7B-shaped checkpoint on ${be.name}, linears by ${(be as WebGpuBackend).products}`);
   const figures: Record<string, number> = { layers, samples };
   if (!process.argv.includes('--only-run')) {
     Object.assign(figures, await solverTimes(be, be.solvers));

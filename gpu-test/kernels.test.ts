@@ -11,6 +11,7 @@ import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { hadamardRotation } from '../src/linalg/hadamard.js';
 import { randn, relDiff } from '../test/helpers.js';
 import { bf16ToF32, f16ToF32, f32ToBf16 } from '../src/io/float.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/webgpu-backend.js';
 
 let gpu: Backend;
 const cpu = new CpuBackend();
@@ -142,4 +143,37 @@ test('tensors freed and reused from the pool keep later results right', async ()
     ref.x = cpu.rmsNorm(cpu.linear(ref.x, ref.w), cpu.upload(new Float32Array(64).fill(1), [64]), 1e-6);
   }
   assert.ok(relDiff(await gpu.read(x), await cpu.read(ref.x)) < 1e-4);
+});
+
+test('int8 tensor cores (where the adapter has subgroup matrices; not SwiftShader): x W^T by exact int8 slices against f64, padded shapes, bias, slices kept per weight', async (t) => {
+  const be = gpu as WebGpuBackend;
+  if (!be.int8) {
+    t.skip('this adapter has no int8 subgroup matrices');
+    return;
+  }
+  // 200 x 300 by 130 x 300: none a multiple of the 128 x 128 tiles or of the 64-deep k step.
+  const [m, k, n] = [200, 300, 130];
+  const x = randn(m * k, 41), w = randn(n * k, 42, 0.02), bias = randn(n, 43);
+  for (let i = 0; i < m; i++) x[i * k + 17] *= 30; // an outlier feature
+  const want = new Float64Array(m * n), mag = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = bias[j], a = Math.abs(bias[j]);
+      for (let p = 0; p < k; p++) { s += x[i * k + p] * w[j * k + p]; a += Math.abs(x[i * k + p] * w[j * k + p]); }
+      want[i * n + j] = s;
+      mag[i * n + j] = a;
+    }
+  be.products = 'int8-slices';
+  try {
+    const wt = be.upload(w, [n, k]), bt = be.upload(bias, [n]);
+    for (const round of [1, 2]) { // the second with the weight's slices kept from the first
+      const got = await be.read(be.linear(be.upload(x, [m, k]), wt, bt));
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / mag[i]);
+      assert.ok(worst < 1e-4, `round ${round}: largest error ${worst.toExponential(2)} of sum |x w|`);
+    }
+    be.free(wt);
+  } finally {
+    be.products = 'f32';
+  }
 });

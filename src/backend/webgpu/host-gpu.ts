@@ -37,5 +37,6 @@ export async function hostWebGpuBackend(): Promise<WebGpuBackend> {
   if (browserGpu) return openWebGpuBackend(browserGpu);
   dawn ??= loadDawn();
   const { create } = await dawn;
-  return openWebGpuBackend(create([]));
+  // allow_unsafe_apis: Dawn offers its experimental features (the int8 subgroup matrices) only then.
+  return openWebGpuBackend(create(['enable-dawn-features=allow_unsafe_apis']));
 }

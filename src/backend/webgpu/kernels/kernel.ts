@@ -9,8 +9,13 @@ export type ParamType = 'u32' | 'f32';
 export interface Kernel {
   /** Unique name: compiled pipelines are cached by it. */
   readonly name: string;
-  /** Storage buffers, binding 0.. in order; `write` is the one the kernel writes. */
-  readonly buffers: readonly { readonly name: string; readonly write?: boolean; readonly type?: 'f32' | 'u32' }[];
+  /** Storage buffers, binding 0.. in order; `write` is the one the kernel writes; element type f32 unless given. */
+  readonly buffers: readonly { readonly name: string; readonly write?: boolean; readonly type?: 'f32' | 'u32' | 'i32' | 'vec4<i32>' }[];
+  /**
+   * WGSL global directives placed first (`enable ...;`, `diagnostic(...);`): an extension the
+   * kernel needs must be offered by the device (see WebGpuBackend.int8).
+   */
+  readonly directives?: readonly string[];
   /** Scalar parameters (field name -> type), in struct order. */
   readonly params: Readonly<Record<string, ParamType>>;
   /** The kernel's body: functions and the `@compute` entry point `main`, using `p.<param>` and the buffers by name. */
@@ -32,6 +37,7 @@ export function kernelSource(k: Kernel): string {
     `@group(0) @binding(${i}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.type ?? 'f32'}>;`);
   const fields = Object.entries(k.params).map(([n, t]) => `  ${n}: ${t},`);
   return [
+    ...(k.directives ?? []),
     `struct Params {\n${fields.join('\n')}\n}`,
     ...bindings,
     `@group(0) @binding(${k.buffers.length}) var<uniform> p: Params;`,
