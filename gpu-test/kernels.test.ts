@@ -163,6 +163,7 @@ test('int8 tensor cores (where the adapter has subgroup matrices; not SwiftShade
       want[i * n + j] = s;
       mag[i * n + j] = a;
     }
+  const before = be.products;
   be.products = 'int8-slices';
   try {
     const wt = be.upload(w, [n, k]), bt = be.upload(bias, [n]);
@@ -174,6 +175,6 @@ test('int8 tensor cores (where the adapter has subgroup matrices; not SwiftShade
     }
     be.free(wt);
   } finally {
-    be.products = 'f32';
+    be.products = before;
   }
 });
