@@ -38,5 +38,10 @@ export async function hostWebGpuBackend(): Promise<WebGpuBackend> {
   dawn ??= loadDawn();
   const { create } = await dawn;
   // allow_unsafe_apis: Dawn offers its experimental features (the int8 subgroup matrices) only then.
-  return openWebGpuBackend(create(['enable-dawn-features=allow_unsafe_apis']));
+  const be = await openWebGpuBackend(create(['enable-dawn-features=allow_unsafe_apis']));
+  // LOWBIT_GPU_PRODUCTS=f32|int8-slices: how linear multiplies (WebGpuBackend.products).
+  const products = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LOWBIT_GPU_PRODUCTS;
+  if (products === 'f32' || (products === 'int8-slices' && be.int8)) be.products = products;
+  else if (products) throw new LowbitError(`LOWBIT_GPU_PRODUCTS=${products}: f32, or int8-slices on a GPU with int8 subgroup matrices${be.int8 ? '' : ' (this one has none)'}`);
+  return be;
 }
