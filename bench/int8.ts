@@ -17,17 +17,26 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MachineLimits } from './machine.js';
+import { kernelSource } from '../src/backend/webgpu/kernels/kernel.js';
+import { INT8_MATMUL, INT8_TILE } from '../src/backend/webgpu/kernels/int8-matmul.js';
 
 /** C rows and columns a workgroup (one subgroup) computes: WGSL wants the load and store offsets uniform over the workgroup. */
 const TILE = 64;
 
-/** The kernel: 16 accumulators per subgroup, unrolled (subgroup matrices do not go into arrays). */
-function kernelSource(): string {
+/**
+ * The kernel: 16 accumulators per subgroup, unrolled (subgroup matrices do not go into arrays).
+ * With `loadOnce`, the multiply-accumulates alone: the eight operand matrices loaded once, before
+ * the k loop, and multiplied p.k / 32 times (the products of a C = A B^T without its loads): the
+ * rate of the subgroup-matrix multiply as Dawn lowers it, an upper bound for any kernel built on
+ * it. Its C is then not A B^T (not checked).
+ */
+function fromStorageSource(loadOnce = false): string {
   const idx = [0, 1, 2, 3];
+  const at = loadOnce ? '' : ' + k0';
   const acc = idx.flatMap((i) => idx.map((j) => `var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`)).join('\n  ');
   const loads = [
-    ...idx.map((i) => `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&A, (row0 + ${16 * i}u) * p.k + k0, false, p.k);`),
-    ...idx.map((j) => `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&B, (col0 + ${16 * j}u) * p.k + k0, true, p.k);`),
+    ...idx.map((i) => `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&A, (row0 + ${16 * i}u) * p.k${at}, false, p.k);`),
+    ...idx.map((j) => `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&B, (col0 + ${16 * j}u) * p.k${at}, true, p.k);`),
   ].join('\n    ');
   const mma = idx.flatMap((i) => idx.map((j) => `c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`)).join('\n    ');
   const stores = idx.flatMap((i) => idx.map((j) => `subgroupMatrixStore(&C, (row0 + ${16 * i}u) * p.n + col0 + ${16 * j}u, c${i}${j}, false, p.n);`)).join('\n  ');
@@ -44,44 +53,9 @@ fn main(@builtin(workgroup_id) wg: vec3u) {
   let row0 = wg.y * ${TILE}u;
   let col0 = wg.x * ${TILE}u;
   ${acc}
+  ${loadOnce ? loads : ''}
   for (var k0 = 0u; k0 < p.k; k0 += 32u) {
-    ${loads}
-    ${mma}
-  }
-  ${stores}
-}`;
-}
-
-/**
- * The multiply-accumulates alone: the kernelSource layout, but the eight operand matrices loaded
- * once, before the k loop, and multiplied p.k / 32 times (the products of a 4096^3 C = A B^T
- * without its loads): the rate of the subgroup-matrix multiply as Dawn lowers it, an upper bound
- * for any kernel built on it. Its C is not A B^T (not checked).
- */
-function mmaOnlySource(): string {
-  const idx = [0, 1, 2, 3];
-  const acc = idx.flatMap((i) => idx.map((j) => `var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`)).join('\n  ');
-  const loads = [
-    ...idx.map((i) => `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&A, (row0 + ${16 * i}u) * p.k, false, p.k);`),
-    ...idx.map((j) => `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&B, (col0 + ${16 * j}u) * p.k, true, p.k);`),
-  ].join('\n  ');
-  const mma = idx.flatMap((i) => idx.map((j) => `c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`)).join('\n    ');
-  const stores = idx.flatMap((i) => idx.map((j) => `subgroupMatrixStore(&C, (row0 + ${16 * i}u) * p.n + col0 + ${16 * j}u, c${i}${j}, false, p.n);`)).join('\n  ');
-  return `
-enable chromium_experimental_subgroup_matrix;
-struct Params { m: u32, n: u32, k: u32 }
-@group(0) @binding(0) var<storage, read> A: array<i32>;
-@group(0) @binding(1) var<storage, read> B: array<i32>;
-@group(0) @binding(2) var<storage, read_write> C: array<i32>;
-@group(0) @binding(3) var<uniform> p: Params;
-
-@compute @workgroup_size(32)
-fn main(@builtin(workgroup_id) wg: vec3u) {
-  let row0 = wg.y * ${TILE}u;
-  let col0 = wg.x * ${TILE}u;
-  ${acc}
-  ${loads}
-  for (var k0 = 0u; k0 < p.k; k0 += 32u) {
+    ${loadOnce ? '' : loads}
     ${mma}
   }
   ${stores}
@@ -204,88 +178,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 }`;
 }
 
-/**
- * constOffsetKernelSource double-buffered: two stages of the workgroup arrays; while the subgroups
- * multiply one stage, every thread holds the next slice's vec4s in registers (read before the
- * multiplies) and stores them into the other stage after them: one barrier a slice. The loop takes
- * two slices a trip so that each stage's arrays are named by constants.
- */
-function doubleBufferedKernelSource(sm: number, sn: number, kSlice: number): string {
-  const idx = [0, 1, 2, 3];
-  const threads = 32 * sm * sn, words = kSlice / 4, vecs = kSlice / 16;
-  const perThread = (64 * vecs * (sm + sn)) / threads;
-  const acc = idx.flatMap((i) => idx.map((j) => `var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`)).join('\n  ');
-  const arrays = [0, 1].flatMap((st) => [
-    ...Array.from({ length: sm }, (_, i) => `var<workgroup> As${i}_${st}: array<i32, ${64 * words}>;`),
-    ...Array.from({ length: sn }, (_, j) => `var<workgroup> Bs${j}_${st}: array<i32, ${64 * words}>;`),
-  ]).join('\n');
-  // Element e of this thread: block b = e' / (64 vecs) of the sm + sn blocks (A's first), row and vec4 within it.
-  const where = (t: number) => `let f${t} = li + ${t * threads}u; let blk${t} = f${t} / ${64 * vecs}u; let er${t} = (f${t} % ${64 * vecs}u) / ${vecs}u; let v${t} = f${t} % ${vecs}u;`;
-  const fetch = (kExpr: string) => Array.from({ length: perThread }, (_, t) => `{ ${where(t)}
-      if (blk${t} < ${sm}u) { r${t} = A[(row0 + blk${t} * 64u + er${t}) * kv + (${kExpr}) / 16u + v${t}]; }
-      else { r${t} = B[(col0 + (blk${t} - ${sm}u) * 64u + er${t}) * kv + (${kExpr}) / 16u + v${t}]; } }`).join('\n    ');
-  const put = (st: number) => Array.from({ length: perThread }, (_, t) => {
-    const targets = [
-      ...Array.from({ length: sm }, (_, i) => `case ${i}u: { As${i}_${st}[at] = r${t}.x; As${i}_${st}[at + 1u] = r${t}.y; As${i}_${st}[at + 2u] = r${t}.z; As${i}_${st}[at + 3u] = r${t}.w; }`),
-      ...Array.from({ length: sn }, (_, j) => `case ${sm + j}u: { Bs${j}_${st}[at] = r${t}.x; Bs${j}_${st}[at + 1u] = r${t}.y; Bs${j}_${st}[at + 2u] = r${t}.z; Bs${j}_${st}[at + 3u] = r${t}.w; }`),
-    ].join(' ');
-    return `{ ${where(t)} let at = er${t} * ${words}u + v${t} * 4u;
-      switch (blk${t}) { ${targets} default: {} } }`;
-  }).join('\n    ');
-  const body = (si: number, sj: number, st: number) => Array.from({ length: kSlice / 32 }, (_, kk) => [
-    ...idx.map((i) => `let a${i}_${kk} = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&As${si}_${st}, ${16 * i * kSlice + 32 * kk}u, false, ${kSlice}u);`),
-    ...idx.map((j) => `let b${j}_${kk} = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&Bs${sj}_${st}, ${16 * j * kSlice + 32 * kk}u, true, ${kSlice}u);`),
-    ...idx.flatMap((i) => idx.map((j) => `c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}_${kk}, b${j}_${kk}, c${i}${j});`)),
-  ].join('\n        ')).join('\n        ');
-  const multiply = (st: number) => `switch (sg) {
-      ${Array.from({ length: sm * sn }, (_, sg) => `case ${sg}u: {
-        ${body(Math.floor(sg / sn), sg % sn, st)}
-      }`).join('\n      ')}
-      default: {}
-    }`;
-  const stores = idx.flatMap((i) => idx.map((j) => `subgroupMatrixStore(&C, (row0 + sr + ${16 * i}u) * p.n + col0 + sc + ${16 * j}u, c${i}${j}, false, p.n);`)).join('\n  ');
-  return `
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);
-struct Params { m: u32, n: u32, k: u32 }
-@group(0) @binding(0) var<storage, read> A: array<vec4<i32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<i32>>;
-@group(0) @binding(2) var<storage, read_write> C: array<i32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${arrays}
-
-@compute @workgroup_size(${threads})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let row0 = wg.y * ${64 * sm}u;
-  let col0 = wg.x * ${64 * sn}u;
-  let sg = li / 32u;
-  let sr = (sg / ${sn}u) * 64u;
-  let sc = (sg % ${sn}u) * 64u;
-  let kv = p.k / 16u; // vec4<i32> per row
-  ${Array.from({ length: perThread }, (_, t) => `var r${t}: vec4<i32>;`).join(' ')}
-  ${acc}
-  ${fetch('0u')}
-  ${put(0)}
-  workgroupBarrier();
-  for (var k0 = 0u; k0 < p.k; k0 += ${2 * kSlice}u) {
-    ${fetch(`k0 + ${kSlice}u`)}
-    ${multiply(0)}
-    ${put(1)}
-    workgroupBarrier();
-    let more = k0 + ${2 * kSlice}u < p.k;
-    if (more) {
-      ${fetch(`k0 + ${2 * kSlice}u`)}
-    }
-    ${multiply(1)}
-    if (more) {
-      ${put(0)}
-    }
-    workgroupBarrier();
-  }
-  ${stores}
-}`;
-}
-
 function randomInt8(n: number, seed: number): Int8Array {
   const a = new Int8Array(n);
   let s = seed;
@@ -323,11 +215,14 @@ export async function benchInt8(_limits: MachineLimits): Promise<Record<string, 
   console.log(`  adapter: ${adapter.info.description}`);
   const pipelineOf = (code: string) => device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
   const allVariants = [
-    { name: 'from storage, 1 subgroup (64x64)', make: () => pipelineOf(kernelSource()), tileM: TILE, tileN: TILE },
-    { name: 'multiply-accumulates alone (operands loaded once), 1 subgroup (64x64)', make: () => pipelineOf(mmaOnlySource()), tileM: TILE, tileN: TILE, unchecked: true },
-    ...[[2, 2, 32], [2, 2, 64], [4, 2, 32], [2, 4, 32]].map(([sm, sn, ks]) => ({
-      name: `double-buffered, constant offsets, ${sm}x${sn} subgroups (${64 * sm}x${64 * sn}), k slices of ${ks}`, make: () => pipelineOf(doubleBufferedKernelSource(sm, sn, ks)), tileM: 64 * sm, tileN: 64 * sn,
-    })),
+    { name: 'from storage, 1 subgroup (64x64)', make: () => pipelineOf(fromStorageSource()), tileM: TILE, tileN: TILE },
+    { name: 'multiply-accumulates alone (operands loaded once), 1 subgroup (64x64)', make: () => pipelineOf(fromStorageSource(true)), tileM: TILE, tileN: TILE, unchecked: true },
+    // The backend's kernel (double-buffered, constant offsets, 2x2 subgroups, k slices of 32). Other
+    // double-buffered shapes measured on the H100 were slower: 2x2 k64 252, 4x2 k32 271, 2x4 k32 276 TOPS.
+    {
+      name: 'the backend\'s INT8_MATMUL: double-buffered, constant offsets, 2x2 subgroups (128x128), k slices of 32', make: () => pipelineOf(kernelSource(INT8_MATMUL)), tileM: INT8_TILE, tileN: INT8_TILE,
+      uniform: (_m: number, n: number, k: number) => new Uint32Array([k, k / 16, k / 16, 0, 0, n, 0, 0]),
+    },
     ...[[2, 2, 32], [2, 2, 64], [4, 2, 64], [2, 4, 64]].map(([sm, sn, ks]) => ({
       name: `staged, constant offsets, ${sm}x${sn} subgroups (${64 * sm}x${64 * sn}), k slices of ${ks}`, make: () => pipelineOf(constOffsetKernelSource(sm, sn, ks)), tileM: 64 * sm, tileN: 64 * sn,
     })),
@@ -353,7 +248,7 @@ export async function benchInt8(_limits: MachineLimits): Promise<Record<string, 
     const pipeline = compiled.get(v) ?? compiled.set(v, v.make()).get(v)!; // compiled when first run
     const [ab, bb] = [buffer(a, storage), buffer(b, storage)];
     const cb = device.createBuffer({ size: m * n * 4, usage: storage });
-    const ub = buffer(new Uint32Array([m, n, k, 0]), GPUBufferUsage.UNIFORM);
+    const ub = buffer('uniform' in v && v.uniform ? v.uniform(m, n, k) : new Uint32Array([m, n, k, 0]), GPUBufferUsage.UNIFORM);
     const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [ab, bb, cb, ub].map((buf, i) => ({ binding: i, resource: { buffer: buf } })) });
     const submit = (count: number) => {
       const enc = device.createCommandEncoder();

@@ -13,7 +13,7 @@
  * A dead input (S_jj = 0) is just rounded. Codes are packed four to a u32 word per row.
  */
 import type { Kernel } from './kernel.js';
-import { SWEEP_BLOCK, SWEEP_ROWS } from './group-grid-sweep.js';
+import { SWEEP_BLOCK, SWEEP_ENTRY, SWEEP_ROWS, laterColumns, storeBlock } from './group-grid-sweep.js';
 
 export const COORDINATE_SWEEP: Kernel = {
   name: 'coordinate-sweep',
@@ -26,14 +26,7 @@ export const COORDINATE_SWEEP: Kernel = {
 // Column i's change in slot i % 2 (see group-grid-sweep.ts: one barrier a column suffices).
 var<workgroup> deltas: array<f32, ${2 * SWEEP_ROWS}>;
 
-@compute @workgroup_size(${SWEEP_ROWS * 32})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let lane = lid.x % 32u;
-  let lr = lid.x / 32u;
-  let r = groupIndex(wg, nwg) * ${SWEEP_ROWS}u + lr;
-  // Rows past the end compute on the last row and store nothing: every thread reaches every barrier.
-  let live = r < p.rows;
-  let row = min(r, p.rows - 1u) * p.cols;
+${SWEEP_ENTRY}
   let gridRow = min(r, p.rows - 1u) * p.groups;
   let j0 = 4u * lane; // this thread's columns: i1 + j0 .. i1 + j0 + 3
   var q = vec4f(0.0); // W_hat
@@ -64,15 +57,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       deltas[(i % 2u) * ${SWEEP_ROWS}u + lr] = d;
       if (live) { D[r * ${SWEEP_BLOCK}u + i] = d; }
     }
-    workgroupBarrier();
-    let d = deltas[(i % 2u) * ${SWEEP_ROWS}u + lr];
-    for (var u = 0u; u < 4u; u++) {
-      let j = j0 + u;
-      if (j > i && j < p.count) { x[u] -= d * S[col * p.cols + p.i1 + j]; }
-    }
+    ${laterColumns('x', 'deltas', 'S')}
   }
-  if (live) {
-    for (var t = 0u; t < 4u; t++) { if (j0 + t < p.count) { Q[row + p.i1 + j0 + t] = q[t]; } }
-  }
+  ${storeBlock('q', 'Q')}
 }`,
 };

@@ -22,6 +22,40 @@ export const SWEEP_BLOCK = 128;
 /** Rows per workgroup (a team of 32 threads each). */
 export const SWEEP_ROWS = 8;
 
+/**
+ * WGSL: the column sweeps' entry point and team layout: lane in a row's team of 32, the row (lr of
+ * the workgroup's SWEEP_ROWS, r overall, `row` its first element; past the end, the last row), `live`.
+ */
+export const SWEEP_ENTRY = `@compute @workgroup_size(${SWEEP_ROWS * 32})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let lane = lid.x % 32u;
+  let lr = lid.x / 32u;
+  let r = groupIndex(wg, nwg) * ${SWEEP_ROWS}u + lr;
+  // Rows past the end compute on the last row and store nothing: every thread reaches every barrier.
+  let live = r < p.rows;
+  let row = min(r, p.rows - 1u) * p.cols;`;
+
+/**
+ * WGSL shared by the column sweeps (this one, coordinate-sweep.ts): after the owner of column i has
+ * put its value in slot i % 2 of `slots`, the barrier, then each thread moves its later columns of
+ * the block (registers `acc`, 4 columns from j0) by that value times row `col` of `matrix`.
+ */
+export function laterColumns(acc: string, slots: string, matrix: string): string {
+  return `workgroupBarrier();
+    let moved = ${slots}[(i % 2u) * ${SWEEP_ROWS}u + lr];
+    for (var u = 0u; u < 4u; u++) {
+      let j = j0 + u;
+      if (j > i && j < p.count) { ${acc}[u] -= moved * ${matrix}[col * p.cols + p.i1 + j]; }
+    }`;
+}
+
+/** WGSL: a thread's 4 columns of the block (registers `acc`) stored back into `target` (live rows only). */
+export function storeBlock(acc: string, target: string): string {
+  return `if (live) {
+    for (var t = 0u; t < 4u; t++) { if (j0 + t < p.count) { ${target}[row + p.i1 + j0 + t] = ${acc}[t]; } }
+  }`;
+}
+
 export const GROUP_GRID_SWEEP: Kernel = {
   name: 'group-grid-sweep',
   buffers: [
@@ -38,14 +72,7 @@ var<workgroup> highs: array<f32, ${SWEEP_ROWS * 32}>;
 
 ${FIT_GRID_WGSL}
 
-@compute @workgroup_size(${SWEEP_ROWS * 32})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let lane = lid.x % 32u;
-  let lr = lid.x / 32u;
-  let r = groupIndex(wg, nwg) * ${SWEEP_ROWS}u + lr;
-  // Rows past the end compute on the last row and store nothing: every thread reaches every barrier.
-  let live = r < p.rows;
-  let row = min(r, p.rows - 1u) * p.cols;
+${SWEEP_ENTRY}
   let end = p.i1 + p.count;
   let j0 = 4u * lane; // this thread's columns: i1 + j0 .. i1 + j0 + 3
   var w = vec4f(0.0);
@@ -103,16 +130,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       }
     }
     if (p.feedback == 1u) {
-      workgroupBarrier();
-      let e = errs[(i % 2u) * ${SWEEP_ROWS}u + lr];
-      for (var u = 0u; u < 4u; u++) {
-        let j = j0 + u;
-        if (j > i && j < p.count) { w[u] -= e * U[col * p.cols + p.i1 + j]; }
-      }
+      ${laterColumns('w', 'errs', 'U')}
     }
   }
-  if (live) {
-    for (var t = 0u; t < 4u; t++) { if (j0 + t < p.count) { W[row + p.i1 + j0 + t] = w[t]; } }
-  }
+  ${storeBlock('w', 'W')}
 }`,
 };
