@@ -154,8 +154,9 @@ test('int8 tensor cores (where the adapter has subgroup matrices; not SwiftShade
     t.skip('this adapter has no int8 subgroup matrices');
     return;
   }
-  // 200 x 300 by 130 x 300: none a multiple of the 128 x 128 tiles or of the 64-deep k step.
-  const [m, k, n] = [200, 300, 130];
+  // 200 x 1100 by 130 x 1100: none a multiple of the 128 x 128 tiles or of the 64-deep k step,
+  // and more words a row than the split's 256 threads (each cuts several).
+  const [m, k, n] = [200, 1100, 130];
   const x = randn(m * k, 41), w = randn(n * k, 42, 0.02), bias = randn(n, 43);
   for (let i = 0; i < m; i++) x[i * k + 17] *= 30; // an outlier feature
   const want = new Float64Array(m * n), mag = new Float64Array(m * n);
