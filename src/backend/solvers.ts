@@ -1,7 +1,8 @@
 /**
  * What the quantizers' solvers need of a backend to run where the calibration data already is (a
- * GPU): dense linear algebra on views of device matrices, and the column sweep of lowbit's group
- * grids. A method that can use it (GPTQ: quant/methods/gptq.ts, `gptqOnDevice`) writes its
+ * GPU): dense linear algebra on views of device matrices, and the column sweeps of lowbit's group
+ * grids (GPTQ's, QuantEase's). A method that can use it (quant/methods/gptq.ts `gptqOnDevice`,
+ * quant/methods/quantease.ts `quanteaseOnDevice`) writes its
  * algorithm once against this interface, next to its host version, and the calibrated pipeline
  * hands it the layer's weight and Hessian as tensors when the backend offers `solvers`.
  *
@@ -27,6 +28,13 @@ export interface DeviceGemmShape extends GemmShape {
   upperOnly?: boolean;
 }
 
+/** What a sweep chose, on the host: codes [rows, cols] (stored order of the sweep), scales and zero points [rows, groups]. */
+export interface GroupGridCodes {
+  codes: Uint8Array;
+  scales: Float32Array;
+  zeros: Uint8Array;
+}
+
 /** A group-grid quantization of W [rows, cols] in progress on the device (see `columns`). */
 export interface GroupGridSweep {
   /**
@@ -37,7 +45,7 @@ export interface GroupGridSweep {
    */
   columns(i1: number, count: number, feedback: { u: Tensor; errors: Tensor } | null): void;
   /** The codes, scales and zero points chosen so far. */
-  read(): Promise<{ codes: Uint8Array; scales: Float32Array; zeros: Uint8Array }>;
+  read(): Promise<GroupGridCodes>;
   /** Releases the sweep's device buffers (not W). */
   free(): void;
 }
@@ -56,7 +64,7 @@ export interface CoordinateSweep {
    */
   columns(i1: number, count: number, relaxed: boolean): void;
   /** The codes of the last pass, and the grids. */
-  read(): Promise<{ codes: Uint8Array; scales: Float32Array; zeros: Uint8Array }>;
+  read(): Promise<GroupGridCodes>;
   /** Releases the sweep's device buffers (not the caller's tensors). */
   free(): void;
 }

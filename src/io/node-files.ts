@@ -14,6 +14,11 @@ export function nodeBuiltin<T>(id: string): T | null {
   return (proc?.getBuiltinModule?.(id) as T | undefined) ?? null;
 }
 
+/** An environment variable of the Node process, or undefined (outside Node too). */
+export function hostEnv(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
+
 export function nodeFileHost(): FileHost | null {
   const fs = nodeBuiltin<Fs>('node:fs'), path = nodeBuiltin<Path>('node:path');
   if (!fs || !path) return null;

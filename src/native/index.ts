@@ -5,7 +5,7 @@
  * browser) there is no addon: Node's modules are reached through process.getBuiltinModule, so
  * this file loads anywhere.
  */
-import { nodeBuiltin } from '../io/node-files.js';
+import { hostEnv, nodeBuiltin } from '../io/node-files.js';
 
 export interface NativeKernels {
   sgemm(tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number,
@@ -47,8 +47,7 @@ export interface NativeKernels {
 }
 
 function load(): NativeKernels | null {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  if (env?.LOWBIT_NATIVE === '0') return null;
+  if (hostEnv('LOWBIT_NATIVE') === '0') return null;
   const nodeModule = nodeBuiltin<typeof import('node:module')>('node:module');
   const fs = nodeBuiltin<typeof import('node:fs')>('node:fs'), url = nodeBuiltin<typeof import('node:url')>('node:url');
   if (!nodeModule || !fs || !url) return null;

@@ -4,7 +4,7 @@
  * ~21 MB for one platform) when they want the GPU. LOWBIT_WEBGPU may name the package's folder
  * instead (the test path installs it apart from the project's dependencies).
  */
-import { nodeBuiltin } from '../../io/node-files.js';
+import { hostEnv, nodeBuiltin } from '../../io/node-files.js';
 import { LowbitError } from '../../util/errors.js';
 import { openWebGpuBackend } from './device.js';
 import type { WebGpuBackend } from './webgpu-backend.js';
@@ -17,7 +17,7 @@ interface DawnModule {
 let dawn: Promise<DawnModule> | null = null;
 
 async function loadDawn(): Promise<DawnModule> {
-  const dir = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LOWBIT_WEBGPU;
+  const dir = hostEnv('LOWBIT_WEBGPU');
   const path = nodeBuiltin<typeof import('node:path')>('node:path'), url = nodeBuiltin<typeof import('node:url')>('node:url');
   const specifier = dir && path && url ? url.pathToFileURL(path.join(path.resolve(dir), 'index.js')).href : 'webgpu';
   try {
@@ -40,7 +40,7 @@ export async function hostWebGpuBackend(): Promise<WebGpuBackend> {
   // allow_unsafe_apis: Dawn offers its experimental features (the int8 subgroup matrices) only then.
   const be = await openWebGpuBackend(create(['enable-dawn-features=allow_unsafe_apis']));
   // LOWBIT_GPU_PRODUCTS=f32|int8-slices: how linear multiplies (WebGpuBackend.products).
-  const products = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LOWBIT_GPU_PRODUCTS;
+  const products = hostEnv('LOWBIT_GPU_PRODUCTS');
   if (products === 'f32' || (products === 'int8-slices' && be.int8)) be.products = products;
   else if (products) throw new LowbitError(`LOWBIT_GPU_PRODUCTS=${products}: f32, or int8-slices on a GPU with int8 subgroup matrices${be.int8 ? '' : ' (this one has none)'}`);
   return be;

@@ -17,9 +17,6 @@ import { grid, kernelSource, packParams, paramBytes, type Kernel, type ParamValu
 import { MATMUL, MATMUL_HALF_WEIGHT, TILE } from './kernels/matmul.js';
 import { INT8_TILE } from './kernels/int8-matmul.js';
 import { freeSplit, splitProduct, splitRows, type SplitOperand } from './split-product.js';
-
-/** Slices of each operand (and levels kept) for products on the int8 tensor cores: see `products`. */
-const SLICES = 3;
 import type { HalfWeights } from '../../io/tensor-source.js';
 import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL } from './kernels/elementwise.js';
 import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
@@ -45,6 +42,8 @@ const MAX_PENDING_DISPATCHES = 512;
 const UNIFORM_SLOT = 256;
 /** Uploads between submits (each submit lets Dawn release the host copies of what was uploaded). */
 const UPLOAD_BYTES_PER_SUBMIT = 256 * 2 ** 20;
+/** Slices of each operand (and levels kept) for products on the int8 tensor cores: see `products`. */
+const SLICES = 3;
 /** Bytes of freed buffers kept for reuse (a 7B block's forward at 4096 tokens frees ~1.5 GB a pass). */
 const POOL_BYTES = 4 * 2 ** 30;
 
@@ -65,7 +64,7 @@ export class WebGpuBackend implements Backend {
   private readonly empty: GPUBuffer;
   private readonly rotations = new WeakMap<Rotation, GpuTensor>();
   private error: string | null = null;
-  /** GPTQ's linear algebra and column sweeps on this GPU (solvers.ts). */
+  /** The solvers' linear algebra and column sweeps (GPTQ, QuantEase) on this GPU (solvers.ts). */
   readonly solvers: DeviceSolvers = new WebGpuSolvers(this);
 
   /**
@@ -173,8 +172,7 @@ export class WebGpuBackend implements Backend {
    * the int8 tensor cores by exact slices, split-product.ts: three slices each, RMS error ~5e-5 of
    * the result against f64 where the f32 kernel's is ~1e-6 and fp16's ~5e-4; 1.7x the f32 kernel's
    * rate on the H100). Only where the device has int8 subgroup matrices (`int8`), for 128 rows or
-   * more; a weight's slices are kept until it is freed. The default where the device has them: 20x
-   * closer to f64 than the fp16 forwards of the reference GPTQ, and faster.
+   * more, and there the default; a weight's slices are kept until it is freed.
    */
   products: 'f32' | 'int8-slices';
   private readonly weightSlices = new Map<Tensor, SplitOperand>();
@@ -186,10 +184,10 @@ export class WebGpuBackend implements Backend {
     if (this.products === 'int8-slices' && this.int8 && rows >= INT8_TILE && !this.gpu(weight, true).half) {
       let ws = this.weightSlices.get(weight);
       if (!ws) this.weightSlices.set(weight, (ws = splitRows(this, weight, SLICES, true)));
-      const xs = splitRows(this, this.gpu(x), SLICES, false);
-      const y = splitProduct(this, xs, ws, SLICES, bias);
+      const xs = splitRows(this, x, SLICES, false);
+      const y = splitProduct(this, xs, ws, SLICES, bias, [...x.shape.slice(0, -1), outDim]);
       freeSplit(this, xs);
-      return new GpuTensor([...x.shape.slice(0, -1), outDim], this.gpu(y).buffer, this);
+      return y;
     }
     return this.product(x, inDim, false, weight, inDim, true, rows, outDim, inDim, bias, [...x.shape.slice(0, -1), outDim], this.gpu(weight, true).half);
   }

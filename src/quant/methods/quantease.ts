@@ -31,11 +31,11 @@
  * `column` structure), Q's grids are fitted to W with those removed.
  */
 import { sgemm } from '../../linalg/gemm.js';
-import { GROUP_GRID_FORMAT, type GroupGrid, GroupColumnGrid, effectiveGroupSize, groupGridBits, groupGridFromTensors, groupGridTensors, groupGridParams, dequantizeGroupGrid, storedOrderOnDevice } from '../group-grid.js';
+import { type GroupGrid, GroupColumnGrid, effectiveGroupSize, groupGridFromTensors, groupGridWeight, dequantizeGroupGrid, storedOrderOnDevice } from '../group-grid.js';
 import type { CalibratedMethod, DeviceLayer, QuantOptions } from '../method.js';
 import type { Tensor } from '../../backend/backend.js';
 import type { OptionSpecs } from '../../util/options.js';
-import { fromDense, type QuantizedWeight, type StoredTensor, type WeightFormat, type FormatParams } from '../types.js';
+import type { QuantizedWeight, WeightFormat } from '../types.js';
 import { columnOrder, diagonalOrder } from './gptq.js';
 import type { ColumnGrid } from '../column-grid.js';
 import { GgmlColumnGrid, hessianDiagonal } from '../ggml/ggml-column-grid.js';
@@ -297,7 +297,8 @@ export async function quanteaseOnDevice(layer: DeviceLayer, o: QuantEaseOptions)
   sweeper.free();
   [p, r, delta, sums, ...(perm ? [hs, target] : [])].forEach((t) => s.free(t));
   const grid: GroupGrid = { rows, cols, bits: o.bits, symmetric: o.symmetric, groupSize, codes, scales, zeros };
-  return { ...storedOrderOnDevice(s, grid, q, perm), objectives: relaxedLog.slice(0, sweep).map((_, k) => objective(v, k)), relaxed: relaxedLog.slice(0, sweep), sweeps: sweep };
+  // relaxedLog has one entry a sweep run (an early stop leaves the loop after logging its sweep).
+  return { ...storedOrderOnDevice(s, grid, q, perm), objectives: relaxedLog.map((_, k) => objective(v, k)), relaxed: relaxedLog, sweeps: sweep };
 }
 
 /** C^T = S A^T for transposed [cols, rows] operands (S symmetric, so this is (A S)^T). */
@@ -358,23 +359,27 @@ export function sparseBits(count: number, rows: number, cols: number, structure:
 }
 
 export function quanteaseWeight(res: QuantEaseResult): QuantizedWeight {
-  const { grid } = res;
-  const dense = dequantizeGroupGrid(grid);
-  const tensors: Record<string, StoredTensor> = groupGridTensors(grid);
-  const bits = groupGridBits(grid);
-  let format = GROUP_GRID_FORMAT.name;
-  const params: FormatParams = groupGridParams(grid);
-  if (res.outliers) {
-    format = SPARSE_OUTLIER_FORMAT.name;
-    tensors.outlier_index = { dtype: 'I32', shape: [res.outliers.index.length], data: res.outliers.index };
-    tensors.outlier_values = { dtype: 'F16', shape: [res.outliers.values.length], data: f32ToF16(res.outliers.values) };
-    bits.outliers = sparseBits(res.outliers.index.length, grid.rows, grid.cols, res.outlierStructure);
-    res.outliers.index.forEach((pos, k) => (dense[pos] += res.outliers!.values[k]));
-  }
+  const base = groupGridWeight(res.grid);
   const last = res.objectives[res.objectives.length - 1];
+  const report = { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: last, outliers: res.outliers?.index.length ?? 0 };
+  if (!res.outliers) return { ...base, report };
+  // The grid part decoded when asked for (as groupGridWeight does), the outliers added on top.
+  const { index, values } = res.outliers;
   return {
-    format, params, rows: grid.rows, cols: grid.cols, tensors, bits, dequantize: fromDense(dense),
-    report: { sweeps: res.sweeps, firstSweepRelError: res.objectives[0], lastSweepRelError: last, outliers: res.outliers?.index.length ?? 0 },
+    ...base,
+    format: SPARSE_OUTLIER_FORMAT.name,
+    tensors: {
+      ...base.tensors,
+      outlier_index: { dtype: 'I32', shape: [index.length], data: index },
+      outlier_values: { dtype: 'F16', shape: [values.length], data: f32ToF16(values) },
+    },
+    bits: { ...base.bits, outliers: sparseBits(index.length, res.grid.rows, res.grid.cols, res.outlierStructure) },
+    dequantize: (out) => {
+      const dense = base.dequantize(out);
+      index.forEach((pos, k) => (dense[pos] += values[k]));
+      return dense;
+    },
+    report,
   };
 }
 

@@ -48,8 +48,6 @@ ${SWEEP_ENTRY}
       let zero = f32(zeros[g]);
       let code = clamp(round(beta / scale) + zero, 0.0, p.maxq);
       let next = select(scale * (code - zero), beta, p.relaxed == 1u && sjj != 0.0);
-      // d from \`next\`, not read back from q[t]: on SwiftShader, reading the vector element just
-      // written at a dynamic index gave wrong changes (seen on a real layer, not on random ones).
       q[t] = next;
       word |= u32(code) << (8u * t);
       if (live && (t == 3u || i + 1u == p.count)) { codes[r * p.words + col / 4u] = word; }

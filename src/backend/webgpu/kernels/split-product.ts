@@ -45,7 +45,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let inv = 1.0 / scale;
   let words = p.kPad / 4u;
   for (var w = lid.x; w < words; w += 256u) {
-    var packed = array<u32, ${MAX_SLICES}>(0u, 0u, 0u);
+    // Initialised explicitly: without it the H100 kept the last word's bits here across trips.
+    var packed = array<u32, ${MAX_SLICES}>(${Array.from({ length: MAX_SLICES }, () => '0u').join(', ')});
     for (var e = 0u; e < 4u; e++) {
       let c = 4u * w + e;
       var a = 0.0;
