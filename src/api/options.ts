@@ -18,7 +18,8 @@ const TENSOR_TYPES = [...Object.keys(FLOAT_TYPES), ...Object.keys(BLOCK_TYPES)];
 export const DEVICE_OPTIONS = {
   device: {
     type: 'string', choices: DEVICES, default: 'cpu',
-    description: 'where forward passes run: cpu, gpu (WebGPU: needs the npm package webgpu and a Vulkan, Metal or D3D12 driver) or auto (the GPU when one is found)',
+    description: 'where forward passes run: cpu, gpu (WebGPU: needs the npm package webgpu and a Vulkan, Metal or D3D12 driver) or auto (the GPU when one is found). '
+      + 'On a GPU with int8 subgroup matrices (NVIDIA through Dawn), f32 linears multiply by exact int8 slices; LOWBIT_GPU_PRODUCTS=f32 keeps the f32 kernel',
   },
 } as const satisfies OptionSpecs;
 
