@@ -12,8 +12,8 @@
  *     fewer keep a run inside a time limit: the time per block is the same), --samples=N windows
  *     of 2048 (default 128): seconds, per block, projected to 32 blocks; peak GPU memory (nvidia-smi
  *     polled, where there is one) and peak host RSS.
- *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run] [--products=f32|int8-slices]
- * (--only-run: the whole run alone, without the parts before it.)
+ *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run] [--products=f32|int8-slices] [--trace]
+ * (--only-run: the whole run alone, without the parts before it; --trace: the time of every step of its first two blocks.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -158,12 +158,15 @@ export async function benchGptq7b(_limits: MachineLimits): Promise<Record<string
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lowbit-gptq7b-'));
   try {
     const t0 = performance.now();
+    const trace = process.argv.includes('--trace');
     const { peakMiB } = await peakGpuMemory(() => quantizeCalibrated(dir, path.join(out, 'q'), {
       method: METHODS.gptq as CalibratedMethod, options: { bits: 4, groupSize: 128, symmetric: false, extra: {} },
       calib: { file: ASSETS.calib, samples, seqLen: 2048 }, backend: be, force: true,
       // A line a block as it finishes, so that a run stopped by a time limit still says how far it got.
+      // --trace: every step of the first two blocks too (where a block's time goes).
       onProgress: (_done, _total, what) => {
-        if (what.endsWith('propagating')) console.log(`    ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        const at = `${what} at ${((performance.now() - t0) / 1000).toFixed(2)} s`;
+        if (what.endsWith('propagating') || (trace && /^block [01]:/.test(what))) console.log(`    ${at}`);
       },
     }));
     const total = (performance.now() - t0) / 1000;

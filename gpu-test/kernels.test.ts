@@ -12,6 +12,8 @@ import { hadamardRotation } from '../src/linalg/hadamard.js';
 import { randn, relDiff } from '../test/helpers.js';
 import { bf16ToF32, f16ToF32, f32ToBf16 } from '../src/io/float.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu-backend.js';
+import type { TensorSource } from '../src/io/tensor-source.js';
+import { uploadTensor } from '../src/arch/layers.js';
 
 let gpu: Backend;
 const cpu = new CpuBackend();
@@ -78,7 +80,27 @@ test('linear with a weight kept in 16-bit floats (bf16; f16 with subnormals), od
     assert.ok(relDiff(await gpu.read(gpu.linear(x, half)), onCpu) <= 2e-6, `${format}: agrees with the CPU`);
     assert.throws(() => gpu.matmul(x, half, { transB: true }), /only be the weight of linear/);
     assert.throws(() => gpu.add(half, half), /only be the weight of linear/);
+    // uploadWidened: an f32 tensor of exactly the host's widened values; odd length, an even one
+    // uploaded from its own memory, and one at an offset of 2 bytes (copied).
+    const rows = 64, even = rows * inDim;
+    assert.deepEqual(await gpu.read(gpu.uploadWidened!({ format, bits }, [out, inDim])), widened, `${format}: widened on the device`);
+    assert.deepEqual(await gpu.read(gpu.uploadWidened!({ format, bits: bits.subarray(0, even) }, [rows, inDim])), widened.subarray(0, even), `${format}: even length`);
+    assert.deepEqual(await gpu.read(gpu.uploadWidened!({ format, bits: bits.subarray(1, 1 + even) }, [rows, inDim])), widened.subarray(1, 1 + even), `${format}: at an offset`);
   }
+});
+
+test('uploadTensor: a bf16/f16 matrix widened on the device; NaN and Inf named with the tensor and file', async () => {
+  const bits = f32ToBf16(randn(12 * 10, 21));
+  const source = (b: Uint16Array, format: 'bf16' | 'f16'): TensorSource => ({
+    dir: '/m', has: () => true, shape: () => [12, 10], fileOf: () => '/m/model.safetensors',
+    readF32: () => { throw new Error('read as stored, not as f32'); },
+    readPacked: () => ({ shape: [12, 10], byteLength: b.byteLength, decode: () => bf16ToF32(b), half: { format, bits: b } }),
+  });
+  assert.deepEqual(await gpu.read(uploadTensor(gpu, source(bits, 'bf16'), 'w')), bf16ToF32(bits));
+  const nan = bits.slice(); nan[37] = 0x7fc1;
+  assert.throws(() => uploadTensor(gpu, source(nan, 'bf16'), 'w'), /^LowbitError: \/m\/model.safetensors: tensor w contains NaN at element 37$/m);
+  const inf = new Uint16Array(120); inf[5] = 0xfc00;
+  assert.throws(() => uploadTensor(gpu, source(inf, 'f16'), 'w'), /tensor w contains Inf at element 5/);
 });
 
 test('elementwise kernels and row reductions', async () => {

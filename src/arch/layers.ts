@@ -7,7 +7,8 @@
 import { native } from '../native/index.js';
 import type { ActQuantSpec, Backend, Tensor } from '../backend/index.js';
 import type { Rotation } from '../linalg/hadamard.js';
-import type { PackedTensor, TensorSource } from '../io/tensor-source.js';
+import type { HalfWeights, PackedTensor, TensorSource } from '../io/tensor-source.js';
+import { firstNonFinite } from '../io/safetensors.js';
 import type { Scratch } from '../io/scratch.js';
 import { LowbitError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
@@ -168,9 +169,24 @@ export function packedLinear(be: Backend, p: PackedTensor, bias?: Tensor): Linea
   return p.half && be.uploadHalf ? new HalfLinear(be.uploadHalf(p.half, p.shape), bias) : new PackedLinear(p, bias);
 }
 
-/** Reads a tensor of a validated source and uploads it (NaN/Inf rejected). */
+/**
+ * Reads a tensor of a validated source and uploads it (NaN/Inf rejected). A bf16/f16 matrix goes
+ * as stored to a backend that widens on its device (Backend.uploadWidened).
+ */
 export function uploadTensor(be: Backend, src: TensorSource, name: string): Tensor {
-  return be.upload(readFinite(src, name), src.shape(name));
+  const half = be.uploadWidened ? src.readPacked?.(name)?.half : undefined;
+  if (!half) return be.upload(readFinite(src, name), src.shape(name));
+  assertFiniteHalf(half, name, src.fileOf(name));
+  return be.uploadWidened!(half, src.shape(name));
+}
+
+/** assertFinite on 16-bit floats as stored: an all-ones exponent is Inf (mantissa 0) or NaN. */
+function assertFiniteHalf(half: HalfWeights, name: string, file: string): void {
+  const { bits } = half;
+  const i = firstNonFinite(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength), half.format === 'bf16' ? 'BF16' : 'F16');
+  if (i < 0) return;
+  const mantissa = half.format === 'bf16' ? 0x7f : 0x3ff;
+  throw new LowbitError(`tensor ${name} contains ${bits[i] & mantissa ? 'NaN' : 'Inf'} at element ${i}`, file);
 }
 
 /**

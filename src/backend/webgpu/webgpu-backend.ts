@@ -18,7 +18,7 @@ import { MATMUL, MATMUL_HALF_WEIGHT, TILE } from './kernels/matmul.js';
 import { INT8_TILE } from './kernels/int8-matmul.js';
 import { freeSplit, splitProduct, splitRows, type SplitOperand } from './split-product.js';
 import type { HalfWeights } from '../../io/tensor-source.js';
-import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL } from './kernels/elementwise.js';
+import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL, WIDEN_HALF } from './kernels/elementwise.js';
 import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
 import { EMBEDDING, ROPE } from './kernels/positions.js';
 import { ATTENTION, ATTENTION_TILED, MAX_HEAD_DIM, TILED_MAX_HEAD_DIM, TILE_QUERIES } from './kernels/attention.js';
@@ -93,9 +93,19 @@ export class WebGpuBackend implements Backend {
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== half.bits.length) throw new Error(`tensor data has ${half.bits.length} elements, shape [${shape}] needs ${n}`);
     // Element 2i is the low half of word i, 2i + 1 the high half (little-endian), as the kernel unpacks them.
-    const words = new Uint32Array(Math.ceil(n / 2));
-    new Uint16Array(words.buffer, 0, n).set(half.bits);
+    const { bits } = half;
+    let words: Uint32Array;
+    if (n % 2 === 0 && bits.byteOffset % 4 === 0) words = new Uint32Array(bits.buffer, bits.byteOffset, n / 2); // already so laid out
+    else new Uint16Array((words = new Uint32Array(Math.ceil(n / 2))).buffer, 0, n).set(bits);
     return new GpuTensor([...shape], this.uploadBuffer(words), this, half.format);
+  }
+
+  uploadWidened(half: HalfWeights, shape: readonly number[]): Tensor {
+    const packed = this.uploadHalf(half, shape);
+    const out = this.output(shape);
+    this.dispatch(WIDEN_HALF[half.format], [packed, out], { n: out.length }, Math.ceil(out.length / ELEMENTWISE_GROUP));
+    this.free(packed);
+    return out;
   }
 
   async read(t: Tensor): Promise<Float32Array> {

@@ -3,6 +3,7 @@
  * `s` is a scalar parameter (used by `scale`).
  */
 import type { Kernel } from './kernel.js';
+import { HALF_AT } from './matmul.js';
 
 function elementwise(name: string, expr: string, inputs: 1 | 2): Kernel {
   return {
@@ -49,3 +50,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 export const RELU = elementwise('relu', 'max(x, 0.0)', 1);
 
 export const ELEMENTWISE_GROUP = 256;
+
+/** out[i] = element i of 16-bit floats stored two to a u32 word (Backend.uploadWidened), widened exactly. */
+export const WIDEN_HALF: Record<'bf16' | 'f16', Kernel> = {
+  bf16: widenHalf('bf16'),
+  f16: widenHalf('f16'),
+};
+
+function widenHalf(format: 'bf16' | 'f16'): Kernel {
+  return {
+    name: `widen_${format}`,
+    buffers: [{ name: 'B', type: 'u32' }, { name: 'out', write: true }],
+    params: { n: 'u32' },
+    body: /* wgsl */ `${HALF_AT[format]}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let i = groupIndex(wg, nwg) * 256u + t;
+  if (i >= p.n) { return; }
+  out[i] = halfAt(i);
+}`,
+  };
+}

@@ -68,7 +68,7 @@ function stores(): string {
  * widened exactly: bf16 is the high half of an f32; f16 is rebuilt from its fields (subnormals
  * included, which WGSL's unpack2x16float may flush).
  */
-const HALF_AT: Record<'bf16' | 'f16', string> = {
+export const HALF_AT: Record<'bf16' | 'f16', string> = {
   bf16: `
 fn halfAt(i: u32) -> f32 {
   let word = B[i / 2u];
