@@ -5,9 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToF16Bits } from '../src/io/float.js';
 import { setFloat16 } from '@petamoriken/float16';
-import { SafetensorsFile } from '../src/io/safetensors.js';
+import { SafetensorsFile, firstNonFinite } from '../src/io/safetensors.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { Checkpoint } from '../src/io/checkpoint.js';
+import { PrefetchedSource } from '../src/io/prefetched-source.js';
+import type { TensorSource } from '../src/io/tensor-source.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
 import { LowbitError } from '../src/util/errors.js';
 import { ASSETS, ROOT, tmpDir } from './helpers.js';
@@ -60,6 +62,30 @@ test('safetensors round trip in F32, F16 and BF16', () => {
   f.close();
 });
 
+test('PrefetchedSource serves a tensor read ahead once (bf16 as stored, f32 widened), then reads the checkpoint again', () => {
+  const dir = tmpDir();
+  const x = new Float32Array([0.5, -1.25, 3, 1024, 7, -0.125]);
+  writeFile(path.join(dir, 'model.safetensors'), [['w16', 'BF16', [2, 3], x], ['w32', 'F32', [3, 2], x]]);
+  const ckpt = Checkpoint.open(dir);
+  const counted = { reads: 0 };
+  const source: TensorSource = {
+    dir, has: (n) => ckpt.has(n), shape: (n) => ckpt.shape(n), fileOf: (n) => ckpt.fileOf(n),
+    readF32: (n) => { counted.reads++; return ckpt.readF32(n); },
+    readPacked: (n) => { counted.reads++; return ckpt.readPacked(n); },
+  };
+  const ahead = new PrefetchedSource(source);
+  ahead.prefetch('w16');
+  ahead.prefetch('w32');
+  const afterPrefetch = counted.reads;
+  assert.deepEqual([...ahead.readPacked('w16')!.half!.bits], [...f32ToBf16(x)]);
+  assert.equal(ahead.readPacked('w32'), null, 'stored dense: no packed form');
+  assert.deepEqual([...ahead.readF32('w32')], [...x]);
+  assert.equal(counted.reads, afterPrefetch, 'served from memory');
+  assert.deepEqual([...ahead.readF32('w16')], [...x], 'taken once: read from the checkpoint again');
+  assert.equal(counted.reads, afterPrefetch + 1);
+  ckpt.close();
+});
+
 /** Writes raw bytes: [u64 header length][header][data]. */
 function rawFile(file: string, header: unknown, dataBytes: number, headerLenOverride?: number): void {
   const h = Buffer.from(JSON.stringify(header));
@@ -67,6 +93,27 @@ function rawFile(file: string, header: unknown, dataBytes: number, headerLenOver
   len.writeBigUInt64LE(BigInt(headerLenOverride ?? h.length));
   fs.writeFileSync(file, Buffer.concat([len, h, Buffer.alloc(dataBytes)]));
 }
+
+test('firstNonFinite on 16-bit floats (two values a word) finds the first Inf/NaN as a scan of each value would: every length 1..12, even and odd offsets', () => {
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16;
+  let found = 0;
+  for (let trial = 0; trial < 3000; trial++) {
+    const values = new Uint16Array(13);
+    // Exponents drawn near all ones so that hits, misses and both halves of a word all occur.
+    for (let i = 0; i < values.length; i++) values[i] = next() % 4 === 0 ? next() | 0x7f80 : next() & 0xfbff;
+    for (const dtype of ['BF16', 'F16'] as const) {
+      const mask = dtype === 'BF16' ? 0x7f80 : 0x7c00;
+      for (const start of [0, 1]) {
+        const view = values.subarray(start, start + 1 + (trial % 12));
+        const expected = view.findIndex((x) => (x & mask) === mask);
+        if (expected >= 0) found++;
+        assert.equal(firstNonFinite(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), dtype), expected, `${dtype} [${[...view]}]`);
+      }
+    }
+  }
+  assert.ok(found > 1000, `${found} cases with an Inf/NaN`);
+});
 
 test('corrupt safetensors files fail with one-line errors naming the file', () => {
   const dir = tmpDir();

@@ -114,9 +114,16 @@ export function firstNonFinite(bytes: Uint8Array, dtype: DType): number {
     const u = new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
     for (let i = 0; i < u.length; i++) if ((u[i] & 0x7f800000) === 0x7f800000) return i;
   } else if (dtype === 'BF16' || dtype === 'F16') {
-    const mask = dtype === 'BF16' ? 0x7f80 : 0x7c00;
+    // Two values a word. A value's exponent bits are all ones (Inf/NaN) exactly when adding the
+    // exponent's lowest bit to them carries into bit 15 of its half: one test covers both halves
+    // (a 7B block's weights are checked in a fraction of a second).
+    const mask = dtype === 'BF16' ? 0x7f80 : 0x7c00, both = mask * 0x10001, carry = (mask & -mask) * 0x10001;
     const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
-    for (let i = 0; i < u.length; i++) if ((u[i] & mask) === mask) return i;
+    const words = new Uint32Array(b.buffer, b.byteOffset, u.length >>> 1);
+    for (let i = 0; i < words.length; i++) {
+      if ((((words[i] & both) + carry) & 0x80008000) !== 0) return (u[2 * i] & mask) === mask ? 2 * i : 2 * i + 1;
+    }
+    if (u.length % 2 === 1 && (u[u.length - 1] & mask) === mask) return u.length - 1;
   } else if (dtype === 'F64') {
     const f = new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     for (let i = 0; i < f.length; i++) if (!Number.isFinite(f[i])) return i;

@@ -34,6 +34,7 @@ import type { CalibratedMethod, LayerStats, QuantOptions } from '../quant/method
 import type { QuantizedWeight } from '../quant/types.js';
 import { LowbitError } from '../util/errors.js';
 import { copyTensor } from './passthrough.js';
+import { PrefetchedSource } from '../io/prefetched-source.js';
 import { serialiseOptions } from './data-free-stream.js';
 
 export interface CalibrationRequest extends Partial<CalibrationSpec> {
@@ -159,11 +160,16 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     if (solvers) new Set(Object.values(stats) as DeviceHessian[]).forEach((d) => be.free(d.sum));
     run.signal?.throwIfAborted();
     run.onProgress?.(done, total, `block ${layer}: propagating`);
-    // Host work done while the device propagates, between batches: the layers written to the sink
-    // (in order), then the next block loaded.
-    const hostWork = solved.map(({ name, q, report }) => () => sink.quantized(arch.linearWeightName(layer, name).slice(0, -'.weight'.length), q, report));
+    // Host work done while the device propagates, a piece between batches: each layer written to
+    // the sink (in order) and the next block's linear weights read ahead, then that block loaded.
+    const hostWork: (() => void)[] = [];
+    const ahead = new PrefetchedSource(source);
+    solved.forEach(({ name, q, report }, i) => {
+      hostWork.push(() => sink.quantized(arch.linearWeightName(layer, name).slice(0, -'.weight'.length), q, report));
+      if (layer + 1 < cfg.numLayers) hostWork.push(() => ahead.prefetch(arch.linearWeightName(layer + 1, linearNames[i])));
+    });
     block = null;
-    if (layer + 1 < cfg.numLayers) hostWork.push(() => { block = arch.loadBlock(cfg, source, be, layer + 1); });
+    if (layer + 1 < cfg.numLayers) hostWork.push(() => { block = arch.loadBlock(cfg, ahead, be, layer + 1); });
     for (let i = 0; i < xs.length; i++) {
       const next = arch.blockForward(be, cfg, current, xs[i], batches[i].shape);
       be.free(xs[i]);
@@ -183,9 +189,10 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
 
 /**
  * Batches propagated between the host's turns at other work (sink writes, the next block's load):
- * the device has as many queued while the host works (on the H100 ~45 ms each at 7B).
+ * the device has as many queued while the host works (on the H100 ~45 ms each at 7B; a piece of
+ * host work, one layer written or one weight read, takes ~0.1 s there).
  */
-const HOST_WORK_EVERY = 8;
+const HOST_WORK_EVERY = 4;
 
 /** f applied to each item in turn, each call awaited before the next starts. */
 async function inOrder<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
