@@ -10,6 +10,7 @@
  *   npm run bench -- gptq7b       GPTQ of a 7B-shaped checkpoint on the GPU: solver, products, block forward, the whole run (on request)
  *   npm run bench -- int8         a probe of the int8 tensor cores through WebGPU subgroup matrices (needs a GPU offering them)
  *   npm run bench -- split        f32 products by exact int8 slices on those tensor cores: accuracy against f64, TFLOP/s (same)
+ *   npm run bench -- integer      activation-quantized linears (W4A4, W8A8) as integer products against fake quantization (needs an adapter)
  *   npm run bench -- browser      the browser page in Chromium: kdoc-6m (and --model-dir: a 7B checkpoint) to GGUF (on request)
  *   npm run bench -- accuracy --task-dir=<dir>   accuracy next to perplexity per method, with harness task files from <dir>
  *   --json-out=<file>             write the figures as JSON to a file
@@ -29,6 +30,7 @@ import { benchEval7b } from './eval7b.js';
 import { benchGptq7b } from './gptq7b.js';
 import { benchInt8 } from './int8.js';
 import { benchSplitProduct } from './split-product.js';
+import { benchInteger } from './integer.js';
 import fs from 'node:fs';
 
 /** The browser section loads puppeteer-core (a devDependency, absent on the GPU machine) only when it runs. */
@@ -50,9 +52,10 @@ const SECTIONS: Record<string, (m: ReturnType<typeof measureMachine>) => Promise
   gptq7b: benchGptq7b,
   int8: benchInt8,
   split: benchSplitProduct,
+  integer: benchInteger,
 };
 /** Sections that run only when named: the race and the 7B run are long, the GPU section needs an adapter. */
-const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser', 'gptq7b', 'int8', 'split'];
+const ON_REQUEST = ['race', 'gpu', 'datafree7b', 'eval7b', 'browser', 'gptq7b', 'int8', 'split', 'integer'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

@@ -103,6 +103,35 @@ test('uploadTensor: a bf16/f16 matrix widened on the device; NaN and Inf named w
   assert.throws(() => uploadTensor(gpu, source(inf, 'f16'), 'w'), /tensor w contains Inf at element 5/);
 });
 
+test('integer products for quantized activations (integerLinear): the fake quantization\'s result, from the codes; weights of 4 and 8 bits per channel, activations of 4 and 8 bits, symmetric or not, bias, an all-zero row', async () => {
+  const [rows, k, n] = [150, 131, 140]; // two tiles of 128 each way; k padded to 192
+  const x = randn(rows * k, 31);
+  x.fill(0, 5 * k, 6 * k);
+  const bias = randn(n, 32);
+  let seed = 33;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (const bits of [4, 8]) {
+    const maxq = 2 ** bits - 1;
+    const codes = Uint8Array.from({ length: n * k }, () => Math.floor(next() * (maxq + 1)));
+    const scales = Float32Array.from({ length: n }, () => 0.01 + 0.05 * next());
+    const zeros = Uint8Array.from({ length: n }, () => Math.floor(next() * (maxq + 1)));
+    const dense = Float32Array.from(codes, (q, i) => scales[Math.floor(i / k)] * (q - zeros[Math.floor(i / k)]));
+    const w = gpu.uploadIntegerWeight!({ rows: n, cols: k, bits, codes, scales, zeros });
+    for (const act of [{ bits: 4, symmetric: true }, { bits: 4, symmetric: false }, { bits: 8, symmetric: true }, { bits: 8, symmetric: false }]) {
+      const spec = { ...act, clipRatio: 0.9 };
+      for (const b of [undefined, bias]) {
+        const xq = cpu.actQuant(cpu.upload(x, [rows, k]), spec);
+        const expected = await cpu.read(cpu.linear(xq, cpu.upload(dense, [n, k]), b && cpu.upload(b, [n])));
+        const got = await gpu.read(gpu.integerLinear!(gpu.upload(x, [rows, k]), w, spec, b && gpu.upload(b, [n])));
+        const d = relDiff(got, expected);
+        assert.ok(d <= 1e-5, `W${bits}A${act.bits}${act.symmetric ? ' symmetric' : ''}${b ? ' + bias' : ''}: relative difference ${d.toExponential(2)}`);
+        assert.deepEqual(got.subarray(5 * n, 6 * n), b ? Float32Array.from(bias) : new Float32Array(n), 'an all-zero row gives the bias');
+      }
+    }
+    gpu.free(w);
+  }
+});
+
 test('elementwise kernels and row reductions', async () => {
   const a = input([33, 70], 10), b = input([33, 70], 11);
   await agrees('add', [a, b], (be, [x, y]) => be.add(x, y));

@@ -10,7 +10,8 @@ import { ASSETS, relDiff, runCli, tmpDir } from '../test/helpers.js';
 import fs from 'node:fs';
 import { openModelDir } from '../src/export/reader.js';
 import { loadBlock } from '../src/arch/llama.js';
-import { uploadTensor } from '../src/arch/layers.js';
+import { IntegerActLinear, uploadTensor } from '../src/arch/layers.js';
+import { loadModelDir } from '../src/eval/run.js';
 import { createBackend, type Backend } from '../src/backend/index.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { collectDeviceHessians, collectHessians } from '../src/pipeline/calibrated.js';
@@ -41,6 +42,22 @@ test('a packed RTN model evaluates on the GPU as on the CPU', () => {
   json(['quantize', ASSETS.model, '--method', 'rtn', '--bits', '4', '--out', out, '--json']);
   const gpu = json([...evalArgs(out, 'gpu'), '--packed']).ppl as number, cpu = pplOn(out, 'cpu').ppl;
   assert.ok(Math.abs(gpu / cpu - 1) < 1e-4, `gpu ${gpu} vs cpu ${cpu}`);
+});
+
+test('a W4A4 model (per-channel RTN, 4-bit activations) evaluates on the GPU by integer products as on the CPU by fake quantization', async () => {
+  const out = path.join(tmpDir(), 'w4a4');
+  json(['quantize', ASSETS.model, '--method', 'rtn', '--bits', '4', '--a-bits', '4', '--out', out, '--json']);
+  const gpu = pplOn(out, 'gpu').ppl, cpu = pplOn(out, 'cpu').ppl;
+  assert.ok(Math.abs(gpu / cpu - 1) < 1e-5, `gpu ${gpu} vs cpu ${cpu}`); // 7e-8 on SwiftShader
+  // Loaded on the GPU, every block linear is an integer one.
+  const be = await createBackend('gpu');
+  try {
+    const { model } = loadModelDir(be, out);
+    const kinds = new Set(model.blocks.flatMap((b) => Object.values(b.linears).map((l) => l.constructor.name)));
+    assert.deepEqual([...kinds], [IntegerActLinear.name]);
+  } finally {
+    be.dispose?.();
+  }
 });
 
 test('a bf16 checkpoint kept in bf16 on the GPU (--packed) evaluates to exactly the perplexity of its f32 widening (f32 products)', () => {

@@ -52,15 +52,43 @@ export class QuantizedActLinear implements Linear {
     const xq = this.act ? be.actQuant(x, this.act) : x;
     const y = be.linear(xq, this.weight, this.bias);
     if (xq !== x) be.free(xq);
-    if (!this.lowRank) return y;
-    const xv = be.matmul(x, this.lowRank.v);
-    const corr = be.matmul(xv, this.lowRank.u, { transB: true });
-    be.free(xv);
-    const out = be.add(y, corr);
-    be.free(y);
-    be.free(corr);
-    return out;
+    return addLowRank(be, x, y, this.lowRank);
   }
+}
+
+/**
+ * QuantizedActLinear run on integers (Backend.integerLinear): the weight kept as its per-channel
+ * codes, each input quantized per token to codes, their product exact in integers (on a GPU's
+ * int8 tensor cores), as W4A4/W8A8 deployments run; LRC's low-rank term stays in float on the
+ * unquantized input. Equal to QuantizedActLinear up to float rounding.
+ */
+export class IntegerActLinear implements Linear {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  constructor(
+    /** From Backend.uploadIntegerWeight. */
+    readonly weight: Tensor,
+    readonly bias: Tensor | undefined,
+    readonly act: ActQuantSpec,
+    readonly lowRank: { u: Tensor; v: Tensor } | null,
+  ) {
+    [this.outFeatures, this.inFeatures] = weight.shape as [number, number];
+  }
+  forward(be: Backend, x: Tensor): Tensor {
+    return addLowRank(be, x, be.integerLinear!(x, this.weight, this.act, this.bias), this.lowRank);
+  }
+}
+
+/** y + (x V) U^T (LRC's correction, on the unquantized input), or y without one; y is consumed. */
+function addLowRank(be: Backend, x: Tensor, y: Tensor, lowRank: { u: Tensor; v: Tensor } | null): Tensor {
+  if (!lowRank) return y;
+  const xv = be.matmul(x, lowRank.v);
+  const corr = be.matmul(xv, lowRank.u, { transB: true });
+  be.free(xv);
+  const out = be.add(y, corr);
+  be.free(y);
+  be.free(corr);
+  return out;
 }
 
 export interface WindowShape {
@@ -109,7 +137,7 @@ export function applyRuntime(block: Block, activation: ActQuantSpec | null, down
 export function linearTensors(l: Linear): { weight: Tensor; bias?: Tensor; lowRank?: { u: Tensor; v: Tensor } } {
   if (l instanceof HalfLinear) throw new Error('a 16-bit weight (HalfLinear) is read only by linear; load the block unpacked to read or replace its weights');
   if (l instanceof DenseLinear) return { weight: l.weight, bias: l.bias };
-  if (l instanceof QuantizedActLinear) return { weight: l.weight, bias: l.bias, lowRank: l.lowRank ?? undefined };
+  if (l instanceof QuantizedActLinear || l instanceof IntegerActLinear) return { weight: l.weight, bias: l.bias, lowRank: l.lowRank ?? undefined };
   throw new Error('unknown linear kind');
 }
 

@@ -13,7 +13,7 @@
 import type { Rotation } from '../linalg/hadamard.js';
 import type { DeviceSolvers } from './solvers.js';
 
-import type { HalfWeights } from '../io/tensor-source.js';
+import type { HalfWeights, RowGridWeight } from '../io/tensor-source.js';
 
 export interface Tensor {
   readonly shape: readonly number[];
@@ -118,6 +118,17 @@ export interface Backend {
    * dequantize (see ActQuantSpec).
    */
   actQuant(x: Tensor, spec: ActQuantSpec): Tensor;
+  /**
+   * Integer products for activation-quantized models (W4A4, W8A8, ...; optional, with
+   * integerLinear): a weight quantized per output row kept as its codes, for integerLinear only.
+   */
+  uploadIntegerWeight?(w: RowGridWeight): Tensor;
+  /**
+   * linear(actQuant(x, spec), W) (+ bias) for W from uploadIntegerWeight, computed on the codes:
+   * x quantized per token as actQuant does, the codes multiplied exactly in integers, the scales
+   * and zero points applied to the sums (no fake quantization in floating point).
+   */
+  integerLinear?(x: Tensor, w: Tensor, spec: ActQuantSpec, bias?: Tensor): Tensor;
   /** x Q for every row of x [n, size], Q the orthogonal rotation described by `r`. */
   rotate(x: Tensor, r: Rotation): Tensor;
 

@@ -171,7 +171,11 @@ class QuantizedSource implements TensorSource {
     const e = this.manifest.layers[layer];
     let byteLength = 0;
     for (const t of Object.values(stored)) byteLength += t.data.byteLength;
-    return { shape: [e.rows, e.cols], byteLength, decode: this.decoder(layer, stored) };
+    const format = FORMATS[e.format], file = this.fileOf(`${layer}.weight`);
+    return {
+      shape: [e.rows, e.cols], byteLength, decode: this.decoder(layer, stored),
+      rowGrid: () => format.rowGrid?.(unpackLayer(stored, layer, e, file), e.params, e.rows, e.cols) ?? null,
+    };
   }
 
   /** Unpacks and decodes a stored layer to its dense weight. */

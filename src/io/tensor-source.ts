@@ -31,6 +31,24 @@ export interface PackedTensor {
    * unpacks them itself (Backend.uploadHalf) keeps them so, at half of f32's memory.
    */
   half?: HalfWeights;
+  /**
+   * The weight's integer codes when it is quantized on one grid per output row (per-channel), for
+   * integer products with quantized activations (Backend.integerLinear); null when it is not so.
+   */
+  rowGrid?(): RowGridWeight | null;
+}
+
+/** A weight quantized per output row: w[o, k] = scales[o] (codes[o, k] - zeros[o]), codes in [0, 2^bits - 1]. */
+export interface RowGridWeight {
+  rows: number;
+  cols: number;
+  bits: number;
+  /** [rows, cols], row-major. */
+  codes: Uint8Array;
+  /** [rows]. */
+  scales: Float32Array;
+  /** [rows], integers in [0, 2^bits - 1]. */
+  zeros: Uint8Array;
 }
 
 /** 16-bit float weights as stored, little-endian, row-major. */

@@ -12,6 +12,7 @@
  */
 import { native } from '../native/index.js';
 import { f16ToF32, f32ToF16 } from '../io/float.js';
+import type { RowGridWeight } from '../io/tensor-source.js';
 import { type GridSpec, fitGridTo, encode, maxCode, roundHalfEven } from './grid.js';
 import type { ColumnGrid } from './column-grid.js';
 import type { Tensor } from '../backend/backend.js';
@@ -175,7 +176,15 @@ export function groupGridFromTensors(t: Record<string, StoredTensor>, p: FormatP
 export const GROUP_GRID_FORMAT: WeightFormat = {
   name: 'group-grid',
   decode: (t, p, rows, cols) => dequantizeGroupGrid(groupGridFromTensors(t, p, rows, cols)),
+  rowGrid: (t, p, rows, cols) => rowGridOf(groupGridFromTensors(t, p, rows, cols)),
 };
+
+/** A per-channel grid (one group a row) as a RowGridWeight; null for group-wise grids. */
+export function rowGridOf(grid: GroupGrid): RowGridWeight | null {
+  if (grid.groupSize < grid.cols) return null;
+  const { rows, cols, bits, codes, scales, zeros } = grid;
+  return { rows, cols, bits, codes, scales, zeros };
+}
 
 /**
  * lowbit's group grids as a ColumnGrid (column-grid.ts). `perm[j]` is the original column of

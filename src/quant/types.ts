@@ -8,6 +8,7 @@
  * positions, low-rank factors. Bits per weight = total bits / (rows x cols).
  */
 import type { DType } from '../io/safetensors.js';
+import type { RowGridWeight } from '../io/tensor-source.js';
 
 export type TypedData = Uint8Array | Uint16Array | Int32Array | Float32Array;
 
@@ -91,4 +92,6 @@ export function storedPart(q: QuantizedWeight): StoredWeight {
 export interface WeightFormat {
   readonly name: string;
   decode(tensors: Record<string, StoredTensor>, params: FormatParams, rows: number, cols: number): Float32Array;
+  /** The codes on one grid per output row, where the format's layer is so quantized (integer products); else null. */
+  rowGrid?(tensors: Record<string, StoredTensor>, params: FormatParams, rows: number, cols: number): RowGridWeight | null;
 }

@@ -17,7 +17,8 @@ import { grid, kernelSource, packParams, paramBytes, type Kernel, type ParamValu
 import { MATMUL, MATMUL_HALF_WEIGHT, TILE } from './kernels/matmul.js';
 import { INT8_TILE } from './kernels/int8-matmul.js';
 import { freeSplit, splitProduct, splitRows, type SplitOperand } from './split-product.js';
-import type { HalfWeights } from '../../io/tensor-source.js';
+import type { HalfWeights, RowGridWeight } from '../../io/tensor-source.js';
+import { IntegerWeight, actLevels, integerLinear, uploadIntegerWeight } from './integer-product.js';
 import { ADD, ELEMENTWISE_GROUP, MUL, RELU, SCALE, SCALE_ROWS, SILU_MUL, WIDEN_HALF } from './kernels/elementwise.js';
 import { ACT_QUANT, LAYER_NORM, NLL, RMS_NORM, ROUTE_TOP_K, ROW_SUM_SQUARES } from './kernels/rows.js';
 import { EMBEDDING, ROPE } from './kernels/positions.js';
@@ -123,6 +124,11 @@ export class WebGpuBackend implements Backend {
   }
 
   free(t: Tensor): void {
+    if (t instanceof IntegerWeight) {
+      this.free(t.words);
+      this.free(t.info);
+      return;
+    }
     const slices = this.weightSlices.get(t);
     if (slices) {
       this.weightSlices.delete(t);
@@ -322,11 +328,20 @@ export class WebGpuBackend implements Backend {
 
   actQuant(x: Tensor, spec: ActQuantSpec): Tensor {
     const [rows, d] = rowsCols(x);
-    const qmax = spec.symmetric ? 2 ** (spec.bits - 1) - 1 : 2 ** spec.bits - 1;
-    const qmin = spec.symmetric ? -qmax - 1 : 0;
+    const { qmin, qmax } = actLevels(spec);
     const out = this.output(x.shape);
     this.dispatch(ACT_QUANT, [x, out], { rows, d, qmin, qmax, clip: spec.clipRatio, symmetric: spec.symmetric ? 1 : 0 }, rows);
     return out;
+  }
+
+  uploadIntegerWeight(w: RowGridWeight): Tensor {
+    return uploadIntegerWeight(this, w);
+  }
+
+  /** On the int8 tensor cores where the device has them (`int8`), else by INTEGER_MATMUL. */
+  integerLinear(x: Tensor, w: Tensor, spec: ActQuantSpec, bias?: Tensor): Tensor {
+    if (!(w instanceof IntegerWeight)) throw new Error('integerLinear: the weight is not from uploadIntegerWeight');
+    return integerLinear(this, x, w, spec, this.int8, bias);
   }
 
   /**
