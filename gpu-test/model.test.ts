@@ -44,17 +44,23 @@ test('a packed RTN model evaluates on the GPU as on the CPU', () => {
   assert.ok(Math.abs(gpu / cpu - 1) < 1e-4, `gpu ${gpu} vs cpu ${cpu}`);
 });
 
-test('a W4A4 model (per-channel RTN, 4-bit activations) evaluates on the GPU by integer products as on the CPU by fake quantization', async () => {
-  const out = path.join(tmpDir(), 'w4a4');
-  json(['quantize', ASSETS.model, '--method', 'rtn', '--bits', '4', '--a-bits', '4', '--out', out, '--json']);
-  const gpu = pplOn(out, 'gpu').ppl, cpu = pplOn(out, 'cpu').ppl;
-  assert.ok(Math.abs(gpu / cpu - 1) < 1e-5, `gpu ${gpu} vs cpu ${cpu}`); // 7e-8 on SwiftShader
-  // Loaded on the GPU, every block linear is an integer one.
+test('W4A4 models (per-channel RTN; LRC with its low-rank terms) evaluate on the GPU by integer products as on the CPU by fake quantization', async () => {
+  const made = [
+    { name: 'rtn-w4a4', args: ['--method', 'rtn', '--bits', '4', '--a-bits', '4'], lowRank: false },
+    { name: 'lrc', args: ['--method', 'lrc', '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '128', '--lrc-iterations', '1'], lowRank: true },
+  ];
   const be = await createBackend('gpu');
   try {
-    const { model } = loadModelDir(be, out);
-    const kinds = new Set(model.blocks.flatMap((b) => Object.values(b.linears).map((l) => l.constructor.name)));
-    assert.deepEqual([...kinds], [IntegerActLinear.name]);
+    for (const m of made) {
+      const out = path.join(tmpDir(), m.name);
+      json(['quantize', ASSETS.model, ...m.args, '--out', out, '--json']);
+      const gpu = pplOn(out, 'gpu').ppl, cpu = pplOn(out, 'cpu').ppl;
+      assert.ok(Math.abs(gpu / cpu - 1) < 1e-5, `${m.name}: gpu ${gpu} vs cpu ${cpu}`); // ~1e-7 on SwiftShader
+      // Loaded on the GPU, every block linear is an integer one (with LRC's terms where made).
+      const { model } = loadModelDir(be, out);
+      const linears = model.blocks.flatMap((b) => Object.values(b.linears));
+      assert.ok(linears.every((l) => l instanceof IntegerActLinear && (l.lowRank !== null) === m.lowRank), m.name);
+    }
   } finally {
     be.dispose?.();
   }

@@ -24,6 +24,7 @@ export function applyManifestRuntime(be: Backend, model: Model, dir: ModelDir): 
     for (const name of arch.linearNames(model.config)) {
       const weightName = arch.linearWeightName(layer, name), base = weightName.slice(0, -'.weight'.length);
       const u = `${base}.lrc_u`, v = `${base}.lrc_v`;
+      if (!act && !dir.source.has(u)) continue; // as loaded (dense, or kept packed)
       const t = linearTensors(block.linears[name]);
       const lowRank = dir.source.has(u) ? { u: be.upload(dir.source.readF32(u), dir.source.shape(u)), v: be.upload(dir.source.readF32(v), dir.source.shape(v)) } : null;
       // With quantized activations, a per-channel weight runs as integers where the backend can.
