@@ -124,16 +124,19 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     if (arch.parseLinearWeightName(name)) continue;
     copyTensor(ckpt, sink, name, source);
   }
-  // Weights and Hessians stay on the device when it has solvers and the method can use them
-  // (not with activation quantization or routed experts, whose statistics only the host gathers).
-  const solvers = be.solvers && run.method.quantizeOnDevice && !act && !arch.inputGroups(cfg).some((g) => g.routed) ? be.solvers : null;
+  // Statistics are summed on the device when it has solvers (not for routed experts, whose
+  // per-expert token counts only the host path keeps); weights and Hessians stay there when the
+  // method can solve there too (not with activation quantization: LRC and W4A4 GPTQ solve on the
+  // host, from the device's sums read back once a block).
+  const deviceStats = be.solvers && !arch.inputGroups(cfg).some((g) => g.routed) ? be.solvers : null;
+  const solvers = deviceStats && run.method.quantizeOnDevice && !act ? deviceStats : null;
   let block: Block | null = arch.loadBlock(cfg, source, be, 0);
   for (let layer = 0; layer < cfg.numLayers; layer++) {
     const current: Block = block!;
     applyRuntime(current, act, rotation?.down ?? null);
     run.onProgress?.(done, total, `block ${layer}: statistics`);
     const shapes = batches.map((b) => b.shape);
-    const stats = solvers ? await collectDeviceHessians(be, solvers, cfg, current, xs, shapes) : await collectHessians(be, cfg, current, xs, shapes, act);
+    const stats = deviceStats ? await collectDeviceHessians(be, deviceStats, cfg, current, xs, shapes, act) : await collectHessians(be, cfg, current, xs, shapes, act);
     const quantizeLinear = async (name: string): Promise<QuantizedLayer & { name: string }> => {
       run.signal?.throwIfAborted();
       run.onProgress?.(done, total, `block ${layer}: ${name}`);
@@ -157,7 +160,7 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     // On the device the block's linears are solved together: while one waits for a result read
     // back (a factor's status, its codes, its report), the others keep the device busy.
     const solved = solvers ? await Promise.all(linearNames.map(quantizeLinear)) : await inOrder(linearNames, quantizeLinear);
-    if (solvers) new Set(Object.values(stats) as DeviceHessian[]).forEach((d) => be.free(d.sum));
+    if (deviceStats) new Set(Object.values(stats) as DeviceHessian[]).forEach((d) => [d.sum, d.quantized?.qq, d.quantized?.xq].forEach((t) => t && be.free(t)));
     run.signal?.throwIfAborted();
     run.onProgress?.(done, total, `block ${layer}: propagating`);
     // Host work done while the device propagates, a piece between batches: each layer written to
@@ -262,37 +265,57 @@ const readBack = new WeakMap<DeviceHessian, Promise<LayerStats>>();
 async function hostStats(be: Backend, h: HessianAccumulator | DeviceHessian): Promise<LayerStats> {
   if (h instanceof HessianAccumulator) return { hessian: h.sum, tokens: h.tokens, ...(h.quantized ? { quantizedInput: h.quantized } : {}) };
   let stats = readBack.get(h);
-  if (!stats) readBack.set(h, (stats = be.read(h.sum).then((sum) => ({ hessian: Float64Array.from(sum), tokens: h.tokens }))));
+  if (!stats) {
+    const read = async (t: Tensor) => Float64Array.from(await be.read(t));
+    stats = (async () => ({
+      hessian: await read(h.sum), tokens: h.tokens,
+      ...(h.quantized ? { quantizedInput: { qq: await read(h.quantized.qq), xq: await read(h.quantized.xq) } } : {}),
+    }))();
+    readBack.set(h, stats);
+  }
   return stats;
 }
 
-/** H = X^T X of one input group, summed on the device. */
+/** H = X^T X of one input group, summed on the device; with activation quantization also X~^T X~ and X^T X~. */
 export interface DeviceHessian {
   sum: Tensor;
   tokens: number;
+  quantized?: { qq: Tensor; xq: Tensor };
 }
 
 /**
- * collectHessians on the device (no activation quantization, no routed experts): each batch's
- * X^T X is added into one f32 sum per input group by a product with beta = 1 on the tiles of the
- * upper triangle (half the work), mirrored once at the end; nothing is read back.
+ * collectHessians on the device (no routed experts): each batch's X^T X is added into one f32 sum
+ * per input group by a product with beta = 1 on the tiles of the upper triangle (half the work),
+ * mirrored once at the end; with activation quantization X~ = Q_a(X) gives X~^T X~ (the same way)
+ * and X^T X~ (not symmetric: whole). Nothing is read back.
  */
-export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[]): Promise<Record<string, DeviceHessian>> {
+export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers, cfg: Model['config'], block: Block, xs: Tensor[], shapes: { batch: number; seqLen: number }[], act: ActQuantSpec | null = null): Promise<Record<string, DeviceHessian>> {
   const arch = architectureOf(cfg);
   const groups = arch.inputGroups(cfg);
-  const first = new Map(groups.map((g) => [g.members[0], { sum: solvers.zeros([g.dim, g.dim]), tokens: 0 }]));
+  const square = (d: number) => solvers.zeros([d, d]);
+  const first = new Map(groups.map((g): [string, DeviceHessian] => [g.members[0], { sum: square(g.dim), tokens: 0, ...(act ? { quantized: { qq: square(g.dim), xq: square(g.dim) } } : {}) }]));
+  /** sum += a^T b over the batch's n rows (upperOnly: a = b, the upper tiles). */
+  const addProduct = (sum: Tensor, a: Tensor, b: Tensor, upperOnly: boolean) => {
+    const [n, d] = rowsCols(a);
+    solvers.gemm({ tensor: sum, offset: 0, ld: d }, { tensor: a, offset: 0, ld: d }, { tensor: b, offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly });
+  };
   for (let i = 0; i < xs.length; i++) {
     const out = arch.blockForward(be, cfg, block, xs[i], shapes[i], (name, input) => {
       const h = first.get(name); // one observation per group: its first member's input
       if (!h) return;
-      const [n, d] = rowsCols(input);
-      solvers.gemm({ tensor: h.sum, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { tensor: input, offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly: true });
-      h.tokens += n;
+      addProduct(h.sum, input, input, true);
+      if (h.quantized) {
+        const xq = be.actQuant(input, act!);
+        addProduct(h.quantized.qq, xq, xq, true);
+        addProduct(h.quantized.xq, input, xq, false);
+        be.free(xq);
+      }
+      h.tokens += rowsCols(input)[0];
     });
     be.free(out);
     await be.sync?.();
   }
-  for (const h of first.values()) solvers.symmetrize(h.sum);
+  for (const h of first.values()) [h.sum, h.quantized?.qq].forEach((t) => t && solvers.symmetrize(t));
   const stats: Record<string, DeviceHessian> = {};
   for (const g of groups) for (const m of g.members) stats[m] = first.get(g.members[0])!;
   return stats;
