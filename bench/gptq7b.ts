@@ -12,8 +12,9 @@
  *     fewer keep a run inside a time limit: the time per block is the same), --samples=N windows
  *     of 2048 (default 128): seconds, per block, projected to 32 blocks; peak GPU memory (nvidia-smi
  *     polled, where there is one) and peak host RSS.
- *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run] [--products=f32|int8-slices] [--trace]
- * (--only-run: the whole run alone, without the parts before it; --trace: the time of every step of its first two blocks.)
+ *   npm run bench -- gptq7b [--layers=N] [--samples=N] [--model-dir=DIR] [--only-run] [--products=f32|int8-slices] [--trace] [--method=lrc]
+ * (--only-run: the whole run alone, without the parts before it; --trace: the time of every step of its first two blocks;
+ * --method=lrc: the whole run with LRC W4A4 instead of GPTQ, solved on the GPU as well.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -159,8 +160,12 @@ export async function benchGptq7b(_limits: MachineLimits): Promise<Record<string
   try {
     const t0 = performance.now();
     const trace = process.argv.includes('--trace');
+    // --method=lrc: LRC W4A4 (per-channel symmetric weights, 4-bit activations, rank 10%, 3 iterations) instead.
+    const lrc = benchArg('method') === 'lrc';
     const { peakMiB } = await peakGpuMemory(() => quantizeCalibrated(dir, path.join(out, 'q'), {
-      method: METHODS.gptq as CalibratedMethod, options: { bits: 4, groupSize: 128, symmetric: false, extra: {} },
+      method: METHODS[lrc ? 'lrc' : 'gptq'] as CalibratedMethod,
+      options: lrc ? { bits: 4, groupSize: 0, symmetric: true, extra: { lrcRank: 0.1, lrcIterations: 3 } } : { bits: 4, groupSize: 128, symmetric: false, extra: {} },
+      ...(lrc ? { runtime: { activation: { bits: 4, symmetric: true, clipRatio: 1 }, rotation: null } } : {}),
       calib: { file: ASSETS.calib, samples, seqLen: 2048 }, backend: be, force: true,
       // A line a block as it finishes, so that a run stopped by a time limit still says how far it got.
       // --trace: every step of the first two blocks too (where a block's time goes).
@@ -172,7 +177,7 @@ export async function benchGptq7b(_limits: MachineLimits): Promise<Record<string
     const total = (performance.now() - t0) / 1000;
     const perBlock = total / layers;
     Object.assign(figures, { total_s: total, per_block_s: perBlock, projected_32_blocks_s: perBlock * 32, peak_gpu_mib: peakMiB ?? -1, peak_rss_mib: process.resourceUsage().maxRSS / 1024 });
-    console.log(`  whole run, ${layers} blocks, ${samples} x 2048 tokens: ${total.toFixed(1)} s, ${perBlock.toFixed(2)} s a block `
+    console.log(`  whole run (${lrc ? 'LRC W4A4' : 'GPTQ W4 g128'}), ${layers} blocks, ${samples} x 2048 tokens: ${total.toFixed(1)} s, ${perBlock.toFixed(2)} s a block `
       + `(PyTorch at 128 windows: ${PYTORCH.perBlock} s); 32 blocks: ~${figures.projected_32_blocks_s.toFixed(0)} s (PyTorch at 128 windows: ${PYTORCH.total} s)`);
     console.log(`  peak GPU memory ${peakMiB === null ? 'n/a (no nvidia-smi)' : `${(peakMiB / 1024).toFixed(1)} GiB`}, peak host RSS ${(figures.peak_rss_mib / 1024).toFixed(2)} GiB`);
   } finally {

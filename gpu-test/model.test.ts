@@ -117,11 +117,14 @@ test('calibration statistics on the GPU: every input group\'s Hessian X^T X of a
   model.close();
 });
 
-// LRC (W4A4) sums its statistics on the GPU and solves on the host. It is rotated as the paper
-// runs it: unrotated W4A4 kdoc-6m is chaotic at 8 windows (CPU-made: ppl 47.2, 33.8 and 31.8 for
-// calibration seeds 0, 1, 2), rotated 17.46 on the CPU and 17.51 on SwiftShader.
-for (const [method, extra, onDevice] of [['gptq', [], true], ['quantease', ['--iterations', '2'], true], ['lrc', ['--lrc-iterations', '1', '--rotate', 'hadamard'], false]] as const)
-  test(`${method} calibrated with --device gpu: ${onDevice ? 'solved on the GPU' : 'statistics from the GPU'}, perplexity within 0.5% of the CPU-made model, layer errors alike`, () => {
+// LRC (W4A4) is rotated as the paper runs it: unrotated W4A4 kdoc-6m is chaotic at 8 windows
+// (CPU-made: ppl 47.2, 33.8 and 31.8 for calibration seeds 0, 1, 2).
+// On SwiftShader LRC's solve waits on ~40 read-backs a layer (its SVD's orthonormalisations), at
+// ~0.1 s each there: the whole model took 5 minutes. It runs on a real GPU (npm run gpu-check); on
+// SwiftShader, gpu-test/solvers.test.ts checks LRC's device solve against the host's layer by layer.
+const onSwiftShader = /swiftshader/i.test(process.env.VK_DRIVER_FILES ?? '');
+for (const [method, extra] of [['gptq', []], ['quantease', ['--iterations', '2']], ['lrc', ['--lrc-iterations', '2', '--rotate', 'hadamard']]] as const)
+  test(`${method} calibrated with --device gpu: solved on the GPU, perplexity within 0.5% of the CPU-made model, layer errors alike`, { skip: method === 'lrc' && onSwiftShader && 'slow on SwiftShader (see above)' }, () => {
     const dir = tmpDir();
     const made: Record<string, { out: string; layers: Record<string, { report?: { relError?: number; solvedOnDevice?: boolean } }> }> = {};
     for (const device of ['gpu', 'cpu']) {
@@ -137,7 +140,7 @@ for (const [method, extra, onDevice] of [['gptq', [], true], ['quantease', ['--i
     const [eg, ec] = [errors('gpu'), errors('cpu')];
     assert.equal(eg.length, 42);
     // The GPU run solved every layer on the device (the method's quantizeOnDevice), the CPU run none.
-    assert.ok(Object.values(made.gpu.layers).every((e) => e.report!.solvedOnDevice === (onDevice || undefined)), `every layer solved ${onDevice ? 'on the GPU' : 'on the host'}`);
+    assert.ok(Object.values(made.gpu.layers).every((e) => e.report!.solvedOnDevice === true), 'every layer solved on the GPU');
     assert.ok(Object.values(made.cpu.layers).every((e) => e.report!.solvedOnDevice === undefined), 'no layer solved on a device on the CPU');
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     assert.ok(Math.abs(mean(eg) / mean(ec) - 1) < 0.02, `mean layer error ${mean(eg)} vs ${mean(ec)}`);

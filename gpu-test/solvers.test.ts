@@ -12,6 +12,11 @@ import { gptqOnDevice, gptqQuantize } from '../src/quant/methods/gptq.js';
 import { dequantizeGroupGrid, quantizeRtn, rtnOnDevice } from '../src/quant/group-grid.js';
 import { quanteaseOnDevice, quanteaseQuantize } from '../src/quant/methods/quantease.js';
 import { layerProblems, randn, relDiff, relErr } from '../test/helpers.js';
+import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
+import { truncatedSvd } from '../src/linalg/svd.js';
+import { truncatedSvdOnDevice } from '../src/quant/svd-device.js';
+import { lowRankProduct, lrcOnDevice, lrcQuantize } from '../src/quant/methods/lrc.js';
+import { layerRelativeError } from '../src/quant/act-aware.js';
 
 let gpu: Backend;
 let solvers: DeviceSolvers;
@@ -145,5 +150,69 @@ test('RTN on the GPU rounds as the host does (the sweep without feedback)', asyn
     let same = 0;
     for (let i = 0; i < want.length; i++) same += want[i] === got[i] ? 1 : 0;
     assert.ok(same / want.length > 0.999, `${JSON.stringify(spec)}: ${same} of ${want.length} values equal`);
+  }
+});
+
+/** Statistics of a layer with quantized activations: X [n, d] with uneven column scales, X~ its 4-bit per-token fake quantization. */
+function actStats(n: number, d: number, seed: number): { sxx: Float64Array; qq: Float64Array; xq: Float64Array } {
+  const x = randn(n * d, seed);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] *= 1 + (j % 5);
+  const cpu = new CpuBackend();
+  const xq = cpu.actQuant(cpu.upload(x, [n, d]), { bits: 4, symmetric: true, clipRatio: 1 }) as unknown as { data: Float32Array };
+  const q = xq.data;
+  const sum = (a: Float32Array, b: Float32Array) => {
+    const s = new Float64Array(d * d);
+    for (let i = 0; i < n; i++) for (let r = 0; r < d; r++) { const ar = a[i * d + r]; for (let c = 0; c < d; c++) s[r * d + c] += ar * b[i * d + c]; }
+    return s;
+  };
+  return { sxx: sum(x, x), qq: sum(q, q), xq: sum(x, q) };
+}
+
+test('the truncated SVD on the GPU finds the host\'s singular values and subspaces (randomized subspace iteration, Cholesky QR on the device)', async () => {
+  const [rows, cols, k] = [150, 90, 6];
+  // A decaying spectrum: rank-20 signal plus noise.
+  const a = randn(rows * 20, 41), b = randn(20 * cols, 42), m = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
+    let sum = 0;
+    for (let t = 0; t < 20; t++) sum += a[i * 20 + t] * b[t * cols + j] * 0.7 ** t;
+    m[i * cols + j] = sum + 0.01 * Math.sin(i * 7 + j * 3);
+  }
+  const host = truncatedSvd(m, rows, cols, k, { powerIterations: 8 });
+  const dev = await truncatedSvdOnDevice(solvers, gpu.upload(Float32Array.from(m), [rows, cols]), rows, cols, k, { powerIterations: 8 });
+  assert.equal(dev.k, k);
+  for (let j = 0; j < k; j++) assert.ok(Math.abs(dev.s[j] / host.s[j] - 1) < 1e-4, `s${j}: ${dev.s[j]} vs ${host.s[j]}`);
+  // U S V^T agree (the product does not depend on the singular vectors' signs).
+  const product = (u: ArrayLike<number>, s: ArrayLike<number>, v: ArrayLike<number>) => {
+    const out = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) { let x = 0; for (let t = 0; t < k; t++) x += u[i * k + t] * s[t] * v[j * k + t]; out[i * cols + j] = x; }
+    return out;
+  };
+  const p = product(await gpu.read(dev.u), dev.s, await gpu.read(dev.v));
+  assert.ok(relDiff(p, product(host.u, host.s, host.v)) < 1e-4, `rank-${k} products: ${relDiff(p, product(host.u, host.s, host.v))}`);
+});
+
+test('LRC on the GPU matches the host\'s LRC (errors per iteration within 3%), and W4A4 GPTQ (rank 0) too', async () => {
+  const [rows, cols, tokens] = [40, 96, 500];
+  const { sxx, qq, xq } = actStats(tokens, cols, 43);
+  const w = randn(rows * cols, 44, 0.05);
+  const stats = { hessian: sxx, tokens, quantizedInput: { qq, xq } };
+  const up = (a: Float64Array) => gpu.upload(Float32Array.from(a), [cols, cols]);
+  const layer = { solvers, weight: gpu.upload(w, [rows, cols]), hessian: up(sxx), tokens, rows, cols, quantizedInput: { qq: up(qq), xq: up(xq) } };
+  for (const rankFraction of [0.1, 0]) {
+    const o = { bits: 4, groupSize: 0, symmetric: true, damp: 0.01, actOrder: false, blockSize: 128, rankFraction, iterations: 3 };
+    const host = lrcQuantize(w, rows, cols, stats, o);
+    const dev = await lrcOnDevice(layer, o);
+    assert.equal(dev.rank, host.rank);
+    assert.equal(dev.errors.length, host.errors.length);
+    dev.errors.forEach((e, i) => assert.ok(Math.abs(e / host.errors[i] - 1) < 0.03, `rank ${host.rank}, iteration ${i}: error ${e} on the GPU, ${host.errors[i]} on the host`));
+    // The reported errors are the layer's: recomputed on the host from what the GPU made.
+    const low = dev.u && dev.v ? lowRankProduct(dev.u, dev.v, rows, cols, dev.rank) : null;
+    const recomputed = layerRelativeError(w, dequantizeGroupGrid(dev.grid), low, rows, cols, stats);
+    assert.ok(Math.abs(dev.errors.at(-1)! / recomputed - 1) < 1e-3, `reported ${dev.errors.at(-1)} vs ${recomputed}`);
+    if (rankFraction > 0) {
+      const rank0 = (await lrcOnDevice(layer, { ...o, rankFraction: 0 })).errors[0];
+      assert.ok(dev.errors.at(-1)! < 0.95 * rank0, `the low-rank term lowers the error: ${dev.errors.at(-1)} vs ${rank0} at rank 0`);
+    }
+    gpu.free(dev.dequantized);
   }
 });

@@ -86,6 +86,8 @@ export interface DeviceSolvers {
   readonly columnBlock: number;
   /** A new tensor of zeros. */
   zeros(shape: readonly number[]): Tensor;
+  /** A new tensor holding host data (Backend.upload). */
+  upload(data: Float32Array, shape: readonly number[]): Tensor;
   /** Releases a tensor (Backend.free). */
   free(t: Tensor): void;
   /** A tensor's contents on the host (Backend.read). */
@@ -96,6 +98,8 @@ export interface DeviceSolvers {
   copy(t: Tensor): Tensor;
   /** A new [m, n] tensor with out[i, j] = t[rows[i], cols[j]] (null: that dimension in its order). */
   permute(t: Tensor, rows: Int32Array | null, cols: Int32Array | null): Tensor;
+  /** y += alpha x (tensors of one size), in place. */
+  addScaled(y: Tensor, alpha: number, x: Tensor): void;
   /** w[:, c] *= s[c], in place. */
   scaleColumns(w: Tensor, s: Float32Array): void;
   /** Copies the upper triangle of a square matrix onto its lower triangle, in place. */

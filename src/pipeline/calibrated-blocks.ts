@@ -12,6 +12,7 @@
 import { DenseLinear, QuantizedActLinear, applyRuntime, linearTensors, type Block, type Model, type RuntimeSpec } from '../arch/layers.js';
 import { architectureOf, validateTensors, type Architecture, type InputGroup } from '../arch/architecture.js';
 import { layerRelativeError } from '../quant/act-aware.js';
+import { layerRelativeErrorOnDevice } from '../quant/act-aware-device.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { rowsCols, type ActQuantSpec, type Backend, type Tensor } from '../backend/backend.js';
@@ -125,11 +126,10 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
     copyTensor(ckpt, sink, name, source);
   }
   // Statistics are summed on the device when it has solvers (not for routed experts, whose
-  // per-expert token counts only the host path keeps); weights and Hessians stay there when the
-  // method can solve there too (not with activation quantization: LRC and W4A4 GPTQ solve on the
-  // host, from the device's sums read back once a block).
+  // per-expert token counts only the host path keeps); weights and statistics stay there when the
+  // method can solve there too (else they are read back once a block for the host's solve).
   const deviceStats = be.solvers && !arch.inputGroups(cfg).some((g) => g.routed) ? be.solvers : null;
-  const solvers = deviceStats && run.method.quantizeOnDevice && !act ? deviceStats : null;
+  const solvers = deviceStats && run.method.quantizeOnDevice ? deviceStats : null;
   let block: Block | null = arch.loadBlock(cfg, source, be, 0);
   for (let layer = 0; layer < cfg.numLayers; layer++) {
     const current: Block = block!;
@@ -227,35 +227,17 @@ async function quantizeLayerOnHost(be: Backend, method: CalibratedMethod, weight
 
 /** The method on the device (DeviceLayer), or null when these options need the host; errors measured there too. */
 async function quantizeLayerOnDevice(be: Backend, solvers: DeviceSolvers, method: CalibratedMethod, weight: Tensor, h: DeviceHessian, rows: number, cols: number, options: QuantOptions): Promise<QuantizedLayer | null> {
-  const done = method.quantizeOnDevice?.({ solvers, weight, hessian: h.sum, tokens: h.tokens, rows, cols }, options);
+  const done = method.quantizeOnDevice?.({ solvers, weight, hessian: h.sum, tokens: h.tokens, rows, cols, ...(h.quantized ? { quantizedInput: h.quantized } : {}) }, options);
   if (!done) return null;
   const { weight: q, dequantized } = await done;
+  const stats = { hessian: h.sum, quantized: h.quantized };
+  const low = q.lowRank ? { u: solvers.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: solvers.upload(q.lowRank.v, [cols, q.lowRank.rank]), rank: q.lowRank.rank } : null;
+  const relError = await layerRelativeErrorOnDevice(solvers, weight, dequantized, low, stats, rows, cols);
+  if (low) [low.u, low.v].forEach((t) => be.free(t));
   const rtn = rtnOnDevice(solvers, weight, options);
-  const ref = await quadraticForm(be, weight, h.sum);
-  const relativeTo = async (what: Tensor) => {
-    const minus = be.scale(what, -1), diff = be.add(weight, minus);
-    be.free(minus);
-    const err = await quadraticForm(be, diff, h.sum);
-    be.free(diff);
-    return ref > 0 ? Math.max(0, err) / ref : 0;
-  };
-  const report: LayerReport = { ...q.report, relError: await relativeTo(dequantized), rtnRelError: await relativeTo(rtn), solvedOnDevice: true };
+  const rtnRelError = await layerRelativeErrorOnDevice(solvers, weight, rtn, null, stats, rows, cols);
   be.free(rtn);
-  return { q, report, weight: dequantized };
-}
-
-/** tr(D H D^T) = sum((D H) o D) for D [rows, cols], H [cols, cols], summed in f64 over rows. */
-async function quadraticForm(be: Backend, d: Tensor, h: Tensor): Promise<number> {
-  const [rows, cols] = d.shape;
-  const dh = be.matmul(d, h), prod = be.mul(dh, d);
-  const ones = be.upload(new Float32Array(cols).fill(1), [cols, 1]);
-  const rowSums = be.matmul(prod, ones);
-  [dh, prod, ones].forEach((t) => be.free(t));
-  const sums = await be.read(rowSums);
-  be.free(rowSums);
-  let total = 0;
-  for (let r = 0; r < rows; r++) total += sums[r];
-  return total;
+  return { q, report: { ...q.report, relError, rtnRelError, solvedOnDevice: true }, weight: dequantized };
 }
 
 /** Device Hessians already read back: the linears of one input group share theirs. */

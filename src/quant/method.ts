@@ -75,6 +75,8 @@ export interface DeviceLayer {
   /** H = X^T X [cols, cols] (f32, summed over `tokens` calibration tokens). */
   hessian: Tensor;
   tokens: number;
+  /** With activation quantization: X~^T X~ and X^T X~ (LayerStats.quantizedInput on the device). */
+  quantizedInput?: { qq: Tensor; xq: Tensor };
   rows: number;
   cols: number;
 }

@@ -14,7 +14,7 @@
 import type { Tensor } from '../backend.js';
 import type { CoordinateSweep, CoordinateTerms, DeviceGemmShape, DeviceSolvers, GroupGridShape, GroupGridSweep, View } from '../solvers.js';
 import { GEMM, TILE } from './kernels/matmul.js';
-import { CHOL_DIAG, COPY_VIEW, DIAGONAL, DIFFERENCE_DOT, DOT_FINISH, DOT_PARTIALS, NB, PERMUTE, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
+import { ADD_SCALED, CHOL_DIAG, COPY_VIEW, DIAGONAL, DIFFERENCE_DOT, DOT_FINISH, DOT_PARTIALS, NB, PERMUTE, REVERSE_ADD, SCALE_COLUMNS, SYMMETRIZE } from './kernels/linalg.js';
 import { GROUP_GRID_SWEEP, SWEEP_BLOCK, SWEEP_ROWS } from './kernels/group-grid-sweep.js';
 import { GROUP_GRID_FIT } from './kernels/group-grid-fit.js';
 import { COORDINATE_SWEEP } from './kernels/coordinate-sweep.js';
@@ -38,6 +38,10 @@ export class WebGpuSolvers implements DeviceSolvers {
 
   zeros(shape: readonly number[]): Tensor {
     return this.be.zeros(shape);
+  }
+
+  upload(data: Float32Array, shape: readonly number[]): Tensor {
+    return this.be.uploadWords(data, shape);
   }
 
   free(t: Tensor): void {
@@ -70,6 +74,12 @@ export class WebGpuSolvers implements DeviceSolvers {
     this.be.free(ri);
     this.be.free(ci);
     return out;
+  }
+
+  addScaled(y: Tensor, alpha: number, x: Tensor): void {
+    const n = y.shape.reduce((a, b) => a * b, 1);
+    if (x.shape.reduce((a, b) => a * b, 1) !== n) throw new Error(`addScaled: [${x.shape}] into [${y.shape}]`);
+    this.be.dispatch(ADD_SCALED, [x, y], { n, alpha }, Math.ceil(n / 256));
   }
 
   scaleColumns(w: Tensor, s: Float32Array): void {

@@ -35,6 +35,7 @@ import type { CalibratedMethod, DeviceLayer, QuantOptions } from '../method.js';
 import type { Tensor } from '../../backend/backend.js';
 import type { OptionSpecs } from '../../util/options.js';
 import { activationAwareTarget } from '../act-aware.js';
+import { activationAwareTargetOnDevice, dampedInverseFactor } from '../act-aware-device.js';
 
 /** Columns per sub-block: rank-1 updates inside it, one GEMM to the rest of the block after it. */
 const SUB = 16;
@@ -222,6 +223,20 @@ export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<
   return { ...storedOrderOnDevice(s, grid, w, perm), dampUsed };
 }
 
+/** With quantized activations, as `quantize` does on the host: GPTQ on the act-aware target W_eff (act-aware.ts) with Hessian Sqq. */
+export async function actAwareGptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; dampUsed: number }> {
+  const { solvers: s, rows, cols } = layer;
+  const { qq, xq } = layer.quantizedInput!;
+  const factor = await dampedInverseFactor(s, qq, o.damp, 'the quantized-input Hessian');
+  const target = activationAwareTargetOnDevice(s, layer.weight, null, xq, factor, rows, cols);
+  s.free(factor);
+  try {
+    return await gptqOnDevice({ ...layer, weight: target, hessian: qq }, o);
+  } finally {
+    s.free(target);
+  }
+}
+
 export function gptqOptions(o: QuantOptions): GptqOptions {
   return {
     bits: o.bits, groupSize: o.groupSize, symmetric: o.symmetric,
@@ -262,6 +277,7 @@ export const gptq = {
   quantizeOnDevice: (layer, o) => {
     const opts = gptqOptions(o);
     if (o.ggmlType) return null;
-    return gptqOnDevice(layer, opts).then(({ grid, dequantized, dampUsed }) => ({ weight: { ...groupGridWeight(grid), report: { dampUsed } }, dequantized }));
+    return (layer.quantizedInput ? actAwareGptqOnDevice(layer, opts) : gptqOnDevice(layer, opts))
+      .then(({ grid, dequantized, dampUsed }) => ({ weight: { ...groupGridWeight(grid), report: { dampUsed } }, dequantized }));
   },
 } satisfies CalibratedMethod;

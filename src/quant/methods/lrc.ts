@@ -26,10 +26,14 @@ import { truncatedSvd } from '../../linalg/svd.js';
 import { LowbitError } from '../../util/errors.js';
 import { activationAwareTarget, damped, quantizedInputStats, layerRelativeError, type QuantizedInputStats } from '../act-aware.js';
 import { dequantizeGroupGrid, groupGridWeight, type GroupGrid } from '../group-grid.js';
-import type { CalibratedMethod, LayerStats, QuantOptions } from '../method.js';
+import type { CalibratedMethod, DeviceLayer, LayerStats, QuantOptions } from '../method.js';
+import type { Tensor } from '../../backend/backend.js';
+import type { DeviceSolvers } from '../../backend/solvers.js';
+import { activationAwareTargetOnDevice, dampedInverseFactor, layerRelativeErrorOnDevice, type DeviceLowRank } from '../act-aware-device.js';
+import { truncatedSvdOnDevice } from '../svd-device.js';
 import type { OptionSpecs } from '../../util/options.js';
 import type { QuantizedWeight, StoredTensor } from '../types.js';
-import { gptqOptions, gptqQuantize, type GptqOptions } from './gptq.js';
+import { gptqOnDevice, gptqOptions, gptqQuantize, type GptqOptions } from './gptq.js';
 
 export interface LrcOptions extends GptqOptions {
   /** Fraction of the matrix's parameters spent on U and V. */
@@ -104,6 +108,69 @@ export function lrcQuantize(w: Float32Array, rows: number, cols: number, stats: 
   return { grid: grid!, u, v, rank: k, errors };
 }
 
+/**
+ * lowRankStep on the device: C = W Sxx - W_hat Sqx, M = C R^-T for a factor Sxx = R R^T (here
+ * R^-1 = U from the damped inverse factor, Sxx^-1 = U^T U), the truncated SVD of M there, then
+ * U = U_s S and V = R^-T V_s read back and rounded to f16 as stored.
+ */
+export async function lowRankStepOnDevice(s: DeviceSolvers, w: Tensor, wHat: Tensor, rows: number, cols: number, k: number, stats: { sxx: Tensor; xq: Tensor; sxxFactor: Tensor }): Promise<{ u: Float32Array; v: Float32Array; rank: number }> {
+  const view = (t: Tensor, ld: number) => ({ tensor: t, offset: 0, ld });
+  const c = s.zeros([rows, cols]), m = s.zeros([rows, cols]);
+  s.gemm(view(c, cols), view(w, cols), view(stats.sxx, cols), { m: rows, n: cols, k: cols });
+  s.gemm(view(c, cols), view(wHat, cols), view(stats.xq, cols), { m: rows, n: cols, k: cols, transB: true, alpha: -1, beta: 1 });
+  s.gemm(view(m, cols), view(c, cols), view(stats.sxxFactor, cols), { m: rows, n: cols, k: cols, transB: true });
+  s.free(c);
+  const svd = await truncatedSvdOnDevice(s, m, rows, cols, k, { powerIterations: 8 });
+  s.free(m);
+  s.scaleColumns(svd.u, Float32Array.from(svd.s));
+  const v = s.zeros([cols, svd.k]);
+  s.gemm(view(v, svd.k), view(stats.sxxFactor, cols), view(svd.v, svd.k), { m: cols, n: svd.k, k: cols, transA: true });
+  const out = { u: (await s.read(svd.u)).map(roundToF16), v: (await s.read(v)).map(roundToF16), rank: svd.k };
+  [svd.u, svd.v, v].forEach((t) => s.free(t));
+  return out;
+}
+
+/**
+ * lrcQuantize with the layer on the device: the same alternation, each step there (the target
+ * and error in act-aware-device.ts, GPTQ's gptqOnDevice on Sqq, lowRankStepOnDevice); only U and
+ * V (for their f16 rounding), the codes and the errors come back. Rank 0 is W4A4 GPTQ on the
+ * act-aware target (what gptq's quantizeOnDevice runs with quantized activations).
+ */
+export async function lrcOnDevice(layer: DeviceLayer, o: LrcOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; u: Float32Array | null; v: Float32Array | null; rank: number; errors: number[] }> {
+  const { solvers: s, rows, cols, weight: w } = layer;
+  if (!layer.quantizedInput) throw new LowbitError('lrc needs activation quantization statistics: pass --a-bits below 16');
+  const { qq, xq } = layer.quantizedInput;
+  const stats = { hessian: layer.hessian, quantized: layer.quantizedInput };
+  const k = lrcRank(rows, cols, o.rankFraction);
+  const sqqFactor = await dampedInverseFactor(s, qq, o.damp, 'the quantized-input Hessian');
+  const sxxFactor = k > 0 ? await dampedInverseFactor(s, layer.hessian, o.damp, 'LRC: the input covariance') : null;
+  let low: DeviceLowRank | null = null, u: Float32Array | null = null, v: Float32Array | null = null;
+  let wHat: Tensor | null = null, grid: GroupGrid | null = null;
+  const errors: number[] = [];
+  try {
+    for (let it = 0; it < Math.max(1, o.iterations); it++) {
+      // W_hat-step: GPTQ on the act-aware target, Hessian Sqq.
+      const target = activationAwareTargetOnDevice(s, w, low, xq, sqqFactor, rows, cols);
+      const solved = await gptqOnDevice({ ...layer, weight: target, hessian: qq }, o);
+      s.free(target);
+      if (wHat) s.free(wHat);
+      ({ grid, dequantized: wHat } = solved);
+      if (k === 0) {
+        errors.push(await layerRelativeErrorOnDevice(s, w, wHat, null, stats, rows, cols));
+        break;
+      }
+      // (U, V)-step for this W_hat.
+      ({ u, v } = await lowRankStepOnDevice(s, w, wHat, rows, cols, k, { sxx: layer.hessian, xq, sxxFactor: sxxFactor! }));
+      if (low) [low.u, low.v].forEach((t) => s.free(t));
+      low = { u: s.upload(u, [rows, k]), v: s.upload(v, [cols, k]), rank: k };
+      errors.push(await layerRelativeErrorOnDevice(s, w, wHat, low, stats, rows, cols));
+    }
+  } finally {
+    [sqqFactor, sxxFactor, low?.u, low?.v].forEach((t) => t && s.free(t));
+  }
+  return { grid: grid!, dequantized: wHat!, u, v, rank: k, errors };
+}
+
 export function lrcOptions(o: QuantOptions): LrcOptions {
   return { ...gptqOptions(o), rankFraction: Number(o.extra.lrcRank ?? 0.1), iterations: Number(o.extra.lrcIterations ?? 3) };
 }
@@ -127,21 +194,28 @@ export const LRC_OPTIONS = {
   lrcIterations: { type: 'int', description: 'alternations of the W_hat-step (GPTQ) and the (U, V)-step', default: 3, min: 1, max: 100 },
 } as const satisfies OptionSpecs;
 
+/** What is saved of an LRC layer: its grid, U and V, and the errors of its iterations. */
+function lrcWeight(res: Omit<LrcResult, 'grid'> & { grid: GroupGrid }, rows: number, cols: number): QuantizedWeight {
+  const base = groupGridWeight(res.grid);
+  if (!res.u || !res.v) return { ...base, report: { rank: 0, lastIterationRelError: res.errors.at(-1) ?? 0 } };
+  return {
+    ...base,
+    tensors: { ...base.tensors, ...lowRankTensors(res.u, res.v, rows, cols, res.rank) },
+    bits: { ...base.bits, lowRank: 16 * res.rank * (rows + cols) },
+    lowRank: { u: res.u, v: res.v, rank: res.rank },
+    report: { rank: res.rank, firstIterationRelError: res.errors[0], lastIterationRelError: res.errors.at(-1)! },
+  };
+}
+
 export const lrc = {
   name: 'lrc',
   kind: 'calibrated',
   summary: 'Low-Rank Correction for W4A4: GPTQ weights + full-precision U V^T on the unquantized input (Scetbon & Hensman 2024)',
   options: LRC_OPTIONS,
-  quantize: (w, rows, cols, stats, o): QuantizedWeight => {
-    const res = lrcQuantize(w, rows, cols, stats, lrcOptions(o));
-    const base = groupGridWeight(res.grid);
-    if (!res.u || !res.v) return { ...base, report: { rank: 0, lastIterationRelError: res.errors.at(-1) ?? 0 } };
-    return {
-      ...base,
-      tensors: { ...base.tensors, ...lowRankTensors(res.u, res.v, rows, cols, res.rank) },
-      bits: { ...base.bits, lowRank: 16 * res.rank * (rows + cols) },
-      lowRank: { u: res.u, v: res.v, rank: res.rank },
-      report: { rank: res.rank, firstIterationRelError: res.errors[0], lastIterationRelError: res.errors.at(-1)! },
-    };
+  quantize: (w, rows, cols, stats, o): QuantizedWeight => lrcWeight(lrcQuantize(w, rows, cols, stats, lrcOptions(o)), rows, cols),
+  // On the device: lowbit's group grids (ggml grids need the host).
+  quantizeOnDevice: (layer, o) => {
+    if (o.ggmlType) return null;
+    return lrcOnDevice(layer, lrcOptions(o)).then((res) => ({ weight: lrcWeight(res, layer.rows, layer.cols), dequantized: res.dequantized }));
   },
 } satisfies CalibratedMethod;

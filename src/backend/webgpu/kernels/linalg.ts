@@ -123,6 +123,14 @@ export const SCALE_COLUMNS: Kernel = {
   body: perElement('p.rows * p.cols', 'w[idx] *= s[idx % p.cols];'),
 };
 
+/** y += alpha x over n elements, in place. */
+export const ADD_SCALED: Kernel = {
+  name: 'add-scaled',
+  buffers: [{ name: 'x' }, { name: 'y', write: true }],
+  params: { n: 'u32', alpha: 'f32' },
+  body: perElement('p.n', 'y[idx] += p.alpha * x[idx];'),
+};
+
 /** h[i, j] = h[j, i] for i > j, in place (a symmetric product computed on its upper tiles only). */
 export const SYMMETRIZE: Kernel = {
   name: 'symmetrize',
