@@ -18,6 +18,9 @@ import { collectDeviceHessians, collectHessians } from '../src/pipeline/calibrat
 import { sampleWindows } from '../src/calib/sample.js';
 import { loadTokenizer, tokenizeFile } from '../src/io/tokenizer.js';
 
+/** The adapter is SwiftShader (CI): f32 arithmetic as the CPU's, and slow. */
+const onSwiftShader = /swiftshader/i.test(process.env.VK_DRIVER_FILES ?? '');
+
 const evalArgs = (model: string, device: string) => ['eval', model, '--data', ASSETS.heldout, '--seq-len', '128', '--max-windows', '2', '--device', device, '--json'];
 
 function json(args: string[], env: Record<string, string> = {}): Record<string, unknown> {
@@ -47,7 +50,7 @@ test('a packed RTN model evaluates on the GPU as on the CPU', () => {
 test('W4A4 models (per-channel RTN; LRC with its low-rank terms) evaluate on the GPU by integer products as on the CPU by fake quantization', async () => {
   const made = [
     { name: 'rtn-w4a4', args: ['--method', 'rtn', '--bits', '4', '--a-bits', '4'], lowRank: false },
-    { name: 'lrc', args: ['--method', 'lrc', '--rotate', 'hadamard', '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '128', '--lrc-iterations', '1'], lowRank: true },
+    { name: 'lrc', args: ['--method', 'lrc', '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '128', '--lrc-iterations', '1'], lowRank: true },
   ];
   const be = await createBackend('gpu');
   try {
@@ -55,9 +58,12 @@ test('W4A4 models (per-channel RTN; LRC with its low-rank terms) evaluate on the
       const out = path.join(tmpDir(), m.name);
       json(['quantize', ASSETS.model, ...m.args, '--out', out, '--json']);
       const gpu = pplOn(out, 'gpu').ppl, cpu = pplOn(out, 'cpu').ppl;
-      // ~1e-7 on SwiftShader. On the H100 an activation code may flip at a near-tie (its f32 rounding
-      // differs from the CPU's in the last bits): the unrotated LRC model moved by 1.2% there.
-      assert.ok(Math.abs(gpu / cpu - 1) < 1e-3, `${m.name}: gpu ${gpu} vs cpu ${cpu}`);
+      // ~1e-7 on SwiftShader, whose f32 arithmetic leaves every activation code as the CPU's. A real
+      // GPU's rounding differs in the last bits and flips codes at near-ties, and a 4-bit-activation
+      // model of this size amplifies each flip (on the H100: RTN within 1e-5, LRC 1.2%; the GPU's own
+      // fake quantization moves as much). The products themselves: the integerLinear kernel test.
+      const bar = onSwiftShader ? 1e-5 : 2e-2;
+      assert.ok(Math.abs(gpu / cpu - 1) < bar, `${m.name}: gpu ${gpu} vs cpu ${cpu}`);
       // Loaded on the GPU, every block linear is an integer one (with LRC's terms where made).
       const { model } = loadModelDir(be, out);
       const linears = model.blocks.flatMap((b) => Object.values(b.linears));
@@ -125,7 +131,6 @@ test('calibration statistics on the GPU: every input group\'s Hessian X^T X of a
 // On SwiftShader LRC's solve waits on ~40 read-backs a layer (its SVD's orthonormalisations), at
 // ~0.1 s each there: the whole model took 5 minutes. It runs on a real GPU (npm run gpu-check); on
 // SwiftShader, gpu-test/solvers.test.ts checks LRC's device solve against the host's layer by layer.
-const onSwiftShader = /swiftshader/i.test(process.env.VK_DRIVER_FILES ?? '');
 for (const [method, extra, samples, bar] of [['gptq', [], 8, 0.005], ['quantease', ['--iterations', '2'], 8, 0.005], ['lrc', ['--lrc-iterations', '2', '--rotate', 'hadamard'], 32, 0.02]] as const)
   test(`${method} calibrated with --device gpu: solved on the GPU, perplexity within ${bar * 100}% of the CPU-made model, layer errors alike`, { skip: method === 'lrc' && onSwiftShader && 'slow on SwiftShader (see above)' }, () => {
     const dir = tmpDir();
