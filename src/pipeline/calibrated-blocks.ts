@@ -12,7 +12,7 @@
 import { DenseLinear, QuantizedActLinear, applyRuntime, linearTensors, type Block, type Model, type RuntimeSpec } from '../arch/layers.js';
 import { architectureOf, validateTensors, type Architecture, type InputGroup } from '../arch/architecture.js';
 import { layerRelativeError } from '../quant/act-aware.js';
-import { layerRelativeErrorOnDevice } from '../quant/act-aware-device.js';
+import { layerRelativeErrorsOnDevice } from '../quant/act-aware-device.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { rowsCols, type ActQuantSpec, type Backend, type Tensor } from '../backend/backend.js';
@@ -232,10 +232,9 @@ async function quantizeLayerOnDevice(be: Backend, solvers: DeviceSolvers, method
   const { weight: q, dequantized } = await done;
   const stats = { hessian: h.sum, quantized: h.quantized };
   const low = q.lowRank ? { u: solvers.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: solvers.upload(q.lowRank.v, [cols, q.lowRank.rank]), rank: q.lowRank.rank } : null;
-  const relError = await layerRelativeErrorOnDevice(solvers, weight, dequantized, low, stats, rows, cols);
-  if (low) [low.u, low.v].forEach((t) => be.free(t));
   const rtn = rtnOnDevice(solvers, weight, options);
-  const rtnRelError = await layerRelativeErrorOnDevice(solvers, weight, rtn, null, stats, rows, cols);
+  const [relError, rtnRelError] = await layerRelativeErrorsOnDevice(solvers, weight, [{ wHat: dequantized, low }, { wHat: rtn, low: null }], stats, rows, cols);
+  if (low) [low.u, low.v].forEach((t) => be.free(t));
   be.free(rtn);
   return { q, report: { ...q.report, relError, rtnRelError, solvedOnDevice: true }, weight: dequantized };
 }

@@ -67,32 +67,45 @@ export function activationAwareTargetOnDevice(s: DeviceSolvers, w: Tensor, low: 
  * terms. Without quantized activations only the first term.
  */
 export async function layerRelativeErrorOnDevice(s: DeviceSolvers, w: Tensor, wHat: Tensor, low: DeviceLowRank | null, stats: DeviceInputStats, rows: number, cols: number): Promise<number> {
-  const sxx = stats.hessian;
-  const d = minusLowRank(s, w, low, rows, cols);
-  s.addScaled(d, -1, wHat);
-  const sums = s.zeros([4]), p = s.zeros([rows, cols]);
+  return (await layerRelativeErrorsOnDevice(s, w, [{ wHat, low }], stats, rows, cols))[0];
+}
+
+/** layerRelativeErrorOnDevice for several candidates (W_hat, L) of one layer, with E||W x||^2 computed once. */
+export async function layerRelativeErrorsOnDevice(s: DeviceSolvers, w: Tensor, candidates: { wHat: Tensor; low: DeviceLowRank | null }[], stats: DeviceInputStats, rows: number, cols: number): Promise<number[]> {
+  const sxx = stats.hessian, n = candidates.length;
+  const sums = s.zeros([1 + 3 * n]), p = s.zeros([rows, cols]);
   /** sums[slot] = tr(left stat right^T) = sum((left stat) o right). */
   const trace = (slot: number, left: Tensor, stat: Tensor, right: Tensor) => {
     s.gemm(full(p, cols), full(left, cols), full(stat, cols), { m: rows, n: cols, k: cols });
     s.differenceDot(sums, slot, p, null, right, null);
   };
-  trace(0, d, sxx, d);
-  trace(3, w, sxx, w);
+  trace(0, w, sxx, w);
+  let k1: Tensor | null = null, k2: Tensor | null = null;
   if (stats.quantized) {
     const { qq, xq } = stats.quantized;
-    const k1 = s.copy(sxx), k2 = s.copy(sxx);
+    k1 = s.copy(sxx);
+    k2 = s.copy(sxx);
     s.addScaled(k1, -1, xq);
     s.addScaled(k2, 1, qq);
     s.addScaled(k2, -2, xq);
-    trace(1, d, k1, wHat);
-    trace(2, wHat, k2, wHat);
-    s.free(k1);
-    s.free(k2);
   }
-  s.free(d);
-  s.free(p);
-  const [dd, dk, kk, ref] = await s.read(sums);
+  candidates.forEach(({ wHat, low }, i) => {
+    const d = minusLowRank(s, w, low, rows, cols);
+    s.addScaled(d, -1, wHat);
+    trace(1 + 3 * i, d, sxx, d);
+    if (k1 && k2) {
+      trace(2 + 3 * i, d, k1, wHat);
+      trace(3 + 3 * i, wHat, k2, wHat);
+    }
+    s.free(d);
+  });
+  [k1, k2, p].forEach((t) => t && s.free(t));
+  const values = await s.read(sums);
   s.free(sums);
-  const err = dd + (stats.quantized ? 2 * dk + kk : 0);
-  return ref > 0 ? Math.max(0, err) / ref : 0;
+  const ref = values[0];
+  return candidates.map((_, i) => {
+    const [dd, dk, kk] = values.subarray(1 + 3 * i, 4 + 3 * i);
+    const err = dd + (stats.quantized ? 2 * dk + kk : 0);
+    return ref > 0 ? Math.max(0, err) / ref : 0;
+  });
 }
