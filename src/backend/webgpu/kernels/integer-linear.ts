@@ -14,6 +14,7 @@
  * rounding, so the same codes) but keeps the codes; INTEGER_FINISH forms the result.
  */
 import type { Kernel } from './kernel.js';
+import { ACT_GRID } from './rows.js';
 
 /**
  * Per row r < rowsPad (one workgroup of 256): codes a as int8, four to a u32 word ([rowsPad, kPad/4],
@@ -23,7 +24,7 @@ export const ACT_QUANT_CODES: Kernel = {
   name: 'act_quant_codes',
   buffers: [{ name: 'x' }, { name: 'codes', type: 'u32', write: true }, { name: 'info', write: true }],
   params: { rows: 'u32', d: 'u32', rowsPad: 'u32', kPad: 'u32', qmin: 'f32', qmax: 'f32', clip: 'f32', symmetric: 'u32', offset: 'f32' },
-  body: /* wgsl */ `
+  body: /* wgsl */ `${ACT_GRID}
 var<workgroup> lows: array<f32, 256>;
 var<workgroup> highs: array<f32, 256>;
 var<workgroup> sums: array<i32, 256>;
@@ -44,17 +45,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     if (t < s) { lows[t] = min(lows[t], lows[t + s]); highs[t] = max(highs[t], highs[t + s]); }
     workgroupBarrier();
   }
-  lo = lows[0];
-  hi = highs[0];
   // As ACT_QUANT: the range [min(x, 0), max(x, 0)] scaled by clip.
-  var scale: f32;
-  var zero = 0.0;
-  if (p.symmetric == 1u) {
-    scale = (p.clip * max(-lo, hi)) / p.qmax;
-  } else {
-    scale = (p.clip * (hi - lo)) / p.qmax;
-    if (scale > 0.0) { zero = round((-p.clip * lo) / scale); }
-  }
+  let grid = actGrid(lows[0], highs[0]);
+  let scale = grid.x;
+  let zero = grid.y;
   let quantized = live && scale > 0.0; // else (an all-zero row, a padding row) codes 0 and s = 0
   let words = p.kPad / 4u;
   var sum = 0;

@@ -36,12 +36,12 @@ fn reduceMax(t: u32, v: f32) -> f32 {
 fn reduceMin(t: u32, v: f32) -> f32 { return -reduceMax(t, -v); }
 `;
 
-function rowKernel(name: string, buffers: Kernel['buffers'], params: Kernel['params'], rowBody: string): Kernel {
+function rowKernel(name: string, buffers: Kernel['buffers'], params: Kernel['params'], rowBody: string, functions = ''): Kernel {
   return {
     name,
     buffers,
     params: { rows: 'u32', d: 'u32', ...params },
-    body: /* wgsl */ `${REDUCTIONS}
+    body: /* wgsl */ `${REDUCTIONS}${functions}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
   let row = groupIndex(wg, nwg);
@@ -123,6 +123,19 @@ export const NLL = rowKernel('nll', [{ name: 'x' }, { name: 'targets', type: 'u3
   if (t == 0u) { out[row] = rowMax + log(total) - x[o + targets[row]]; }`);
 
 /**
+ * The per-token grid of a row whose range is [lo, hi] (lo <= 0 <= hi): (scale, zero point) from the
+ * kernel's qmax, clip and symmetric parameters. Shared by ACT_QUANT and ACT_QUANT_CODES
+ * (integer-linear.ts), which must choose the same codes.
+ */
+export const ACT_GRID = /* wgsl */ `
+fn actGrid(lo: f32, hi: f32) -> vec2f {
+  if (p.symmetric == 1u) { return vec2f((p.clip * max(-lo, hi)) / p.qmax, 0.0); }
+  let scale = (p.clip * (hi - lo)) / p.qmax;
+  if (scale > 0.0) { return vec2f(scale, round((-p.clip * lo) / scale)); }
+  return vec2f(scale, 0.0);
+}`;
+
+/**
  * Per-token fake quantization (QuaRot's ActQuantizer; ActQuantSpec in backend.ts): the row's
  * range [min(x, 0), max(x, 0)] scaled by `clip`, symmetric (zero point 0, levels qmin..qmax =
  * -2^(b-1)..2^(b-1)-1) or asymmetric (levels 0..2^b-1, integer zero point). WGSL's round() rounds
@@ -133,18 +146,11 @@ export const ACT_QUANT = rowKernel('act_quant', [{ name: 'x' }, { name: 'out', w
   var lo = 0.0;
   var hi = 0.0;
   for (var j = t; j < p.d; j += 256u) { lo = min(lo, x[o + j]); hi = max(hi, x[o + j]); }
-  lo = reduceMin(t, lo);
-  hi = reduceMax(t, hi);
-  var scale: f32;
-  var zero = 0.0;
-  if (p.symmetric == 1u) {
-    scale = (p.clip * max(-lo, hi)) / p.qmax;
-  } else {
-    scale = (p.clip * (hi - lo)) / p.qmax;
-    if (scale > 0.0) { zero = round((-p.clip * lo) / scale); }
-  }
+  let grid = actGrid(reduceMin(t, lo), reduceMax(t, hi));
+  let scale = grid.x;
+  let zero = grid.y;
   for (var j = t; j < p.d; j += 256u) {
     if (!(scale > 0.0)) { out[o + j] = x[o + j]; continue; }
     let q = clamp(round(x[o + j] / scale) + zero, p.qmin, p.qmax);
     out[o + j] = scale * (q - zero);
-  }`);
+  }`, ACT_GRID);
