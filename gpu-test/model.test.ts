@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { openModelDir } from '../src/export/reader.js';
 import { loadBlock } from '../src/arch/llama.js';
 import { IntegerActLinear, uploadTensor } from '../src/arch/layers.js';
-import { loadModelDir } from '../src/eval/run.js';
+import { evaluate, loadModelDir } from '../src/eval/run.js';
 import { createBackend, type Backend } from '../src/backend/index.js';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.js';
 import { collectDeviceHessians, collectHessians } from '../src/pipeline/calibrated.js';
@@ -52,12 +52,14 @@ test('W4A4 models (per-channel RTN; LRC with its low-rank terms) evaluate on the
     { name: 'rtn-w4a4', args: ['--method', 'rtn', '--bits', '4', '--a-bits', '4'], lowRank: false },
     { name: 'lrc', args: ['--method', 'lrc', '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '128', '--lrc-iterations', '1'], lowRank: true },
   ];
+  // Evaluated in this process (the GPU's pipelines compiled once for both models), as `lowbit eval` does.
   const be = await createBackend('gpu');
+  const ppl = async (on: Backend, model: string) => (await evaluate(on, { modelDir: model, dataFile: ASSETS.heldout, seqLen: 128, maxWindows: 1 })).ppl;
   try {
     for (const m of made) {
       const out = path.join(tmpDir(), m.name);
       json(['quantize', ASSETS.model, ...m.args, '--out', out, '--json']);
-      const gpu = pplOn(out, 'gpu').ppl, cpu = pplOn(out, 'cpu').ppl;
+      const gpu = await ppl(be, out), cpu = await ppl(new CpuBackend(), out);
       // ~1e-7 on SwiftShader, whose f32 arithmetic leaves every activation code as the CPU's. A real
       // GPU's rounding differs in the last bits and flips codes at near-ties, and a 4-bit-activation
       // model of this size amplifies each flip (on the H100: RTN within 1e-5, LRC 1.2%; the GPU's own
