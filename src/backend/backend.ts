@@ -7,7 +7,7 @@
  *
  * Quantizers work on host matrices (src/linalg) layer by layer and exchange only weights and
  * statistics with the backend, unless the backend offers `solvers` (solvers.ts) and the method can
- * use them (GPTQ on lowbit's group grids): then weights and Hessians stay where they are.
+ * use them (GPTQ, QuantEase and LRC on lowbit's group grids): then weights and statistics stay where they are.
  */
 
 import type { Rotation } from '../linalg/hadamard.js';
@@ -137,7 +137,7 @@ export interface Backend {
 
   /**
    * Waits until the device has run all but the most recent batch of the work issued so far (optional:
-   * backends that run asynchronously). A loop over many batches calls it once a batch, so that the
+   * backends that run asynchronously). A loop over many batches calls it every batch or few, so that the
    * host never runs far ahead of the device: memory freed by earlier batches is released before
    * later ones allocate (without it, 64 calibration batches of a 7B block ran a GPU out of memory).
    */
