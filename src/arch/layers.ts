@@ -202,10 +202,15 @@ export function packedLinear(be: Backend, p: PackedTensor, bias?: Tensor): Linea
  * as stored to a backend that widens on its device (Backend.uploadWidened).
  */
 export function uploadTensor(be: Backend, src: TensorSource, name: string): Tensor {
-  const half = be.uploadWidened ? src.readPacked?.(name)?.half : undefined;
-  if (!half) return be.upload(readFinite(src, name), src.shape(name));
-  assertFiniteHalf(half, name, src.fileOf(name));
-  return be.uploadWidened!(half, src.shape(name));
+  const packed = be.uploadWidened ? src.readPacked?.(name) : null;
+  if (packed?.half) {
+    assertFiniteHalf(packed.half, name, src.fileOf(name));
+    return be.uploadWidened!(packed.half, src.shape(name));
+  }
+  // Stored otherwise (quantized codes): decoded from what was just read rather than read again.
+  const data = packed ? packed.decode() : src.readF32(name);
+  assertFinite(data, name, src.fileOf(name));
+  return be.upload(data, src.shape(name));
 }
 
 /** assertFinite on 16-bit floats as stored: an all-ones exponent is Inf (mantissa 0) or NaN. */

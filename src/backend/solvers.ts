@@ -19,6 +19,11 @@ export interface View {
   ld: number;
 }
 
+/** A whole row-major tensor as a View: its rows one after another, the last dimension their length. */
+export function matrixView(t: Tensor): View {
+  return { tensor: t, offset: 0, ld: t.shape[t.shape.length - 1] };
+}
+
 /** C = alpha op(A) op(B) + beta C (linalg/gemm.ts's shape: alpha 1 and beta 0 unless given). */
 export interface DeviceGemmShape extends GemmShape {
   /**

@@ -16,7 +16,7 @@ import { layerRelativeErrorsOnDevice } from '../quant/act-aware-device.js';
 import { lowRankProduct } from '../quant/methods/lrc.js';
 import { NO_RUNTIME, manifestRuntime, runtimeSource } from './runtime.js';
 import { rowsCols, type ActQuantSpec, type Backend, type Tensor } from '../backend/backend.js';
-import type { DeviceSolvers } from '../backend/solvers.js';
+import { matrixView, type DeviceSolvers } from '../backend/solvers.js';
 import { HessianAccumulator } from '../calib/hessian.js';
 import { sampleWindows, type CalibrationSpec } from '../calib/sample.js';
 import type { LowbitManifest } from '../export/manifest.js';
@@ -151,8 +151,7 @@ export async function calibrateInto(model: ModelDir, p: CalibratedPlan, sink: Mo
         ? await quantizeLayerOnDevice(be, solvers, run.method, old.weight, h, rows, cols, options) : null;
       const solved = onDevice ?? await quantizeLayerOnHost(be, run.method, old.weight, await hostStats(be, h), rows, cols, options, ggmlType);
       be.free(old.weight);
-      const { q, weight } = solved;
-      const lowRank = q.lowRank ? { u: be.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: be.upload(q.lowRank.v, [cols, q.lowRank.rank]) } : null;
+      const { weight, lowRank } = solved;
       current.linears[name] = act || lowRank ? new QuantizedActLinear(weight, old.bias, act, lowRank) : new DenseLinear(weight, old.bias);
       done++;
       return { ...solved, name };
@@ -209,6 +208,13 @@ interface QuantizedLayer {
   q: QuantizedWeight;
   report: LayerReport;
   weight: Tensor;
+  /** LRC's U and V (q.lowRank) on the backend, or null. */
+  lowRank: { u: Tensor; v: Tensor } | null;
+}
+
+/** A QuantizedWeight's low-rank factors uploaded to the backend (null without them). */
+function uploadLowRank(be: Backend, q: QuantizedWeight, rows: number, cols: number): { u: Tensor; v: Tensor; rank: number } | null {
+  return q.lowRank ? { u: be.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: be.upload(q.lowRank.v, [cols, q.lowRank.rank]), rank: q.lowRank.rank } : null;
 }
 
 /** The method on host matrices: the weight and statistics read from the backend, the result uploaded back. */
@@ -217,12 +223,13 @@ async function quantizeLayerOnHost(be: Backend, method: CalibratedMethod, weight
   const q = method.quantize(w, rows, cols, stats, options);
   const rtn = (ggmlType ? ggmlRtn(w, rows, cols, ggmlType) : groupGridWeight(quantizeRtn(w, rows, cols, options))).dequantize();
   const low = q.lowRank ? lowRankProduct(q.lowRank.u, q.lowRank.v, rows, cols, q.lowRank.rank) : null;
+  const wHat = q.dequantize();
   const report: LayerReport = {
     ...q.report,
-    relError: layerRelativeError(w, q.dequantize(), low, rows, cols, stats),
+    relError: layerRelativeError(w, wHat, low, rows, cols, stats),
     rtnRelError: layerRelativeError(w, rtn, null, rows, cols, stats),
   };
-  return { q, report, weight: be.upload(q.dequantize(), [rows, cols]) };
+  return { q, report, weight: be.upload(wHat, [rows, cols]), lowRank: uploadLowRank(be, q, rows, cols) };
 }
 
 /** The method on the device (DeviceLayer), or null when these options need the host; errors measured there too. */
@@ -231,12 +238,11 @@ async function quantizeLayerOnDevice(be: Backend, solvers: DeviceSolvers, method
   if (!done) return null;
   const { weight: q, dequantized } = await done;
   const stats = { hessian: h.sum, quantized: h.quantized };
-  const low = q.lowRank ? { u: solvers.upload(q.lowRank.u, [rows, q.lowRank.rank]), v: solvers.upload(q.lowRank.v, [cols, q.lowRank.rank]), rank: q.lowRank.rank } : null;
+  const low = uploadLowRank(be, q, rows, cols);
   const rtn = rtnOnDevice(solvers, weight, options);
   const [relError, rtnRelError] = await layerRelativeErrorsOnDevice(solvers, weight, [{ wHat: dequantized, low }, { wHat: rtn, low: null }], stats, rows, cols);
-  if (low) [low.u, low.v].forEach((t) => be.free(t));
   be.free(rtn);
-  return { q, report: { ...q.report, relError, rtnRelError, solvedOnDevice: true }, weight: dequantized };
+  return { q, report: { ...q.report, relError, rtnRelError, solvedOnDevice: true }, weight: dequantized, lowRank: low };
 }
 
 /** Device Hessians already read back: the linears of one input group share theirs. */
@@ -278,7 +284,7 @@ export async function collectDeviceHessians(be: Backend, solvers: DeviceSolvers,
   /** sum += a^T b over the batch's n rows (upperOnly: a = b, the upper tiles). */
   const addProduct = (sum: Tensor, a: Tensor, b: Tensor, upperOnly: boolean) => {
     const [n, d] = rowsCols(a);
-    solvers.gemm({ tensor: sum, offset: 0, ld: d }, { tensor: a, offset: 0, ld: d }, { tensor: b, offset: 0, ld: d }, { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly });
+    solvers.gemm(matrixView(sum), matrixView(a), matrixView(b), { m: d, n: d, k: n, transA: true, alpha: 1, beta: 1, upperOnly });
   };
   for (let i = 0; i < xs.length; i++) {
     const out = arch.blockForward(be, cfg, block, xs[i], shapes[i], (name, input) => {

@@ -7,7 +7,7 @@
  * Without quantized activations x~ = x: Sxq = Sqq = Sxx (H).
  */
 import type { Tensor } from '../backend/backend.js';
-import type { DeviceSolvers } from '../backend/solvers.js';
+import { matrixView as whole, type DeviceSolvers } from '../backend/solvers.js';
 import { LowbitError } from '../util/errors.js';
 
 /** The statistics of a layer's input on the device: H = Sxx, and with quantized activations Sqq and Sxq. */
@@ -23,12 +23,10 @@ export interface DeviceLowRank {
   rank: number;
 }
 
-const full = (t: Tensor, ld: number) => ({ tensor: t, offset: 0, ld });
-
 /** A = W - U V^T (or a copy of W). */
 export function minusLowRank(s: DeviceSolvers, w: Tensor, low: DeviceLowRank | null, rows: number, cols: number): Tensor {
   const a = s.copy(w);
-  if (low) s.gemm(full(a, cols), full(low.u, low.rank), full(low.v, low.rank), { m: rows, n: cols, k: low.rank, transB: true, alpha: -1, beta: 1 });
+  if (low) s.gemm(whole(a), whole(low.u), whole(low.v), { m: rows, n: cols, k: low.rank, transB: true, alpha: -1, beta: 1 });
   return a;
 }
 
@@ -51,9 +49,9 @@ export function activationAwareTargetOnDevice(s: DeviceSolvers, w: Tensor, low: 
   const a = minusLowRank(s, w, low, rows, cols);
   const shape = { m: rows, n: cols, k: cols };
   const t1 = s.zeros([rows, cols]), t2 = s.zeros([rows, cols]);
-  s.gemm(full(t1, cols), full(a, cols), full(xq, cols), shape);
-  s.gemm(full(t2, cols), full(t1, cols), full(sqqFactor, cols), { ...shape, transB: true });
-  s.gemm(full(t1, cols), full(t2, cols), full(sqqFactor, cols), shape);
+  s.gemm(whole(t1), whole(a), whole(xq), shape);
+  s.gemm(whole(t2), whole(t1), whole(sqqFactor), { ...shape, transB: true });
+  s.gemm(whole(t1), whole(t2), whole(sqqFactor), shape);
   s.free(a);
   s.free(t2);
   return t1;
@@ -76,7 +74,7 @@ export async function layerRelativeErrorsOnDevice(s: DeviceSolvers, w: Tensor, c
   const sums = s.zeros([1 + 3 * n]), p = s.zeros([rows, cols]);
   /** sums[slot] = tr(left stat right^T) = sum((left stat) o right). */
   const trace = (slot: number, left: Tensor, stat: Tensor, right: Tensor) => {
-    s.gemm(full(p, cols), full(left, cols), full(stat, cols), { m: rows, n: cols, k: cols });
+    s.gemm(whole(p), whole(left), whole(stat), { m: rows, n: cols, k: cols });
     s.differenceDot(sums, slot, p, null, right, null);
   };
   trace(0, w, sxx, w);

@@ -6,11 +6,9 @@
  * twice, the factor taken in f64 on the host) and the Rayleigh-Ritz eigenproblem.
  */
 import type { Tensor } from '../backend/backend.js';
-import type { DeviceSolvers } from '../backend/solvers.js';
+import { matrixView as whole, type DeviceSolvers } from '../backend/solvers.js';
 import { choleskyLower, invertLower } from '../linalg/cholesky.js';
 import { symmetricEigen } from '../linalg/svd.js';
-
-const full = (t: Tensor, ld: number) => ({ tensor: t, offset: 0, ld });
 
 /** The top-k singular triplets on the device: U [rows, k] and V [cols, k] with orthonormal columns, s decreasing. */
 export interface DeviceSvd {
@@ -29,7 +27,7 @@ export async function orthonormalizeOnDevice(s: DeviceSolvers, y: Tensor, rows: 
   let q = y;
   for (let pass = 0; pass < 2; pass++) {
     const g = s.zeros([l, l]);
-    s.gemm(full(g, l), full(q, l), full(q, l), { m: l, n: l, k: rows, transA: true });
+    s.gemm(whole(g), whole(q), whole(q), { m: l, n: l, k: rows, transA: true });
     const gram = Float64Array.from(await s.read(g));
     s.free(g);
     let trace = 0;
@@ -43,7 +41,7 @@ export async function orthonormalizeOnDevice(s: DeviceSolvers, y: Tensor, rows: 
     if (!factor) throw new Error('orthonormalizeOnDevice: the Gram matrix does not factor');
     invertLower(factor, l); // L^-1 (lower)
     const inv = s.upload(Float32Array.from(factor), [l, l]), out = s.zeros([rows, l]);
-    s.gemm(full(out, l), full(q, l), full(inv, l), { m: rows, n: l, k: l, transB: true }); // Y L^-T
+    s.gemm(whole(out), whole(q), whole(inv), { m: rows, n: l, k: l, transB: true }); // Y L^-T
     s.free(inv);
     s.free(q);
     q = out;
@@ -61,7 +59,7 @@ export async function truncatedSvdOnDevice(s: DeviceSolvers, m: Tensor, rows: nu
   };
   const omega = s.upload(Float32Array.from({ length: cols * l }, rand), [cols, l]);
   const times = (out: Tensor, transA: boolean, x: Tensor, n: number, inner: number) =>
-    s.gemm(full(out, l), full(m, cols), full(x, l), { m: n, n: l, k: inner, transA });
+    s.gemm(whole(out), whole(m), whole(x), { m: n, n: l, k: inner, transA });
   let y = s.zeros([rows, l]);
   times(y, false, omega, rows, cols); // M Omega
   s.free(omega);
@@ -79,16 +77,16 @@ export async function truncatedSvdOnDevice(s: DeviceSolvers, m: Tensor, rows: nu
   }
   // B = Y^T M [l, cols]; B B^T = W diag(s^2) W^T; U = Y W, V = B^T W / s.
   const b = s.zeros([l, cols]), bbt = s.zeros([l, l]);
-  s.gemm(full(b, cols), full(y, l), full(m, cols), { m: l, n: cols, k: rows, transA: true });
-  s.gemm(full(bbt, l), full(b, cols), full(b, cols), { m: l, n: l, k: cols, transB: true });
+  s.gemm(whole(b), whole(y), whole(m), { m: l, n: cols, k: rows, transA: true });
+  s.gemm(whole(bbt), whole(b), whole(b), { m: l, n: l, k: cols, transB: true });
   const { values, vectors } = symmetricEigen(Float64Array.from(await s.read(bbt)), l);
   s.free(bbt);
   const kk = Math.min(k, l);
   const top = new Float32Array(l * kk);
   for (let i = 0; i < l; i++) for (let j = 0; j < kk; j++) top[i * kk + j] = vectors[i * l + j];
   const w = s.upload(top, [l, kk]), u = s.zeros([rows, kk]), v = s.zeros([cols, kk]);
-  s.gemm(full(u, kk), full(y, l), full(w, kk), { m: rows, n: kk, k: l });
-  s.gemm(full(v, kk), full(b, cols), full(w, kk), { m: cols, n: kk, k: l, transA: true });
+  s.gemm(whole(u), whole(y), whole(w), { m: rows, n: kk, k: l });
+  s.gemm(whole(v), whole(b), whole(w), { m: cols, n: kk, k: l, transA: true });
   [w, y, b].forEach((t) => s.free(t));
   const sv = Float64Array.from({ length: kk }, (_, j) => Math.sqrt(Math.max(0, values[j])));
   s.scaleColumns(v, Float32Array.from(sv, (x) => (x > 0 ? 1 / x : 0)));

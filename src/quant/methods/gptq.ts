@@ -35,7 +35,7 @@ import type { CalibratedMethod, DeviceLayer, QuantOptions } from '../method.js';
 import type { Tensor } from '../../backend/backend.js';
 import type { OptionSpecs } from '../../util/options.js';
 import { activationAwareTarget } from '../act-aware.js';
-import { activationAwareTargetOnDevice, dampedInverseFactor } from '../act-aware-device.js';
+import { activationAwareTargetOnDevice, dampedInverseFactor, type DeviceLowRank } from '../act-aware-device.js';
 
 /** Columns per sub-block: rank-1 updates inside it, one GEMM to the rest of the block after it. */
 const SUB = 16;
@@ -223,13 +223,17 @@ export async function gptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<
   return { ...storedOrderOnDevice(s, grid, w, perm), dampUsed };
 }
 
-/** With quantized activations, as `quantize` does on the host: GPTQ on the act-aware target W_eff (act-aware.ts) with Hessian Sqq. */
-export async function actAwareGptqOnDevice(layer: DeviceLayer, o: GptqOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; dampUsed: number }> {
+/**
+ * With quantized activations, as `quantize` does on the host: GPTQ on the act-aware target W_eff
+ * (act-aware.ts) with Hessian Sqq. LRC's W_hat-step passes its low-rank term and the Sqq factor it
+ * keeps across iterations; without them there is no low-rank term and the factor is made here.
+ */
+export async function actAwareGptqOnDevice(layer: DeviceLayer, o: GptqOptions, step: { low: DeviceLowRank | null; sqqFactor: Tensor } | null = null): Promise<{ grid: GroupGrid; dequantized: Tensor; dampUsed: number }> {
   const { solvers: s, rows, cols } = layer;
   const { qq, xq } = layer.quantizedInput!;
-  const factor = await dampedInverseFactor(s, qq, o.damp, 'the quantized-input Hessian');
-  const target = activationAwareTargetOnDevice(s, layer.weight, null, xq, factor, rows, cols);
-  s.free(factor);
+  const factor = step?.sqqFactor ?? await dampedInverseFactor(s, qq, o.damp, 'the quantized-input Hessian');
+  const target = activationAwareTargetOnDevice(s, layer.weight, step?.low ?? null, xq, factor, rows, cols);
+  if (!step) s.free(factor);
   try {
     return await gptqOnDevice({ ...layer, weight: target, hessian: qq }, o);
   } finally {

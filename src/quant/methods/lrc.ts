@@ -28,12 +28,12 @@ import { activationAwareTarget, damped, quantizedInputStats, layerRelativeError,
 import { dequantizeGroupGrid, groupGridWeight, type GroupGrid } from '../group-grid.js';
 import type { CalibratedMethod, DeviceLayer, LayerStats, QuantOptions } from '../method.js';
 import type { Tensor } from '../../backend/backend.js';
-import type { DeviceSolvers } from '../../backend/solvers.js';
-import { activationAwareTargetOnDevice, dampedInverseFactor, layerRelativeErrorOnDevice, type DeviceLowRank } from '../act-aware-device.js';
+import { matrixView as whole, type DeviceSolvers } from '../../backend/solvers.js';
+import { dampedInverseFactor, layerRelativeErrorOnDevice, type DeviceLowRank } from '../act-aware-device.js';
 import { truncatedSvdOnDevice } from '../svd-device.js';
 import type { OptionSpecs } from '../../util/options.js';
 import type { QuantizedWeight, StoredTensor } from '../types.js';
-import { gptqOnDevice, gptqOptions, gptqQuantize, type GptqOptions } from './gptq.js';
+import { actAwareGptqOnDevice, gptqOptions, gptqQuantize, type GptqOptions } from './gptq.js';
 
 export interface LrcOptions extends GptqOptions {
   /** Fraction of the matrix's parameters spent on U and V. */
@@ -114,17 +114,16 @@ export function lrcQuantize(w: Float32Array, rows: number, cols: number, stats: 
  * U = U_s S and V = R^-T V_s read back and rounded to f16 as stored.
  */
 export async function lowRankStepOnDevice(s: DeviceSolvers, w: Tensor, wHat: Tensor, rows: number, cols: number, k: number, stats: { sxx: Tensor; xq: Tensor; sxxFactor: Tensor }): Promise<{ u: Float32Array; v: Float32Array; rank: number }> {
-  const view = (t: Tensor, ld: number) => ({ tensor: t, offset: 0, ld });
   const c = s.zeros([rows, cols]), m = s.zeros([rows, cols]);
-  s.gemm(view(c, cols), view(w, cols), view(stats.sxx, cols), { m: rows, n: cols, k: cols });
-  s.gemm(view(c, cols), view(wHat, cols), view(stats.xq, cols), { m: rows, n: cols, k: cols, transB: true, alpha: -1, beta: 1 });
-  s.gemm(view(m, cols), view(c, cols), view(stats.sxxFactor, cols), { m: rows, n: cols, k: cols, transB: true });
+  s.gemm(whole(c), whole(w), whole(stats.sxx), { m: rows, n: cols, k: cols });
+  s.gemm(whole(c), whole(wHat), whole(stats.xq), { m: rows, n: cols, k: cols, transB: true, alpha: -1, beta: 1 });
+  s.gemm(whole(m), whole(c), whole(stats.sxxFactor), { m: rows, n: cols, k: cols, transB: true });
   s.free(c);
   const svd = await truncatedSvdOnDevice(s, m, rows, cols, k, { powerIterations: 8 });
   s.free(m);
   s.scaleColumns(svd.u, Float32Array.from(svd.s));
   const v = s.zeros([cols, svd.k]);
-  s.gemm(view(v, svd.k), view(stats.sxxFactor, cols), view(svd.v, svd.k), { m: cols, n: svd.k, k: cols, transA: true });
+  s.gemm(whole(v), whole(stats.sxxFactor), whole(svd.v), { m: cols, n: svd.k, k: cols, transA: true });
   const out = { u: (await s.read(svd.u)).map(roundToF16), v: (await s.read(v)).map(roundToF16), rank: svd.k };
   [svd.u, svd.v, v].forEach((t) => s.free(t));
   return out;
@@ -132,11 +131,11 @@ export async function lowRankStepOnDevice(s: DeviceSolvers, w: Tensor, wHat: Ten
 
 /**
  * lrcQuantize with the layer on the device: the same alternation, each step there (the target
- * and error in act-aware-device.ts, GPTQ's gptqOnDevice on Sqq, lowRankStepOnDevice); only U and
+ * and error in act-aware-device.ts, GPTQ on Sqq by actAwareGptqOnDevice, lowRankStepOnDevice); only U and
  * V (for their f16 rounding), the codes and the errors come back. Rank 0 is W4A4 GPTQ on the
  * act-aware target (what gptq's quantizeOnDevice runs with quantized activations).
  */
-export async function lrcOnDevice(layer: DeviceLayer, o: LrcOptions): Promise<{ grid: GroupGrid; dequantized: Tensor; u: Float32Array | null; v: Float32Array | null; rank: number; errors: number[] }> {
+export async function lrcOnDevice(layer: DeviceLayer, o: LrcOptions): Promise<LrcResult & { dequantized: Tensor }> {
   const { solvers: s, rows, cols, weight: w } = layer;
   if (!layer.quantizedInput) throw new LowbitError('lrc needs activation quantization statistics: pass --a-bits below 16');
   const { qq, xq } = layer.quantizedInput;
@@ -150,9 +149,7 @@ export async function lrcOnDevice(layer: DeviceLayer, o: LrcOptions): Promise<{ 
   try {
     for (let it = 0; it < Math.max(1, o.iterations); it++) {
       // W_hat-step: GPTQ on the act-aware target, Hessian Sqq.
-      const target = activationAwareTargetOnDevice(s, w, low, xq, sqqFactor, rows, cols);
-      const solved = await gptqOnDevice({ ...layer, weight: target, hessian: qq }, o);
-      s.free(target);
+      const solved = await actAwareGptqOnDevice(layer, o, { low, sqqFactor });
       if (wHat) s.free(wHat);
       ({ grid, dequantized: wHat } = solved);
       if (k === 0) {
@@ -195,7 +192,7 @@ export const LRC_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 /** What is saved of an LRC layer: its grid, U and V, and the errors of its iterations. */
-function lrcWeight(res: Omit<LrcResult, 'grid'> & { grid: GroupGrid }, rows: number, cols: number): QuantizedWeight {
+function lrcWeight(res: LrcResult, rows: number, cols: number): QuantizedWeight {
   const base = groupGridWeight(res.grid);
   if (!res.u || !res.v) return { ...base, report: { rank: 0, lastIterationRelError: res.errors.at(-1) ?? 0 } };
   return {
