@@ -52,9 +52,11 @@ test('W4A4 models (per-channel RTN; LRC with its low-rank terms) evaluate on the
     { name: 'rtn-w4a4', args: ['--method', 'rtn', '--bits', '4', '--a-bits', '4'], lowRank: false },
     { name: 'lrc', args: ['--method', 'lrc', '--calib', ASSETS.calib, '--calib-samples', '8', '--calib-seq-len', '128', '--lrc-iterations', '1'], lowRank: true },
   ];
-  // Evaluated in this process (the GPU's pipelines compiled once for both models), as `lowbit eval` does.
+  // Evaluated in this process (the GPU's pipelines compiled once for both models), as `lowbit eval` does:
+  // one window on SwiftShader (slow there, and exact), two on a real GPU, where the flips below are
+  // averaged over more tokens (the LRC model moved 1.2% on two windows of the H100, 2.4% on one).
   const be = await createBackend('gpu');
-  const ppl = async (on: Backend, model: string) => (await evaluate(on, { modelDir: model, dataFile: ASSETS.heldout, seqLen: 128, maxWindows: 1 })).ppl;
+  const ppl = async (on: Backend, model: string) => (await evaluate(on, { modelDir: model, dataFile: ASSETS.heldout, seqLen: 128, maxWindows: onSwiftShader ? 1 : 2 })).ppl;
   try {
     for (const m of made) {
       const out = path.join(tmpDir(), m.name);
